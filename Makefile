@@ -1,0 +1,136 @@
+# otachain: convenience wrapper around Meson/Ninja and the test suites.
+#
+#   make check    deps, lint, ASan+UBSan build, unit, system+interop, fuzz
+#   make demo     deps, release build, scripts/demo
+#   make help     all targets
+#
+# Build directories: build/ (release), build-asan/ (debug, ASan+UBSan),
+# build-fuzz/ (clang, libFuzzer harnesses).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.NOTPARALLEL:
+.DEFAULT_GOAL := build
+
+MESON ?= meson
+NINJA ?= ninja
+CLANG_FORMAT ?= clang-format
+# Debian's python3 with python3-pytest (a pyenv python3 may come first in PATH).
+PYTHON ?= /usr/bin/python3
+FUZZ_SECONDS ?= 30
+
+# Suites counted in the summary line of `make check`.
+CHECK_SUITES := unit system fuzz
+
+SUDO := $(shell if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
+
+# C sources formatted by `make format` (node_modules and fuzz corpora excluded).
+FORMAT_DIRS := include lib programs tests fuzz bench
+format_files = $(shell find $(wildcard $(FORMAT_DIRS)) \( -name node_modules -o -path fuzz/corpus \) -prune \
+                 -o -type f \( -name '*.c' -o -name '*.h' \) -print 2>/dev/null | sort)
+
+# $(call meson_setup,DIR,OPTIONS): configure DIR, or reconfigure it with
+# OPTIONS. Always reconfigured: meson.build lists tests and fuzzers by
+# fs.exists(), which Meson does not watch, so a new test file must be seen.
+define meson_setup
+	if [ -f $(1)/build.ninja ]; then $(MESON) setup --reconfigure $(1) $(2) >/dev/null; \
+	else $(MESON) setup $(1) $(2); fi
+endef
+
+.PHONY: help deps build build-asan build-fuzz lint format unit system fuzz check demo bench clean
+
+help:
+	@echo "targets:"
+	@echo "  deps        install missing Debian packages and test npm modules (scripts/install-deps)"
+	@echo "  build       release build in build/"
+	@echo "  build-asan  debug build with ASan+UBSan in build-asan/"
+	@echo "  build-fuzz  clang libFuzzer harnesses in build-fuzz/"
+	@echo "  lint        banned functions + clang-format check (scripts/lint)"
+	@echo "  format      clang-format -i on all C sources"
+	@echo "  unit        cmocka unit tests (build-asan)"
+	@echo "  system      pytest process-level and interop suites against build-asan"
+	@echo "  fuzz        run each fuzzer FUZZ_SECONDS (default 30) on a copy of its corpus"
+	@echo "  check       deps lint build-asan unit system build-fuzz fuzz"
+	@echo "  demo        deps build, then scripts/demo"
+	@echo "  bench       deps build, then bench/run"
+	@echo "  clean       remove build directories"
+
+deps:
+	$(SUDO) scripts/install-deps
+
+build:
+	$(call meson_setup,build,-Dbuildtype=release)
+	$(NINJA) -C build
+
+build-asan:
+	$(call meson_setup,build-asan,-Dbuildtype=debug -Db_sanitize=address$(,)undefined -Db_lundef=false \
+	  '-Dc_args=-fno-sanitize-recover=all -fno-omit-frame-pointer')
+	$(NINJA) -C build-asan
+
+build-fuzz:
+	export CC=clang; $(call meson_setup,build-fuzz,-Dbuildtype=debug -Dfuzz=true -Dtests=false)
+	$(NINJA) -C build-fuzz
+
+lint:
+	CLANG_FORMAT=$(CLANG_FORMAT) scripts/lint
+
+format:
+	$(if $(strip $(format_files)),$(CLANG_FORMAT) -i $(format_files),@echo "format: no C files")
+
+unit: build-asan
+	$(MESON) test -C build-asan --print-errorlogs
+
+# pytest exits 5 when it collects nothing: fine while no test file exists,
+# a failure as soon as one does (a broken collection must not pass).
+system: build-asan
+	@tests=$$(find tests/system tests/interop -name node_modules -prune -o -name 'test_*.py' -print 2>/dev/null); \
+	rc=0; \
+	OTACHAIN_BIN_DIR=$(abspath build-asan) \
+	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(PYTHON) -m pytest -q tests/system tests/interop || rc=$$?; \
+	if [ $$rc -eq 5 ] && [ -z "$$tests" ]; then echo "system: no tests yet"; rc=0; fi; \
+	exit $$rc
+
+# Each harness fuzz/fuzz_<name>.c runs on a temporary copy of
+# fuzz/corpus/<name>/ (the repository corpus is never written). A crash,
+# leak or timeout fails the target; its reproducer is kept in
+# build-fuzz/crashes/<fuzzer>/.
+fuzz: build-fuzz
+	@shopt -s nullglob; srcs=(fuzz/fuzz_*.c); \
+	if [ $${#srcs[@]} -eq 0 ]; then echo "fuzz: no harnesses yet"; exit 0; fi; \
+	for src in "$${srcs[@]}"; do \
+	  fuzzer=$$(basename "$$src" .c); name=$${fuzzer#fuzz_}; exe=build-fuzz/fuzz/$$fuzzer; \
+	  if [ ! -x "$$exe" ]; then echo "fuzz: $$exe not built (add '$$name' to fuzz/meson.build)"; exit 1; fi; \
+	  work=$$(mktemp -d); mkdir -p "$$work/corpus" "$$work/artifacts"; \
+	  if [ -d "fuzz/corpus/$$name" ]; then cp -R "fuzz/corpus/$$name/." "$$work/corpus/"; fi; \
+	  dict=(); if [ -f "fuzz/$$name.dict" ]; then dict=(-dict="fuzz/$$name.dict"); fi; \
+	  echo "fuzz: $$fuzzer for $(FUZZ_SECONDS) s on $$(ls "$$work/corpus" | wc -l) seed(s)"; \
+	  if ! "$$exe" -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	       -artifact_prefix="$$work/artifacts/" "$${dict[@]}" "$$work/corpus" >"$$work/log" 2>&1; then \
+	    tail -n 60 "$$work/log"; \
+	    mkdir -p "build-fuzz/crashes/$$fuzzer"; cp -R "$$work/artifacts/." "build-fuzz/crashes/$$fuzzer/"; \
+	    echo "fuzz: $$fuzzer FAILED; reproducer(s) in build-fuzz/crashes/$$fuzzer/: $$(ls "$$work/artifacts")"; \
+	    rm -rf "$$work"; exit 1; \
+	  fi; \
+	  grep -E '^(stat::number_of_executed_units|Done )' "$$work/log" || true; \
+	  rm -rf "$$work"; \
+	done
+
+check: deps lint build-asan unit system build-fuzz fuzz
+	@echo "$(words $(CHECK_SUITES)) passed, 0 failed"
+
+demo: deps build
+	@if [ ! -x scripts/demo ]; then echo "demo: scripts/demo does not exist yet"; exit 1; fi
+	OTACHAIN_BIN_DIR=$(abspath build) scripts/demo
+
+bench: deps build
+	@if [ -x bench/run ]; then OTACHAIN_BIN_DIR=$(abspath build) bench/run; \
+	else echo "bench: bench/run does not exist yet"; fi
+
+clean:
+	rm -rf build build-asan build-fuzz .pytest_cache
+	find . -name node_modules -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
+
+# A comma for use inside $(call ...) arguments.
+, := ,

@@ -1,0 +1,60 @@
+/* File helpers: bounded reads and durable atomic replacement.
+ *
+ * Atomic replacement is: write path.tmp-XXXXXX (O_EXCL|O_NOFOLLOW), fsync
+ * it, rename over path, fsync the directory. A reader sees either the old
+ * file or the new one, and after a power cut one of the two survives whole.
+ *
+ * Fault injection: every step calls the optional hook first, so a test can
+ * stop (or kill) the process at each write, fsync and rename
+ * deterministically. The hook lives in the caller's context, not in a
+ * global.
+ */
+#ifndef OTACHAIN_FSUTIL_H
+#define OTACHAIN_FSUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "otachain/err.h"
+
+enum ota_fs_step {
+    OTA_FS_STEP_CREATE,  /* temporary file about to be created */
+    OTA_FS_STEP_WRITE,   /* about to write the contents */
+    OTA_FS_STEP_FSYNC,   /* about to fsync the temporary file */
+    OTA_FS_STEP_RENAME,  /* about to rename it over the target */
+    OTA_FS_STEP_DIRSYNC, /* about to fsync the directory */
+    OTA_FS_STEP_UNLINK,  /* about to remove a file (ota_fs_remove) */
+};
+
+/* Called before each step with the final path; returning non-zero makes
+ * the operation fail with OTA_ERR_IO at that step (the hook may also
+ * simply never return, e.g. raise SIGKILL). */
+struct ota_fs_hook {
+    int (*fn)(void *ctx, enum ota_fs_step step, const char *path);
+    void *ctx;
+};
+
+/* Reads a whole regular file of at most max bytes into a new buffer
+ * (free()); a NUL byte is appended (not counted). OTA_ERR_NOT_FOUND,
+ * OTA_ERR_TOO_LARGE (checked from fstat before reading, and again while
+ * reading), OTA_ERR_IO. Symlinks are followed; use ota_fs_read_nofollow to
+ * refuse them. */
+OTA_WUR int ota_fs_read(uint8_t **out, size_t *out_len, const char *path, size_t max);
+OTA_WUR int ota_fs_read_nofollow(uint8_t **out, size_t *out_len, const char *path, size_t max);
+
+/* Atomically replaces path with len bytes, with the given mode. hook may be
+ * NULL. On failure the old file is untouched and the temporary removed. */
+OTA_WUR int ota_fs_replace(const char *path, const void *data, size_t len, unsigned mode,
+                           const struct ota_fs_hook *hook);
+
+/* Removes path (if it exists) and fsyncs its directory. */
+OTA_WUR int ota_fs_remove(const char *path, const struct ota_fs_hook *hook);
+
+/* Creates a directory and any missing parents with the given mode (like
+ * mkdir -p). Existing directories are fine. */
+OTA_WUR int ota_fs_mkdirs(const char *path, unsigned mode);
+
+/* fsyncs a directory. */
+OTA_WUR int ota_fs_sync_dir(const char *dir);
+
+#endif

@@ -1,0 +1,27 @@
+/* Internal file helpers shared by lib/ modules (not part of the public API). */
+#ifndef OTACHAIN_FSUTIL_INT_H
+#define OTACHAIN_FSUTIL_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "otachain/err.h"
+
+/* Maps an errno value to an ota_err: ENOENT/ENOTDIR -> NOT_FOUND,
+ * EACCES/EPERM/ELOOP -> PERMISSION, EEXIST -> EXISTS, ENOMEM -> NOMEM,
+ * anything else -> IO. */
+int ota_fs_errno(int e);
+
+/* Reads the rest of an open regular file (fd stays open, owned by the
+ * caller) into a new buffer of at most max bytes plus a NUL (free()).
+ * Same errors as ota_fs_read. The buffer never moves through realloc, so
+ * a secret read this way leaves no stale copy: wipe *out before free(). */
+OTA_WUR int ota_fs_read_fd(uint8_t **out, size_t *out_len, int fd, size_t max);
+
+/* Creates a new file exclusively (O_CREAT|O_EXCL|O_NOFOLLOW), gives it
+ * exactly mode (fchmod, so the umask does not matter), writes len bytes,
+ * fsyncs it and its directory. OTA_ERR_EXISTS if path exists (even as a
+ * dangling symlink). On failure after creation the file is removed. */
+OTA_WUR int ota_fs_write_new(const char *path, const void *data, size_t len, unsigned mode);
+
+#endif

@@ -1,0 +1,251 @@
+/* Option parsing, error printing, exit codes and durations for the CLI. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "otachain/tuf.h"
+
+#define CLI_MAX_DURATION ((int64_t)100 * 365 * 86400)
+
+static struct cli_opt *find_opt(struct cli_opt *opts, size_t nopts, const char *name, size_t len)
+{
+    for (size_t i = 0; i < nopts; i++) {
+        if (strlen(opts[i].name) == len && memcmp(opts[i].name, name, len) == 0)
+            return &opts[i];
+    }
+    return NULL;
+}
+
+int cli_parse(struct cli_opt *opts, size_t nopts, struct cli_args *args, size_t minpos,
+              size_t maxpos, int argc, char **argv, struct ota_detail *det)
+{
+    bool only_pos = false;
+
+    args->npos = 0;
+    for (size_t i = 0; i < nopts; i++)
+        opts[i].n = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = true;
+            continue;
+        }
+        if (!only_pos && a[0] == '-' && a[1] != '\0') {
+            const char *name = a + 2;
+            const char *eq;
+            const char *val = NULL;
+            struct cli_opt *o;
+
+            if (a[1] != '-') {
+                ota_detail_set(det, "unknown option '%s'", a);
+                return CLI_ERR_USAGE;
+            }
+            eq = strchr(name, '=');
+            o = find_opt(opts, nopts, name, eq != NULL ? (size_t)(eq - name) : strlen(name));
+            if (o == NULL) {
+                ota_detail_set(det, "unknown option '%s'", a);
+                return CLI_ERR_USAGE;
+            }
+            if (o->flags & CLI_VAL) {
+                if (eq != NULL) {
+                    val = eq + 1;
+                } else {
+                    if (i + 1 >= argc) {
+                        ota_detail_set(det, "option --%s needs a value", o->name);
+                        return CLI_ERR_USAGE;
+                    }
+                    val = argv[++i];
+                }
+            } else if (eq != NULL) {
+                ota_detail_set(det, "option --%s takes no value", o->name);
+                return CLI_ERR_USAGE;
+            }
+            if (o->n > 0 && !(o->flags & CLI_MULTI)) {
+                ota_detail_set(det, "option --%s given more than once", o->name);
+                return CLI_ERR_USAGE;
+            }
+            if (o->n >= CLI_MAX_VALS) {
+                ota_detail_set(det, "option --%s given more than %d times", o->name, CLI_MAX_VALS);
+                return CLI_ERR_USAGE;
+            }
+            o->val[o->n++] = val;
+            continue;
+        }
+        if (args->npos >= maxpos || args->npos >= CLI_MAX_POS) {
+            ota_detail_set(det, "unexpected argument '%s'", a);
+            return CLI_ERR_USAGE;
+        }
+        args->pos[args->npos++] = a;
+    }
+    if (args->npos < minpos) {
+        ota_detail_set(det, "missing argument (%zu expected, %zu given)", minpos, args->npos);
+        return CLI_ERR_USAGE;
+    }
+    for (size_t i = 0; i < nopts; i++) {
+        if ((opts[i].flags & CLI_REQ) && opts[i].n == 0) {
+            ota_detail_set(det, "missing option --%s", opts[i].name);
+            return CLI_ERR_USAGE;
+        }
+    }
+    return 0;
+}
+
+const char *cli_val(const struct cli_opt *o)
+{
+    return o->n > 0 ? o->val[0] : NULL;
+}
+
+int cli_parse_u64(uint64_t *out, const char *s, uint64_t max)
+{
+    uint64_t v = 0;
+
+    *out = 0;
+    if (s == NULL || s[0] == '\0' || strlen(s) > 20)
+        return OTA_ERR_FORMAT;
+    for (const char *p = s; *p != '\0'; p++) {
+        unsigned d;
+
+        if (*p < '0' || *p > '9')
+            return OTA_ERR_FORMAT;
+        d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return OTA_ERR_FORMAT;
+        v = v * 10 + d;
+    }
+    if (v > max)
+        return OTA_ERR_FORMAT;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_duration(int64_t *out, const char *s)
+{
+    char num[24];
+    size_t len;
+    uint64_t v;
+    int64_t unit;
+
+    *out = 0;
+    if (s == NULL)
+        return OTA_ERR_FORMAT;
+    len = strlen(s);
+    if (len < 2 || len > sizeof(num))
+        return OTA_ERR_FORMAT;
+    switch (s[len - 1]) {
+    case 's':
+        unit = 1;
+        break;
+    case 'm':
+        unit = 60;
+        break;
+    case 'h':
+        unit = 3600;
+        break;
+    case 'd':
+        unit = 86400;
+        break;
+    case 'w':
+        unit = 7 * 86400;
+        break;
+    case 'y':
+        unit = 365 * 86400;
+        break;
+    default:
+        return OTA_ERR_FORMAT;
+    }
+    memcpy(num, s, len - 1);
+    num[len - 1] = '\0';
+    if (cli_parse_u64(&v, num, (uint64_t)(CLI_MAX_DURATION / unit)) != 0 || v == 0)
+        return OTA_ERR_FORMAT;
+    *out = (int64_t)v * unit;
+    return 0;
+}
+
+void cli_format_duration(char *out, size_t n, int64_t secs)
+{
+    uint64_t s = secs < 0 ? (uint64_t)0 - (uint64_t)secs : (uint64_t)secs;
+
+    if (s >= 86400)
+        snprintf(out, n, "%" PRIu64 "d %" PRIu64 "h", s / 86400, (s % 86400) / 3600);
+    else if (s >= 3600)
+        snprintf(out, n, "%" PRIu64 "h %" PRIu64 "m", s / 3600, (s % 3600) / 60);
+    else if (s >= 60)
+        snprintf(out, n, "%" PRIu64 "m %" PRIu64 "s", s / 60, s % 60);
+    else
+        snprintf(out, n, "%" PRIu64 "s", s);
+}
+
+void cli_format_expiry(char *out, size_t n, int64_t expires, int64_t now)
+{
+    char t[OTA_TUF_TIME_SIZE];
+    char d[48];
+
+    if (ota_tuf_format_time(t, expires) != 0)
+        snprintf(t, sizeof(t), "?");
+    cli_format_duration(d, sizeof(d), expires - now);
+    if (expires > now)
+        snprintf(out, n, "expires in %s (%s)", d, t);
+    else
+        snprintf(out, n, "EXPIRED %s ago (%s)", d, t);
+}
+
+int cli_role_value(int *role, const char **value, const char *arg, struct ota_detail *det)
+{
+    const char *eq = strchr(arg, '=');
+
+    *role = -1;
+    *value = NULL;
+    if (eq != NULL) {
+        for (int r = 0; r < OTA_TUF_ROLE_COUNT; r++) {
+            const char *name = ota_tuf_role_name((enum ota_tuf_role)r);
+
+            if (strlen(name) == (size_t)(eq - arg) && memcmp(name, arg, (size_t)(eq - arg)) == 0) {
+                *role = r;
+                *value = eq + 1;
+                return 0;
+            }
+        }
+    }
+    ota_detail_set(det, "'%s': expected ROLE=VALUE with ROLE root, targets, snapshot or timestamp",
+                   arg);
+    return CLI_ERR_USAGE;
+}
+
+void cli_print_error(int err, const struct ota_detail *det)
+{
+    int code = err == CLI_ERR_USAGE ? OTA_ERR_INVALID_ARG : err;
+    const char *msg = det != NULL ? det->msg : "";
+    size_t mlen = det != NULL ? strnlen(det->msg, sizeof(det->msg)) : 0;
+
+    if (mlen > 0 && mlen < sizeof(det->msg))
+        fprintf(stderr, "otachain: %s: %s: %s\n", ota_errname(code), ota_strerror(code), msg);
+    else
+        fprintf(stderr, "otachain: %s: %s\n", ota_errname(code), ota_strerror(code));
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("otachain: warning: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_exit_code(int err)
+{
+    if (err == 0)
+        return 0;
+    if (err == CLI_ERR_USAGE)
+        return 2;
+    if ((err <= OTA_ERR_JSON_SYNTAX && err >= OTA_ERR_KEY_FORMAT) || err <= OTA_ERR_BAD_SIGNATURE)
+        return 1;
+    return 3;
+}

@@ -1,0 +1,393 @@
+/* otachain release add | sign | merge */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmds.h"
+#include "otachain/tuf_sign.h"
+#include "repo.h"
+
+#define MAX_PRODUCT      64
+#define MAX_HARDWARE     64
+#define MAX_HARDWARE_IDS 64
+#define MAX_VERSION      128
+#define MAX_NAME         128
+
+static bool valid_product(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > MAX_PRODUCT || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* File name of the target: [A-Za-z0-9._+~-], not "." or "..". */
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > MAX_NAME || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == '+' || c == '~'))
+            return false;
+    }
+    return true;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool ident_char(char c)
+{
+    return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-';
+}
+
+/* One numeric SemVer core field: digits, no leading zero. Advances *p. */
+static bool semver_num(const char **p)
+{
+    const char *s = *p;
+
+    if (!is_digit(*s))
+        return false;
+    if (*s == '0' && is_digit(s[1]))
+        return false;
+    while (is_digit(*s))
+        s++;
+    *p = s;
+    return true;
+}
+
+/* Dot-separated identifiers until NUL or stop; numeric ones without a
+ * leading zero when numeric_rule (pre-release). */
+static bool semver_idents(const char **p, char stop, bool numeric_rule)
+{
+    const char *s = *p;
+
+    for (;;) {
+        const char *start = s;
+        bool all_digits = true;
+
+        while (ident_char(*s)) {
+            all_digits = all_digits && is_digit(*s);
+            s++;
+        }
+        if (s == start)
+            return false;
+        if (numeric_rule && all_digits && s - start > 1 && *start == '0')
+            return false;
+        if (*s != '.')
+            break;
+        s++;
+    }
+    if (*s != '\0' && *s != stop)
+        return false;
+    *p = s;
+    return true;
+}
+
+/* SemVer 2.0.0: MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]. */
+static bool valid_semver(const char *v)
+{
+    const char *p = v;
+
+    if (strlen(v) > MAX_VERSION)
+        return false;
+    if (!semver_num(&p) || *p++ != '.' || !semver_num(&p) || *p++ != '.' || !semver_num(&p))
+        return false;
+    if (*p == '-') {
+        p++;
+        if (!semver_idents(&p, '+', true))
+            return false;
+    }
+    if (*p == '+') {
+        p++;
+        if (!semver_idents(&p, '\0', false))
+            return false;
+    }
+    return *p == '\0';
+}
+
+/* "H[,H...]" into a JSON array; printable ASCII without commas, 1-64
+ * bytes each, no duplicates. */
+static int parse_hardware(json_t **out, const char *s, struct ota_detail *det)
+{
+    json_t *arr = json_array();
+    const char *p = s;
+
+    *out = NULL;
+    if (arr == NULL)
+        return OTA_ERR_NOMEM;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        char id[MAX_HARDWARE + 1];
+        bool ok = n >= 1 && n <= MAX_HARDWARE;
+        size_t i;
+        json_t *v;
+
+        for (i = 0; ok && i < n; i++)
+            ok = p[i] >= 0x20 && p[i] <= 0x7e;
+        if (!ok || json_array_size(arr) >= MAX_HARDWARE_IDS) {
+            ota_detail_set(det,
+                           "--hardware '%s': ids are 1-%d printable ASCII characters, "
+                           "comma-separated",
+                           s, MAX_HARDWARE);
+            json_decref(arr);
+            return CLI_ERR_USAGE;
+        }
+        memcpy(id, p, n);
+        id[n] = '\0';
+        json_array_foreach(arr, i, v)
+        {
+            if (strcmp(json_string_value(v), id) == 0) {
+                ota_detail_set(det, "--hardware '%s': '%s' given twice", s, id);
+                json_decref(arr);
+                return CLI_ERR_USAGE;
+            }
+        }
+        if (json_array_append_new(arr, json_string(id)) != 0) {
+            json_decref(arr);
+            return OTA_ERR_NOMEM;
+        }
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    *out = arr;
+    return 0;
+}
+
+int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_opt opts[] = {
+        {"product", CLI_VAL | CLI_REQ, 0, {0}},
+        {"hardware", CLI_VAL | CLI_REQ, 0, {0}},
+        {"version", CLI_VAL | CLI_REQ, 0, {0}},
+        {"security-version", CLI_VAL | CLI_REQ, 0, {0}},
+        {"name", CLI_VAL, 0, {0}},
+    };
+    struct cli_args args;
+    struct repo r;
+    bool opened = false;
+    json_t *hardware = NULL;
+    json_t *entry = NULL;
+    json_t *tmap;
+    json_t *sigs;
+    const char *product, *version, *name, *image;
+    char path[OTA_TUF_MAX_PATH + 1];
+    char blob[PATH_MAX];
+    char hex[OTA_SHA256_HEX_LEN + 1];
+    char exp[OTA_TUF_TIME_SIZE];
+    uint8_t sha[OTA_SHA256_LEN];
+    uint64_t len = 0;
+    uint64_t secver;
+    size_t dropped;
+    struct stat st;
+    int n;
+    int rc = cli_parse(opts, 5, &args, 2, 2, argc, argv, det);
+
+    if (rc != 0)
+        return rc;
+    image = args.pos[1];
+    product = cli_val(&opts[0]);
+    version = cli_val(&opts[2]);
+    name = cli_val(&opts[4]);
+    if (name == NULL) {
+        const char *slash = strrchr(image, '/');
+
+        name = slash != NULL ? slash + 1 : image;
+    }
+    if (!valid_product(product)) {
+        ota_detail_set(det, "--product '%s': 1-%d characters of A-Z a-z 0-9 . _ -", product,
+                       MAX_PRODUCT);
+        return CLI_ERR_USAGE;
+    }
+    if (!valid_semver(version)) {
+        ota_detail_set(det, "--version '%s': not a SemVer 2.0.0 version (e.g. 1.2.3, 2.0.0-rc.1)",
+                       version);
+        return CLI_ERR_USAGE;
+    }
+    if (cli_parse_u64(&secver, cli_val(&opts[3]), REPO_MAX_JSON_INT) != 0) {
+        ota_detail_set(det, "--security-version '%s': an integer from 0 to %" PRIu64,
+                       cli_val(&opts[3]), REPO_MAX_JSON_INT);
+        return CLI_ERR_USAGE;
+    }
+    if (!valid_name(name)) {
+        ota_detail_set(det, "target name '%s': 1-%d characters of A-Z a-z 0-9 . _ - + ~ (--name)",
+                       name, MAX_NAME);
+        return CLI_ERR_USAGE;
+    }
+    rc = parse_hardware(&hardware, cli_val(&opts[1]), det);
+    if (rc != 0)
+        return rc;
+    n = snprintf(path, sizeof(path), "%s/%s/%s", product, version, name);
+    if (n < 0 || n >= (int)sizeof(path)) {
+        ota_detail_set(det, "target path too long");
+        rc = CLI_ERR_USAGE;
+        goto out;
+    }
+
+    rc = repo_open(&r, args.pos[0], REPO_LOCK, ctx, det);
+    if (rc != 0)
+        goto out;
+    opened = true;
+    rc = repo_pending_targets(&r, det);
+    if (rc != 0)
+        goto out;
+    if (ota_tuf_find_target(r.pend_targets_md, path) != NULL) {
+        ota_detail_set(det, "target %s already exists in targets v%" PRIu64, path,
+                       r.pend_targets_md->version);
+        rc = OTA_ERR_EXISTS;
+        goto out;
+    }
+    /* Into blobs/<sha256>: hash first, then copy checking the hash again
+     * (the image may change under us). */
+    rc = repo_hash_file(sha, &len, image, REPO_MAX_IMAGE, det);
+    if (rc != 0)
+        goto out;
+    ota_hex_encode(hex, sha, OTA_SHA256_LEN);
+    rc = repo_path(blob, &r, "blobs/%s", hex);
+    if (rc != 0)
+        goto out;
+    if (stat(blob, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != len) {
+        rc = repo_copy_file(NULL, NULL, blob, image, sha, &len, REPO_MAX_IMAGE, ctx->hook, det);
+        if (rc != 0)
+            goto out;
+    }
+    entry = json_pack("{s:I,s:{s:s},s:{s:s,s:O,s:s,s:I}}", "length", (json_int_t)len, "hashes",
+                      "sha256", hex, "custom", "product", product, "hardware", hardware, "version",
+                      version, "security_version", (json_int_t)secver);
+    tmap = json_object_get(json_object_get(r.pend_targets, "signed"), "targets");
+    sigs = json_object_get(r.pend_targets, "signatures");
+    if (entry == NULL || ota_tuf_format_time(exp, ctx->now + r.expires[OTA_TUF_TARGETS]) != 0 ||
+        json_object_set(tmap, path, entry) != 0 ||
+        json_object_set_new(json_object_get(r.pend_targets, "signed"), "expires",
+                            json_string(exp)) != 0) {
+        rc = OTA_ERR_NOMEM;
+        goto out;
+    }
+    /* The signed content changed: old signatures are worthless now. */
+    dropped = json_array_size(sigs);
+    json_array_clear(sigs);
+    rc = repo_set_pending(&r, OTA_TUF_TARGETS, r.pend_targets, det);
+    if (rc != 0)
+        goto out;
+    printf("added target %s (%" PRIu64 " bytes, sha256 %s) to pending targets v%" PRIu64 "\n", path,
+           len, hex, r.pend_targets_md->version);
+    if (dropped > 0)
+        printf("dropped %zu signature(s) from the pending targets: the signed content changed, "
+               "signers must sign again\n",
+               dropped);
+    repo_print_pending(&r, stdout, false, true);
+out:
+    json_decref(entry);
+    json_decref(hardware);
+    if (opened)
+        repo_close(&r);
+    return rc;
+}
+
+static int need_pending_targets(const struct repo *r, struct ota_detail *det)
+{
+    if (r->pend_targets == NULL || r->pend_targets_stale) {
+        ota_detail_set(det, "no pending targets in %s (otachain release add)", r->dir);
+        return OTA_ERR_NOT_FOUND;
+    }
+    if (repo_next_root(r) == NULL) {
+        ota_detail_set(det, "%s has no root", r->dir);
+        return OTA_ERR_NO_TRUSTED_ROOT;
+    }
+    return 0;
+}
+
+int cmd_release_sign(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_opt opts[] = {{"key", CLI_VAL | CLI_REQ, 0, {0}}};
+    struct cli_args args;
+    struct repo r;
+    struct repo_key k;
+    const struct ota_tuf_meta *root;
+    int rc = cli_parse(opts, 1, &args, 1, 1, argc, argv, det);
+
+    if (rc != 0)
+        return rc;
+    rc = repo_open(&r, args.pos[0], REPO_LOCK, ctx, det);
+    if (rc != 0)
+        return rc;
+    memset(&k, 0, sizeof(k));
+    rc = need_pending_targets(&r, det);
+    if (rc == 0)
+        rc = repo_key_load(&k, cli_val(&opts[0]), true, det);
+    if (rc != 0)
+        goto out;
+    root = repo_next_root(&r);
+    if (!repo_role_has_key(root, OTA_TUF_TARGETS, k.keyid)) {
+        ota_detail_set(det, "key %s (%s) is not a targets key of root v%" PRIu64, k.keyid, k.path,
+                       root->version);
+        rc = OTA_ERR_KEY_NOT_IN_ROLE;
+        goto out;
+    }
+    rc = ota_tuf_sign(r.pend_targets, k.signer);
+    if (rc == 0)
+        rc = repo_set_pending(&r, OTA_TUF_TARGETS, r.pend_targets, det);
+    if (rc != 0)
+        goto out;
+    printf("signed pending targets v%" PRIu64 " with key %s\n", r.pend_targets_md->version,
+           k.keyid);
+    repo_print_pending(&r, stdout, false, true);
+out:
+    repo_key_clear(&k);
+    repo_close(&r);
+    return rc;
+}
+
+int cmd_release_merge(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_args args;
+    struct repo r;
+    const struct ota_tuf_meta *roots[1];
+    size_t total = 0;
+    int rc = cli_parse(NULL, 0, &args, 2, CLI_MAX_POS, argc, argv, det);
+
+    if (rc != 0)
+        return rc;
+    rc = repo_open(&r, args.pos[0], REPO_LOCK, ctx, det);
+    if (rc != 0)
+        return rc;
+    rc = need_pending_targets(&r, det);
+    if (rc != 0)
+        goto out;
+    roots[0] = repo_next_root(&r);
+    for (size_t i = 1; i < args.npos; i++) {
+        size_t added = 0;
+
+        rc = repo_merge_file(&r, OTA_TUF_TARGETS, args.pos[i], roots, 1, &added, det);
+        if (rc != 0)
+            goto out;
+        printf("merged %zu signature(s) from %s\n", added, args.pos[i]);
+        total += added;
+    }
+    if (total > 0)
+        rc = repo_set_pending(&r, OTA_TUF_TARGETS, r.pend_targets, det);
+    if (rc == 0)
+        repo_print_pending(&r, stdout, false, true);
+out:
+    repo_close(&r);
+    return rc;
+}

@@ -1,0 +1,24 @@
+/* The verbs of the otachain CLI (docs/cli.md); each is a cli_cmd_fn. */
+#ifndef OTACHAIN_CMDS_H
+#define OTACHAIN_CMDS_H
+
+#include "cli.h"
+
+int cmd_key_generate(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_key_show(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+
+int cmd_repo_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_repo_publish(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_repo_refresh(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_repo_status(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+
+int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_release_sign(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_release_merge(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+
+int cmd_root_rotate(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_root_sign(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_root_merge(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+
+#endif

@@ -1,0 +1,257 @@
+/* otachain: the command line for keys, TUF repository authoring, multi-party
+ * signing, publishing and verification (docs/cli.md).
+ *
+ * `otachain <group> <verb> [options]`. main() parses nothing but the
+ * group and verb; each verb parses its own options (cli.c) and returns an
+ * error code that main prints and maps to the exit status.
+ */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "cmds.h"
+
+#ifndef OTACHAIN_VERSION
+#define OTACHAIN_VERSION "0.0.0-dev"
+#endif
+
+/* Fault injection (docs/cli.md): count the file-system steps on trusted
+ * and repository state, trace them, kill the process before the N-th. */
+struct fault {
+    unsigned long steps;    /* steps seen so far */
+    unsigned long crash_at; /* 0: never */
+    bool trace;
+};
+
+/* Every global of the program (STYLE rule 7). */
+static struct {
+    struct fault fault;
+    struct ota_fs_hook hook;
+    struct cli_ctx ctx;
+} g;
+
+struct verb {
+    const char *group;
+    const char *name;
+    cli_cmd_fn fn;
+    const char *synopsis;
+    const char *help;
+};
+
+static const struct verb verbs[] = {
+    {"key", "generate", cmd_key_generate, "otachain key generate --out FILE",
+     "Writes a new Ed25519 secret key to FILE (PEM PKCS#8, mode 0600, refused if FILE\n"
+     "exists) and its public key to FILE.pub. Prints the keyid.\n"},
+    {"key", "show", cmd_key_show, "otachain key show FILE",
+     "Prints 'keyid <hex>' and 'public <hex>' for a secret or public key file.\n"},
+    {"repo", "init", cmd_repo_init,
+     "otachain repo init DIR --root-key K... --root-threshold N --targets-key K...\n"
+     "                      --targets-threshold N [--expires ROLE=DURATION]...",
+     "Creates the repository DIR with root v1 and an empty targets v1 (pending),\n"
+     "generating the online snapshot and timestamp keys into DIR/private/. Keys given\n"
+     "as secret key files sign; when both thresholds are met, publishes at once.\n"
+     "Expiry defaults: root 365d, targets 90d, snapshot 7d, timestamp 1d\n"
+     "(durations: 30s, 10m, 12h, 7d, 2w, 1y).\n"},
+    {"repo", "publish", cmd_repo_publish, "otachain repo publish DIR",
+     "Publishes the pending root and targets into DIR/public once their thresholds\n"
+     "are met (exit 1 'threshold' otherwise), with a new snapshot and timestamp.\n"},
+    {"repo", "refresh", cmd_repo_refresh, "otachain repo refresh DIR [--snapshot]",
+     "Re-signs the timestamp (and the snapshot when half its lifetime is gone, or\n"
+     "with --snapshot). Warns when root or targets expire within 30 days.\n"},
+    {"repo", "status", cmd_repo_status, "otachain repo status DIR",
+     "Shows versions, expiries, keys and thresholds, and the pending metadata with\n"
+     "who has signed and what is missing.\n"},
+    {"repo", "verify", cmd_repo_verify,
+     "otachain repo verify (--url URL | --dir DIR) --trusted-root FILE [--state DIR]\n"
+     "                        [--target PATH --out FILE]",
+     "Runs the TUF client workflow against a published repository (URL or DIR is\n"
+     "the public/ directory), optionally downloading a verified target to FILE.\n"
+     "--state defaults to $XDG_STATE_HOME/otachain/verify/<id>.\n"},
+    {"release", "add", cmd_release_add,
+     "otachain release add DIR IMAGE --product P --hardware H[,H...] --version V\n"
+     "                        --security-version N [--name NAME]",
+     "Adds target P/V/NAME (NAME defaults to IMAGE's file name) to the pending\n"
+     "targets; signatures already on them are dropped.\n"},
+    {"release", "sign", cmd_release_sign, "otachain release sign DIR --key FILE",
+     "Signs the pending targets with a targets key.\n"},
+    {"release", "merge", cmd_release_merge, "otachain release merge DIR FILE...",
+     "Merges the signatures of other copies of DIR/pending/targets.json.\n"},
+    {"root", "rotate", cmd_root_rotate,
+     "otachain root rotate DIR [--add-key ROLE=K]... [--remove-key ROLE=KEYID]...\n"
+     "                         [--threshold ROLE=N]... [--rotate-online-key ROLE]...\n"
+     "                         [--key FILE]...",
+     "Starts root version N+1 from the current root with the changes applied; each\n"
+     "--key signs it. It needs the root thresholds of both the current and the new\n"
+     "root. ROLE: root, targets, snapshot, timestamp.\n"},
+    {"root", "sign", cmd_root_sign, "otachain root sign DIR --key FILE",
+     "Signs the pending root with a root key of the current or the new root.\n"},
+    {"root", "merge", cmd_root_merge, "otachain root merge DIR FILE...",
+     "Merges the signatures of other copies of DIR/pending/root.json.\n"},
+};
+
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+static const char *step_name(enum ota_fs_step step)
+{
+    switch (step) {
+    case OTA_FS_STEP_CREATE:
+        return "create";
+    case OTA_FS_STEP_WRITE:
+        return "write";
+    case OTA_FS_STEP_FSYNC:
+        return "fsync";
+    case OTA_FS_STEP_RENAME:
+        return "rename";
+    case OTA_FS_STEP_DIRSYNC:
+        return "dirsync";
+    case OTA_FS_STEP_UNLINK:
+        return "unlink";
+    }
+    return "unknown";
+}
+
+static int fault_hook(void *ctx, enum ota_fs_step step, const char *path)
+{
+    struct fault *f = ctx;
+    unsigned long n = ++f->steps;
+
+    if (f->trace) {
+        fprintf(stderr, "fs-step %lu %s %s\n", n, step_name(step), path);
+        fflush(stderr);
+    }
+    if (f->crash_at != 0 && n == f->crash_at) {
+        fflush(stdout);
+        raise(SIGKILL);
+    }
+    return 0;
+}
+
+static int setup_fault(struct ota_detail *det)
+{
+    const char *crash = getenv("OTACHAIN_CRASH_AT");
+    const char *trace = getenv("OTACHAIN_FS_TRACE");
+    uint64_t n = 0;
+
+    if (crash != NULL && crash[0] != '\0') {
+        if (cli_parse_u64(&n, crash, (uint64_t)1 << 31) != 0 || n == 0) {
+            ota_detail_set(det, "OTACHAIN_CRASH_AT=%s: expected a positive step number", crash);
+            return CLI_ERR_USAGE;
+        }
+    }
+    g.fault.crash_at = (unsigned long)n;
+    g.fault.trace = trace != NULL && trace[0] != '\0' && strcmp(trace, "0") != 0;
+    g.hook.fn = fault_hook;
+    g.hook.ctx = &g.fault;
+    g.ctx.hook = (g.fault.crash_at != 0 || g.fault.trace) ? &g.hook : NULL;
+    return 0;
+}
+
+static void usage(FILE *f, const char *group)
+{
+    if (group == NULL)
+        fputs("usage: otachain <group> <verb> [options]   (otachain <group> <verb> --help)\n"
+              "       otachain --version\n\n",
+              f);
+    for (size_t i = 0; i < NVERBS; i++) {
+        if (group == NULL || strcmp(group, verbs[i].group) == 0)
+            fprintf(f, "  %s\n", verbs[i].synopsis);
+    }
+    if (group == NULL)
+        fputs("\nExit status: 0 success, 1 refused (verification, threshold, rollback, ...),\n"
+              "2 usage error, 3 environment error (I/O, network, permissions, lock).\n"
+              "See docs/cli.md.\n",
+              f);
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool known_group(const char *group)
+{
+    for (size_t i = 0; i < NVERBS; i++) {
+        if (strcmp(group, verbs[i].group) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int run(int argc, char **argv, struct ota_detail *det)
+{
+    const char *group;
+
+    if (argc < 2) {
+        ota_detail_set(det, "missing command (otachain --help)");
+        return CLI_ERR_USAGE;
+    }
+    group = argv[1];
+    if (strcmp(group, "--help") == 0 || strcmp(group, "-h") == 0 || strcmp(group, "help") == 0) {
+        usage(stdout, NULL);
+        return 0;
+    }
+    if (strcmp(group, "--version") == 0) {
+        printf("otachain %s\n", OTACHAIN_VERSION);
+        return 0;
+    }
+    if (!known_group(group)) {
+        ota_detail_set(det, "unknown command '%s' (otachain --help)", group);
+        return CLI_ERR_USAGE;
+    }
+    if (argc < 3) {
+        ota_detail_set(det, "missing verb after '%s' (otachain %s --help)", group, group);
+        return CLI_ERR_USAGE;
+    }
+    if (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
+        usage(stdout, group);
+        return 0;
+    }
+    for (size_t i = 0; i < NVERBS; i++) {
+        const struct verb *v = &verbs[i];
+
+        if (strcmp(group, v->group) != 0 || strcmp(argv[2], v->name) != 0)
+            continue;
+        if (wants_help(argc - 3, argv + 3)) {
+            printf("usage: %s\n\n%s", v->synopsis, v->help);
+            return 0;
+        }
+        return v->fn(&g.ctx, argc - 3, argv + 3, det);
+    }
+    ota_detail_set(det, "unknown verb '%s %s' (otachain %s --help)", group, argv[2], group);
+    return CLI_ERR_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    struct ota_detail det;
+    int rc;
+
+    det.msg[0] = '\0';
+    g.ctx.now = (int64_t)time(NULL);
+    rc = setup_fault(&det);
+    if (rc == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        ota_detail_set(&det, "curl_global_init failed");
+        rc = OTA_ERR_NETWORK;
+    } else if (rc == 0) {
+        rc = run(argc, argv, &det);
+        curl_global_cleanup();
+    }
+    if (fflush(stdout) != 0 && rc == 0) {
+        ota_detail_set(&det, "writing to standard output");
+        rc = OTA_ERR_IO;
+    }
+    if (rc != 0)
+        cli_print_error(rc, &det);
+    return cli_exit_code(rc);
+}

@@ -1,0 +1,337 @@
+"""Shared helpers for otachain's process-level tests (tests/system, tests/interop).
+
+Standard library only (plus pytest for the fixtures). Importable as `testlib`
+because the root conftest.py puts tests/ on sys.path.
+
+Fixtures defined here are registered by importing them into a conftest.py:
+
+    from testlib import nginx, nginx_factory, tufjs  # noqa: F401
+
+Plain helpers:
+    REPO, VECTORS, TEST_DATA, INTEROP     paths
+    bin_dir(), otachain_path(), otachain(*args, ...)
+    free_port()
+    ed25519_pem_from_seed(seed_hex, path)  PKCS#8 PEM via the openssl CLI
+    forge(infile, out, set=..., sign=..., ...)  runs tests/interop/forge.mjs
+    run_tufjs(...)                          runs tests/interop/tufjs-client.mjs
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = REPO / "tests"
+INTEROP = TESTS / "interop"
+TEST_DATA = TESTS / "data"
+VECTORS = (REPO / ".." / "shared" / "vectors").resolve()
+
+NGINX = "/usr/sbin/nginx"
+
+
+class CommandFailed(subprocess.CalledProcessError):
+    """A checked command exited non-zero; str() shows its output."""
+
+    def __str__(self):
+        return (
+            f"command {self.cmd!r} exited {self.returncode}\n"
+            f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+        )
+
+
+def _run(cmd, *, check, env, timeout, input=None, cwd=None):
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd,
+    )
+    if check and proc.returncode != 0:
+        raise CommandFailed(proc.returncode, proc.args, proc.stdout, proc.stderr)
+    return proc
+
+
+# ---------------------------------------------------------------- otachain CLI
+
+
+def bin_dir():
+    """Meson build directory holding the programs (OTACHAIN_BIN_DIR, else build-asan)."""
+    return Path(os.environ.get("OTACHAIN_BIN_DIR") or REPO / "build-asan").resolve()
+
+
+def otachain_path():
+    return bin_dir() / "programs" / "otachain" / "otachain"
+
+
+def otachain(*args, check=True, env=None, timeout=120, input=None, cwd=None):
+    """Run the otachain CLI; returns subprocess.CompletedProcess (text, captured).
+
+    env: extra variables laid over the current environment (ASAN_OPTIONS etc.
+    pass through). check=True raises CommandFailed on a non-zero exit.
+    """
+    exe = otachain_path()
+    if not exe.is_file():
+        pytest.fail(f"{exe} not found: build it first (make build-asan)", pytrace=False)
+    return _run([exe, *args], check=check, env=env, timeout=timeout, input=input, cwd=cwd)
+
+
+# ------------------------------------------------------------------ networking
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_listening(port, proc, deadline):
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+# ----------------------------------------------------------------------- nginx
+
+_NGINX_CONF = """\
+{user}worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    log_format otachain '$request $status $body_bytes_sent';
+    access_log {tmp}/access.log otachain;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{
+        application/json json;
+        text/plain txt note;
+    }}
+    default_type application/octet-stream;
+    sendfile on;
+    server {{
+        listen 127.0.0.1:{port};
+        server_name localhost;
+        root {root};
+        autoindex off;
+{extra}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """A real nginx serving `root` as static files on 127.0.0.1.
+
+    .url          http://127.0.0.1:PORT (no trailing slash)
+    .root         Path of the served directory (tests may add files any time)
+    .access_log() lines "$request $status $body_bytes_sent",
+                  e.g. "GET /1.root.json HTTP/1.1 200 1234"
+    .requests()   the same parsed: list of (method, path, status, bytes)
+    .error_log()  text of nginx's error log
+    """
+
+    def __init__(self, root, tmp, extra_conf=""):
+        self.root = Path(root).resolve()
+        self.tmp = Path(tmp).resolve()
+        self.extra_conf = extra_conf
+        self.proc = None
+        self.port = None
+        self.url = None
+
+    def start(self, attempts=5):
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        # As root, nginx workers would run as 'nobody', which cannot enter
+        # pytest's 0700 temp directories: keep the workers as root there.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        for _ in range(attempts):
+            port = free_port()
+            conf = self.tmp / "nginx.conf"
+            conf.write_text(
+                _NGINX_CONF.format(
+                    user=user, tmp=self.tmp, port=port, root=self.root, extra=self.extra_conf
+                )
+            )
+            with open(self.tmp / "stderr.log", "w") as stderr:
+                proc = subprocess.Popen(
+                    [NGINX, "-p", str(self.tmp), "-e", str(self.tmp / "error.log"),
+                     "-c", str(conf), "-g", "daemon off;"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                )
+            if _wait_listening(port, proc, time.monotonic() + 10):
+                self.proc, self.port = proc, port
+                self.url = f"http://127.0.0.1:{port}"
+                return self
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            err = (self.tmp / "stderr.log").read_text()
+            if "Address already in use" not in (err + self.error_log()):
+                raise RuntimeError(f"nginx did not start:\n{err}\n{self.error_log()}")
+        raise RuntimeError("nginx: no free port after several attempts")
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGQUIT)  # graceful shutdown
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def access_log(self):
+        path = self.tmp / "access.log"
+        return path.read_text().splitlines() if path.exists() else []
+
+    def requests(self):
+        out = []
+        for line in self.access_log():
+            parts = line.split(" ")
+            if len(parts) >= 5:
+                out.append((parts[0], parts[1], int(parts[-2]), int(parts[-1])))
+        return out
+
+    def error_log(self):
+        path = self.tmp / "error.log"
+        return path.read_text() if path.exists() else ""
+
+
+@pytest.fixture
+def nginx_factory(tmp_path):
+    """Start more nginx servers: nginx_factory(root=None, extra_conf="") -> Nginx.
+
+    extra_conf is pasted into the server block (e.g. a location returning 500
+    or a limit_rate for slow-retrieval tests). All are stopped at teardown.
+    """
+    servers = []
+
+    def start(root=None, extra_conf=""):
+        n = len(servers)
+        root = Path(root) if root is not None else tmp_path / f"www{n}"
+        srv = Nginx(root, tmp_path / f"nginx{n}", extra_conf)
+        servers.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in servers:
+        srv.stop()
+
+
+@pytest.fixture
+def nginx(nginx_factory):
+    """One nginx serving an empty directory `nginx.root` (tmp_path/www0)."""
+    return nginx_factory()
+
+
+# --------------------------------------------------------------------- node
+
+def _node():
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node not found: run scripts/install-deps (make deps)", pytrace=False)
+    if not (INTEROP / "node_modules" / "tuf-js").is_dir():
+        pytest.fail(
+            f"{INTEROP}/node_modules is missing: run scripts/install-deps (make deps)",
+            pytrace=False,
+        )
+    return node
+
+
+def run_tufjs(metadata_url, targets_url, trusted_root, cache, target=None, out=None, timeout=120):
+    """Run tufjs-client.mjs; return its JSON result (dict with "ok").
+
+    Raises CommandFailed on a usage error or output that is not one JSON
+    line, and when the exit status contradicts "ok".
+    """
+    cmd = [_node(), INTEROP / "tufjs-client.mjs",
+           "--metadata-url", metadata_url, "--targets-url", targets_url,
+           "--trusted-root", trusted_root, "--cache", cache]
+    if target is not None:
+        cmd += ["--target", target, "--out", out]
+    proc = _run(cmd, check=False, env=None, timeout=timeout)
+    lines = proc.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1]) if len(lines) == 1 else None
+    except ValueError:
+        result = None
+    if result is None or proc.returncode not in (0, 1) or result.get("ok") != (proc.returncode == 0):
+        raise CommandFailed(proc.returncode, proc.args, proc.stdout, proc.stderr)
+    return result
+
+
+@pytest.fixture
+def tufjs():
+    """tufjs(metadata_url, targets_url, trusted_root, cache, target=None, out=None) -> dict."""
+    _node()
+    return run_tufjs
+
+
+def forge(infile, out, set=(), delete=(), sign=(), clear_sigs=False, dup_sig=False, timeout=60):
+    """Run tests/interop/forge.mjs; returns CompletedProcess (raises on failure).
+
+    set: iterable of "PATH=VALUE" strings or (path, value) pairs, value being
+    any JSON-serialisable Python value.
+    """
+    cmd = [_node(), INTEROP / "forge.mjs", infile]
+    for item in set:
+        if isinstance(item, tuple):
+            item = f"{item[0]}={json.dumps(item[1])}"
+        cmd += ["--set", item]
+    for p in delete:
+        cmd += ["--del", p]
+    if clear_sigs:
+        cmd.append("--clear-sigs")
+    for key in sign:
+        cmd += ["--sign", key]
+    if dup_sig:
+        cmd.append("--dup-sig")
+    cmd += ["--out", out]
+    return _run(cmd, check=True, env=None, timeout=timeout)
+
+
+# --------------------------------------------------------------------- keys
+
+_ED25519_PKCS8_PREFIX = "302e020100300506032b657004220420"
+
+
+def ed25519_pem_from_seed(seed_hex, path):
+    """Write the Ed25519 private key with this 32-byte seed as PKCS#8 PEM."""
+    der = bytes.fromhex(_ED25519_PKCS8_PREFIX + seed_hex)
+    if len(der) != 48:
+        raise ValueError("Ed25519 seed must be 32 bytes (64 hex)")
+    proc = subprocess.run(
+        ["openssl", "pkey", "-inform", "DER", "-out", str(path)],
+        input=der,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"openssl pkey failed: {proc.stderr.decode(errors='replace')}")
+    os.chmod(path, 0o600)
+    return Path(path)
