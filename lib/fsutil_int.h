@@ -7,11 +7,6 @@
 
 #include "otachain/err.h"
 
-/* Maps an errno value to an ota_err: ENOENT/ENOTDIR -> NOT_FOUND,
- * EACCES/EPERM/ELOOP -> PERMISSION, EEXIST -> EXISTS, ENOMEM -> NOMEM,
- * anything else -> IO. */
-int ota_fs_errno(int e);
-
 /* Reads the rest of an open regular file (fd stays open, owned by the
  * caller) into a new buffer of at most max bytes plus a NUL (free()).
  * Same errors as ota_fs_read. The buffer never moves through realloc, so

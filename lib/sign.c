@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fsutil_int.h"
+#include "otachain/fsutil.h"
 
 struct ota_signer {
     EVP_PKEY *pkey;                   /* owns the secret key */

@@ -8,7 +8,7 @@ Fixtures defined here are registered by importing them into a conftest.py:
     from testlib import nginx, nginx_factory, tufjs  # noqa: F401
 
 Plain helpers:
-    REPO, VECTORS, TEST_DATA, INTEROP     paths
+    REPO, VECTORS, INTEROP                paths
     bin_dir(), otachain_path(), otachain(*args, ...)
     free_port()
     ed25519_pem_from_seed(seed_hex, path)  PKCS#8 PEM via the openssl CLI
@@ -30,7 +30,6 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
 INTEROP = TESTS / "interop"
-TEST_DATA = TESTS / "data"
 VECTORS = (REPO / ".." / "shared" / "vectors").resolve()
 
 NGINX = "/usr/sbin/nginx"

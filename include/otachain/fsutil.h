@@ -54,6 +54,11 @@ OTA_WUR int ota_fs_remove(const char *path, const struct ota_fs_hook *hook);
  * mkdir -p). Existing directories are fine. */
 OTA_WUR int ota_fs_mkdirs(const char *path, unsigned mode);
 
+/* Maps an errno value to an ota_err: ENOENT/ENOTDIR -> NOT_FOUND,
+ * EACCES/EPERM/ELOOP -> PERMISSION, EEXIST -> EXISTS, ENOMEM -> NOMEM,
+ * anything else -> IO. */
+int ota_fs_errno(int e);
+
 /* fsyncs a directory. */
 OTA_WUR int ota_fs_sync_dir(const char *dir);
 

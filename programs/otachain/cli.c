@@ -222,9 +222,14 @@ void cli_print_error(int err, const struct ota_detail *det)
     const char *msg = det != NULL ? det->msg : "";
     size_t mlen = det != NULL ? strnlen(det->msg, sizeof(det->msg)) : 0;
 
-    if (mlen > 0 && mlen < sizeof(det->msg))
-        fprintf(stderr, "otachain: %s: %s: %s\n", ota_errname(code), ota_strerror(code), msg);
-    else
+    if (mlen > 0 && mlen < sizeof(det->msg)) {
+        /* "sentence: detail", without the sentence's own full stop. */
+        const char *text = ota_strerror(code);
+        int tlen = (int)strlen(text);
+        if (tlen > 0 && text[tlen - 1] == '.')
+            tlen--;
+        fprintf(stderr, "otachain: %s: %.*s: %s\n", ota_errname(code), tlen, text, msg);
+    } else
         fprintf(stderr, "otachain: %s: %s\n", ota_errname(code), ota_strerror(code));
 }
 

@@ -23,25 +23,6 @@ static const char *const default_expiry[OTA_TUF_ROLE_COUNT] = {"365d", "90d", "7
 
 /* ------------------------------------------------------------- helpers */
 
-static int errno_err(int e)
-{
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR:
-        return OTA_ERR_NOT_FOUND;
-    case EACCES:
-    case EPERM:
-    case ELOOP:
-        return OTA_ERR_PERMISSION;
-    case EEXIST:
-        return OTA_ERR_EXISTS;
-    case ENOMEM:
-        return OTA_ERR_NOMEM;
-    default:
-        return OTA_ERR_IO;
-    }
-}
-
 static bool file_exists(const char *path)
 {
     struct stat st;
@@ -119,7 +100,7 @@ int repo_lock(int *fd, const char *dir, struct ota_detail *det)
         int e = errno;
 
         ota_detail_set(det, "%s: %s", path, strerror(e));
-        return errno_err(e);
+        return ota_fs_errno(e);
     }
     if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
@@ -147,7 +128,7 @@ static int pem_is_secret(bool *secret, const char *path, struct ota_detail *det)
         int e = errno;
 
         ota_detail_set(det, "%s: %s", path, strerror(e));
-        return errno_err(e);
+        return ota_fs_errno(e);
     }
     while (lines++ < 64 && fgets(line, sizeof(line), f) != NULL) {
         if (strncmp(line, "-----BEGIN ", 11) == 0) {
@@ -901,7 +882,7 @@ int repo_copy_file(uint8_t sha256_out[OTA_SHA256_LEN], uint64_t *len_out, const 
         int e = errno;
 
         ota_detail_set(det, "%s: %s", src, strerror(e));
-        return errno_err(e);
+        return ota_fs_errno(e);
     }
     if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
         ota_detail_set(det, "%s: not a regular file", src);
@@ -927,7 +908,7 @@ int repo_copy_file(uint8_t sha256_out[OTA_SHA256_LEN], uint64_t *len_out, const 
         int e = errno;
 
         ota_detail_set(det, "%s: %s", tmp, strerror(e));
-        rc = errno_err(e);
+        rc = ota_fs_errno(e);
         goto out;
     }
     tmp_made = true;
@@ -1048,7 +1029,7 @@ int repo_hash_file(uint8_t sha256_out[OTA_SHA256_LEN], uint64_t *len_out, const 
         int e = errno;
 
         ota_detail_set(det, "%s: %s", path, strerror(e));
-        return errno_err(e);
+        return ota_fs_errno(e);
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         ota_detail_set(det, "%s: not a regular file", path);

@@ -7,7 +7,6 @@ import pytest
 
 from testlib import (  # noqa: F401  (fixtures are registered by import)
     REPO,
-    TEST_DATA,
     VECTORS,
     bin_dir,
     forge,
