@@ -321,6 +321,12 @@ static int read_meta(struct ota_tuf_meta **md, uint64_t *len_out, uint8_t sha[OT
     if (pin != NULL && pin->has_length && pin->length < cap)
         cap = pin->length;
     rc = ota_fs_read(&data, &len, path, (size_t)cap);
+    if (rc == OTA_ERR_TOO_LARGE && pin != NULL && pin->has_length && pin->length == cap) {
+        /* Longer than the pinned length: the file broke its pin. */
+        ota_detail_set(det, "%s: more than the %llu bytes pinned for it", path,
+                       (unsigned long long)pin->length);
+        return OTA_ERR_LENGTH_MISMATCH;
+    }
     if (rc != 0) {
         ota_detail_set(det, "%s", path);
         return rc;
