@@ -104,6 +104,64 @@ const char *ota_strerror(int err)
     case OTA_ERR_KEY_NOT_IN_ROLE:
         return "The key is not one of the keys this role trusts: sign with a key the "
                "root lists for the role, or rotate the root to add it.";
+    case OTA_ERR_UNVERIFIED:
+        return "Unverified note: no signature by a trusted key verified; the note was "
+               "signed by another key or the verifier key is not configured.";
+    case OTA_ERR_QUORUM:
+        return "Witness quorum not met: too few trusted witnesses cosigned the checkpoint; "
+               "check that the witnesses are up and named in the ledger policy.";
+    case OTA_ERR_STALE:
+        return "Stale cosignatures: the quorum is met only when counting cosignatures older "
+               "than the freshness window (or in the future); the log must have the checkpoint "
+               "cosigned again (otachain repo refresh), or the view is frozen or replayed.";
+    case OTA_ERR_ORIGIN:
+        return "Unknown log origin: the checkpoint's origin is not a log the policy trusts.";
+    case OTA_ERR_SPLIT_VIEW:
+        return "Split view: the log's checkpoint is inconsistent with the one stored (a smaller "
+               "tree, another root at the same size, or a tree that does not extend it); the "
+               "log shows different histories to different clients: keep the evidence.";
+    case OTA_ERR_NOT_IN_LOG:
+        return "Not in the log: the metadata is not included in the cosigned checkpoint, so it "
+               "was never published openly; do not trust it.";
+    case OTA_ERR_BAD_MAGIC:
+        return "Bad magic: the file is not of the expected kind (wrong file, or not an "
+               "otachain binary file at all).";
+    case OTA_ERR_FORMAT_VERSION:
+        return "Unsupported format version: the file was written by a newer (or unknown) "
+               "version of the format; upgrade otachain.";
+    case OTA_ERR_TRUNCATED:
+        return "Truncated: the data ends before the structure it announces; the file or "
+               "download is incomplete.";
+    case OTA_ERR_TRAILING_DATA:
+        return "Trailing data: bytes follow the end of the structure; the file was "
+               "altered or concatenated with something else.";
+    case OTA_ERR_CHUNK_LENGTH:
+        return "Bad chunk length: a chunk or compressed chunk length is zero or outside the "
+               "bounds of the chunker parameters; the index is malformed.";
+    case OTA_ERR_DECOMPRESS:
+        return "Decompression failed: the compressed chunk is corrupt, needs too much memory "
+               "or decodes to another length than the index says; the mirror served bad "
+               "bytes.";
+    case OTA_ERR_CHUNK_PARAMS:
+        return "Bad chunker parameters: they need 64 <= min <= avg <= max <= 1 MiB, avg a "
+               "power of two and a normalization level of 0 to 3.";
+    case OTA_ERR_PROOF:
+        return "Merkle proof does not verify: its hashes lead to another root, so the entry "
+               "is not in that tree or the log shows two different histories (a fork); keep "
+               "the evidence and do not trust the new state.";
+    case OTA_ERR_PROOF_MALFORMED:
+        return "Malformed Merkle proof: the number of hashes does not fit the index and tree "
+               "sizes, or the index or sizes are out of range; the proof was truncated, "
+               "padded or made for other sizes.";
+    case OTA_ERR_DELTA_BASE:
+        return "Delta for another image: the delta was made against a different from-image "
+               "than the one installed; fetch the chunks (or the delta for this image) instead.";
+    case OTA_ERR_DELTA_RANGE:
+        return "Malformed delta: it copies from outside the from-image; the delta is corrupt "
+               "or forged.";
+    case OTA_ERR_DELTA_OVERRUN:
+        return "Malformed delta: it would produce more bytes than its declared to-length; "
+               "the delta is corrupt or forged.";
     }
     return "Unknown error code (a bug: the code is not an otachain error).";
 }
@@ -179,6 +237,42 @@ const char *ota_errname(int err)
         return "no_trusted_root";
     case OTA_ERR_KEY_NOT_IN_ROLE:
         return "key_not_in_role";
+    case OTA_ERR_UNVERIFIED:
+        return "unverified";
+    case OTA_ERR_QUORUM:
+        return "quorum";
+    case OTA_ERR_STALE:
+        return "stale";
+    case OTA_ERR_ORIGIN:
+        return "origin";
+    case OTA_ERR_SPLIT_VIEW:
+        return "split_view";
+    case OTA_ERR_NOT_IN_LOG:
+        return "not_in_log";
+    case OTA_ERR_BAD_MAGIC:
+        return "bad_magic";
+    case OTA_ERR_FORMAT_VERSION:
+        return "format_version";
+    case OTA_ERR_TRUNCATED:
+        return "truncated";
+    case OTA_ERR_TRAILING_DATA:
+        return "trailing_data";
+    case OTA_ERR_CHUNK_LENGTH:
+        return "chunk_length";
+    case OTA_ERR_DECOMPRESS:
+        return "decompress";
+    case OTA_ERR_CHUNK_PARAMS:
+        return "chunk_params";
+    case OTA_ERR_PROOF:
+        return "proof";
+    case OTA_ERR_PROOF_MALFORMED:
+        return "proof_malformed";
+    case OTA_ERR_DELTA_BASE:
+        return "delta_base";
+    case OTA_ERR_DELTA_RANGE:
+        return "delta_range";
+    case OTA_ERR_DELTA_OVERRUN:
+        return "delta_overrun";
     }
     return "unknown";
 }

@@ -31,7 +31,15 @@
 
 static const char *kind_dir(enum ota_fetch_kind kind)
 {
-    return kind == OTA_FETCH_TARGET ? "targets" : "metadata";
+    switch (kind) {
+    case OTA_FETCH_TARGET:
+        return "targets";
+    case OTA_FETCH_LEDGER:
+        return "ledger";
+    case OTA_FETCH_METADATA:
+    default:
+        return "metadata";
+    }
 }
 
 /* A name is a relative path of printable ASCII without spaces and without

@@ -213,6 +213,24 @@ const char *ota_signer_keyid(const struct ota_signer *s)
     return s->keyid;
 }
 
+int ota_signer_seed(uint8_t seed[OTA_ED25519_SEED_LEN], const struct ota_signer *s)
+{
+    size_t n = OTA_ED25519_SEED_LEN;
+
+    if (seed == NULL)
+        return OTA_ERR_INVALID_ARG;
+    if (s == NULL) {
+        ota_wipe(seed, OTA_ED25519_SEED_LEN);
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (EVP_PKEY_get_raw_private_key(s->pkey, seed, &n) != 1 || n != OTA_ED25519_SEED_LEN) {
+        ota_wipe(seed, OTA_ED25519_SEED_LEN);
+        ERR_clear_error();
+        return OTA_ERR_CRYPTO;
+    }
+    return 0;
+}
+
 int ota_signer_sign(uint8_t sig[OTA_ED25519_SIG_LEN], const struct ota_signer *s, const void *msg,
                     size_t len)
 {

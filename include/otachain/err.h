@@ -47,6 +47,28 @@ enum ota_err {
     OTA_ERR_SPEC_VERSION = -53,     /* unsupported TUF spec_version */
     OTA_ERR_NO_TRUSTED_ROOT = -54,  /* no trusted root to start from */
     OTA_ERR_KEY_NOT_IN_ROLE = -55,  /* a signing key is not one of the role's keys */
+    /* signed notes, checkpoints and the ledger policy */
+    OTA_ERR_UNVERIFIED = -60, /* no signature from a trusted key in a signed note */
+    OTA_ERR_QUORUM = -61,     /* witness cosignatures below the policy's quorum */
+    OTA_ERR_STALE = -62,      /* quorum met only with cosignatures outside the freshness window */
+    OTA_ERR_ORIGIN = -63,     /* checkpoint origin is not a log the policy trusts */
+    OTA_ERR_SPLIT_VIEW = -64, /* checkpoint inconsistent with the one stored (fork, rollback) */
+    OTA_ERR_NOT_IN_LOG = -65, /* metadata not included in the checkpoint */
+    /* binary formats and the data plane: chunk index, pack, chunker */
+    OTA_ERR_BAD_MAGIC = -80,      /* the file does not start with the expected magic bytes */
+    OTA_ERR_FORMAT_VERSION = -81, /* binary format version not supported */
+    OTA_ERR_TRUNCATED = -82,      /* input ends before the structure it announces */
+    OTA_ERR_TRAILING_DATA = -83,  /* bytes follow the end of the structure */
+    OTA_ERR_CHUNK_LENGTH = -84,   /* a chunk or compressed chunk length is out of bounds */
+    OTA_ERR_DECOMPRESS = -85,     /* compressed data is corrupt or decodes to the wrong size */
+    OTA_ERR_CHUNK_PARAMS = -86,   /* chunker parameters invalid (min/avg/max/level) */
+    /* Merkle log proofs */
+    OTA_ERR_PROOF = -70,           /* proof well formed but leads to another root */
+    OTA_ERR_PROOF_MALFORMED = -71, /* proof has the wrong shape for its index/sizes */
+    /* reference deltas */
+    OTA_ERR_DELTA_BASE = -90,    /* delta made for another from-image than the installed one */
+    OTA_ERR_DELTA_RANGE = -91,   /* delta copies from outside the from-image */
+    OTA_ERR_DELTA_OVERRUN = -92, /* delta output would exceed its declared to-length */
 };
 
 /* Returns a static, human-readable sentence for an error code (never NULL). */

@@ -3,11 +3,13 @@
  * A fetcher streams one named object into a sink with a hard cap on its
  * size. The TUF client names metadata files ("2.root.json",
  * "timestamp.json", "7.snapshot.json", "7.targets.json") and target files
- * ("fw/1.2.0/<sha256>.fw.img"); a fetcher maps them to a place: a directory
- * (<dir>/metadata/<name>, <dir>/targets/<name>), a URL
- * (<url>/metadata/<name>, <url>/targets/<name>), and later a check-in
- * response or an offline bundle. Fetchers are untrusted transport: the
- * client verifies every byte.
+ * ("fw/1.2.0/<sha256>.fw.img") and ledger files ("checkpoint",
+ * "tile/0/x001/234", "tile/entries/5.p/3", "index/snapshot/7"; see
+ * docs/formats/ledger.md); a fetcher maps them to a place: a directory
+ * (<dir>/metadata/<name>, <dir>/targets/<name>, <dir>/ledger/<name>), a
+ * URL (<url>/metadata/<name> and so on), and later a check-in response or
+ * an offline bundle. Fetchers are untrusted transport: the client
+ * verifies every byte.
  */
 #ifndef OTACHAIN_FETCH_H
 #define OTACHAIN_FETCH_H
@@ -20,6 +22,7 @@
 enum ota_fetch_kind {
     OTA_FETCH_METADATA,
     OTA_FETCH_TARGET,
+    OTA_FETCH_LEDGER, /* the log's static files: <base>/ledger/<name> */
 };
 
 /* Receives the object's bytes in order; a non-zero return (a negative
@@ -44,7 +47,7 @@ struct ota_fetcher {
 };
 
 /* A fetcher over a local directory laid out as a published repository
- * (<dir>/metadata, <dir>/targets). Names with ".." segments or a leading
+ * (<dir>/metadata, <dir>/targets, <dir>/ledger). Names with ".." segments or a leading
  * '/' are refused (OTA_ERR_INVALID_ARG). */
 OTA_WUR int ota_fetcher_dir_new(struct ota_fetcher **out, const char *dir);
 
@@ -54,8 +57,8 @@ struct ota_http_opts {
     const char *ca_file;    /* NULL: system store */
 };
 
-/* A fetcher over HTTP(S) with libcurl: base_url + "/metadata/" + name or
- * "/targets/" + name. Follows no redirects to other schemes; HTTPS
+/* A fetcher over HTTP(S) with libcurl: base_url + "/metadata/" + name,
+ * "/targets/" + name or "/ledger/" + name. Follows no redirects to other schemes; HTTPS
  * verifies the server certificate. opts may be NULL. */
 OTA_WUR int ota_fetcher_http_new(struct ota_fetcher **out, const char *base_url,
                                  const struct ota_http_opts *opts);

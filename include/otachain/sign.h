@@ -34,6 +34,12 @@ OTA_WUR int ota_signer_save(const struct ota_signer *s, const char *path);
 void ota_signer_public(uint8_t pub[OTA_ED25519_PUB_LEN], const struct ota_signer *s);
 const char *ota_signer_keyid(const struct ota_signer *s);
 
+/* Copies the 32-byte RFC 8032 seed (the secret key itself) into seed, for
+ * key formats that carry it raw (signed-note signer keys). The caller
+ * wipes it (ota_wipe) when done. OTA_ERR_CRYPTO if OpenSSL cannot export
+ * it (seed zeroed then). */
+OTA_WUR int ota_signer_seed(uint8_t seed[OTA_ED25519_SEED_LEN], const struct ota_signer *s);
+
 /* Signs len bytes. */
 OTA_WUR int ota_signer_sign(uint8_t sig[OTA_ED25519_SIG_LEN], const struct ota_signer *s,
                             const void *msg, size_t len);

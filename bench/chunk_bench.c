@@ -1,0 +1,396 @@
+/* Data-plane benchmark (bench/run calls it on the release build).
+ *
+ *   chunk_bench [opts] build IMAGE
+ *       release creation: chunking alone, chunking + SHA-256, and the full
+ *       build (chunk + hash + zstd each chunk) in MB/s; chunk count, pack
+ *       (store) size, distinct chunks and deduplicated store size, index
+ *       size.
+ *   chunk_bench [opts] levels IMAGE
+ *       the full build at zstd levels 1 3 6 9 12 15 19: MB/s and pack size.
+ *   chunk_bench [opts] sweep V1 V2
+ *       what a device holding V1 fetches for V2, at average chunk sizes 4,
+ *       8, 16, 32 and 64 KiB (min = avg/4, max = 4 avg): chunks, index
+ *       bytes, needed frame bytes, bytes requested after coalescing, HTTP
+ *       ranges and requests, total = index + requested.
+ *
+ * opts: --level N (zstd level, default OTA_CHUNK_ZSTD_LEVEL_DEFAULT),
+ *       --threads N (build threads, default 1),
+ *       --avg BYTES (default 16384; min avg/4, max 4 avg), --gap BYTES,
+ *       --ranges-per-request N, --max-requests N.
+ * Output: Markdown table rows on stdout. Images are mapped read-only and
+ * touched once before timing, so the numbers are CPU, not disk.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "otachain/buf.h"
+#include "otachain/chunk_build.h"
+#include "otachain/chunk_index.h"
+#include "otachain/chunker.h"
+#include "otachain/crypto.h"
+#include "otachain/plan.h"
+
+struct bench {
+    int level;
+    unsigned threads;
+    uint32_t avg;
+    struct ota_plan_opts plan;
+};
+
+struct image {
+    const uint8_t *data;
+    size_t len;
+    int fd;
+};
+
+static double now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double mbps(size_t bytes, double secs)
+{
+    return secs > 0 ? (double)bytes / 1e6 / secs : 0;
+}
+
+static int map_image(struct image *im, const char *path)
+{
+    struct stat st;
+    volatile uint8_t sink = 0;
+    size_t i;
+
+    im->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (im->fd < 0 || fstat(im->fd, &st) != 0) {
+        fprintf(stderr, "chunk_bench: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    im->len = (size_t)st.st_size;
+    im->data = NULL;
+    if (im->len == 0)
+        return 0;
+    im->data = mmap(NULL, im->len, PROT_READ, MAP_PRIVATE, im->fd, 0);
+    if (im->data == MAP_FAILED) {
+        fprintf(stderr, "chunk_bench: mmap %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    for (i = 0; i < im->len; i += 4096)
+        sink ^= im->data[i];
+    (void)sink;
+    return 0;
+}
+
+static void params_for(struct ota_chunker_params *p, uint32_t avg)
+{
+    p->avg_size = avg;
+    p->min_size = avg / 4 < 64 ? 64 : avg / 4;
+    p->max_size = avg * 4 > OTA_CHUNK_LEN_CAP ? OTA_CHUNK_LEN_CAP : avg * 4;
+    p->nc_level = OTA_CHUNKER_NC_DEFAULT;
+}
+
+/* Distinct chunks, for the deduplicated store size. */
+struct dedup {
+    uint8_t (*keys)[OTA_SHA256_LEN];
+    uint32_t *zlen;
+    size_t cap; /* power of two */
+    size_t n;
+    uint64_t store;
+};
+
+static int dedup_add(struct dedup *d, const uint8_t *sha, uint32_t zlen)
+{
+    size_t s;
+
+    if (d->n * 2 >= d->cap) {
+        struct dedup nd = {0};
+        size_t i;
+
+        nd.cap = d->cap ? d->cap * 2 : 1024;
+        nd.keys = calloc(nd.cap, sizeof(*nd.keys));
+        nd.zlen = calloc(nd.cap, sizeof(*nd.zlen));
+        if (nd.keys == NULL || nd.zlen == NULL)
+            return -1;
+        for (i = 0; i < d->cap; i++)
+            if (d->zlen[i] != 0)
+                (void)dedup_add(&nd, d->keys[i], d->zlen[i]);
+        nd.store = d->store;
+        free(d->keys);
+        free(d->zlen);
+        *d = nd;
+    }
+    s = ((size_t)sha[0] | (size_t)sha[1] << 8 | (size_t)sha[2] << 16 | (size_t)sha[3] << 24) &
+        (d->cap - 1);
+    while (d->zlen[s] != 0) {
+        if (memcmp(d->keys[s], sha, OTA_SHA256_LEN) == 0)
+            return 0;
+        s = (s + 1) & (d->cap - 1);
+    }
+    memcpy(d->keys[s], sha, OTA_SHA256_LEN);
+    d->zlen[s] = zlen;
+    d->n++;
+    d->store += zlen;
+    return 0;
+}
+
+struct build_result {
+    double secs;
+    uint32_t chunks;
+    uint64_t pack;
+    size_t index_len;
+    struct dedup dd;
+};
+
+static int dd_sink(void *ctx, const struct ota_chunk_entry *e, const uint8_t *frame, size_t n)
+{
+    (void)frame;
+    (void)n;
+    return dedup_add(ctx, e->sha256, e->zlength) == 0 ? 0 : OTA_ERR_NOMEM;
+}
+
+/* The full build of im in memory; the pack is counted, not kept. */
+static int run_build(struct build_result *r, const struct image *im,
+                     const struct ota_chunker_params *p, int level, unsigned threads,
+                     struct ota_buf *index_out)
+{
+    struct ota_chunk_build_opts o;
+    struct ota_chunk_build *b = NULL;
+    struct ota_chunk_index *idx = NULL;
+    struct ota_buf index;
+    struct ota_detail det = {{0}};
+    double t0;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    o.chunker = *p;
+    o.zstd_level = level;
+    o.threads = threads;
+    ota_buf_init(&index, SIZE_MAX);
+    t0 = now();
+    rc = ota_chunk_build_new(&b, &o, dd_sink, &r->dd, &det);
+    if (rc == 0)
+        rc = ota_chunk_build_update(b, im->data, im->len, &det);
+    if (rc == 0)
+        rc = ota_chunk_build_finish(&index, b, &det);
+    r->secs = now() - t0;
+    ota_chunk_build_free(b);
+    if (rc == 0)
+        rc = ota_chunk_index_parse(&idx, index.data, index.len, &det);
+    if (rc != 0) {
+        fprintf(stderr, "chunk_bench: build: %s %s\n", ota_strerror(rc), det.msg);
+        ota_buf_free(&index);
+        return rc;
+    }
+    r->chunks = idx->count;
+    r->pack = idx->pack_length;
+    r->index_len = index.len;
+    ota_chunk_index_free(idx);
+    if (index_out != NULL)
+        *index_out = index;
+    else
+        ota_buf_free(&index);
+    return 0;
+}
+
+static void free_result(struct build_result *r)
+{
+    free(r->dd.keys);
+    free(r->dd.zlen);
+}
+
+static int cmd_build(const struct bench *bc, const char *path)
+{
+    struct image im;
+    struct ota_chunker_params p;
+    struct ota_chunker ch;
+    struct build_result r;
+    uint8_t h[OTA_SHA256_LEN];
+    uint32_t chunks = 0;
+    size_t off = 0;
+    double t0, t_chunk, t_hash, t_sha;
+
+    if (map_image(&im, path) != 0)
+        return 1;
+    params_for(&p, bc->avg);
+    /* Chunking alone. */
+    if (ota_chunker_init(&ch, &p, NULL) != 0)
+        return 1;
+    t0 = now();
+    while (off < im.len) {
+        uint32_t cut;
+
+        off += ota_chunker_scan(&ch, &cut, im.data + off, im.len - off);
+        chunks += cut != 0;
+    }
+    chunks += ota_chunker_end(&ch) != 0;
+    t_chunk = now() - t0;
+    /* SHA-256 of the whole image: the limit of hashing alone. */
+    t0 = now();
+    if (ota_sha256(h, im.data, im.len) != 0)
+        return 1;
+    t_sha = now() - t0;
+    /* Chunking + SHA-256 of every chunk. */
+    t0 = now();
+    {
+        size_t start = 0;
+
+        off = 0;
+        while (off < im.len) {
+            uint32_t cut;
+
+            off += ota_chunker_scan(&ch, &cut, im.data + off, im.len - off);
+            if (cut != 0) {
+                if (ota_sha256(h, im.data + start, cut) != 0)
+                    return 1;
+                start += cut;
+            }
+        }
+        if (ota_chunker_end(&ch) != 0 && ota_sha256(h, im.data + start, im.len - start) != 0)
+            return 1;
+    }
+    t_hash = now() - t0;
+    if (run_build(&r, &im, &p, bc->level, bc->threads, NULL) != 0)
+        return 1;
+    printf("| %s | %zu | %u KiB | %d | %u | %.0f | %.0f | %.0f | %.1f | %" PRIu64 " | %zu | "
+           "%" PRIu64 " | %zu |\n",
+           path, im.len, bc->avg / 1024, bc->level, chunks, mbps(im.len, t_chunk),
+           mbps(im.len, t_sha), mbps(im.len, t_hash), mbps(im.len, r.secs), r.pack, r.dd.n,
+           r.dd.store, r.index_len);
+    free_result(&r);
+    return 0;
+}
+
+static int cmd_levels(const struct bench *bc, const char *path)
+{
+    static const int levels[] = {1, 3, 6, 9, 12, 15, 19};
+    struct image im;
+    struct ota_chunker_params p;
+    size_t i;
+
+    if (map_image(&im, path) != 0)
+        return 1;
+    params_for(&p, bc->avg);
+    for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        struct build_result r;
+
+        if (run_build(&r, &im, &p, levels[i], bc->threads, NULL) != 0)
+            return 1;
+        printf("| %s | %u KiB | %d | %.1f | %" PRIu64 " | %.1f %% |\n", path, bc->avg / 1024,
+               levels[i], mbps(im.len, r.secs), r.pack, 100.0 * (double)r.pack / (double)im.len);
+        free_result(&r);
+    }
+    return 0;
+}
+
+static int cmd_sweep(const struct bench *bc, const char *v1, const char *v2)
+{
+    static const uint32_t avgs[] = {4096, 8192, 16384, 32768, 65536};
+    struct image a, b;
+    size_t i;
+
+    if (map_image(&a, v1) != 0 || map_image(&b, v2) != 0)
+        return 1;
+    for (i = 0; i < sizeof(avgs) / sizeof(avgs[0]); i++) {
+        struct ota_chunker_params p;
+        struct build_result r;
+        struct ota_buf index;
+        struct ota_chunk_index *idx = NULL;
+        struct ota_plan_have *have = NULL;
+        struct ota_plan *plan = NULL;
+        struct ota_detail det = {{0}};
+        double t0, t_have;
+        int rc;
+
+        params_for(&p, avgs[i]);
+        if (run_build(&r, &b, &p, bc->level, bc->threads, &index) != 0)
+            return 1;
+        rc = ota_chunk_index_parse(&idx, index.data, index.len, &det);
+        t0 = now();
+        if (rc == 0)
+            rc = ota_plan_have_from_fd(&have, NULL, a.fd, UINT64_MAX, &p, &det);
+        t_have = now() - t0;
+        if (rc == 0)
+            rc = ota_plan_make(&plan, idx, have, NULL, &bc->plan, &det);
+        if (rc != 0) {
+            fprintf(stderr, "chunk_bench: sweep: %s %s\n", ota_strerror(rc), det.msg);
+            return 1;
+        }
+        printf("| %u KiB | %u | %zu | %" PRIu64 " | %u | %" PRIu64 " | %" PRIu64 " | %u | %u | "
+               "%" PRIu64 " | %.2f s |\n",
+               avgs[i] / 1024, idx->count, index.len, idx->pack_length, plan->stats.fetch_chunks,
+               plan->stats.fetch_zbytes, plan->stats.range_bytes, plan->stats.ranges,
+               plan->stats.requests, (uint64_t)index.len + plan->stats.range_bytes, t_have);
+        fflush(stdout);
+        ota_plan_free(plan);
+        ota_plan_have_free(have);
+        ota_chunk_index_free(idx);
+        ota_buf_free(&index);
+        free_result(&r);
+    }
+    return 0;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: chunk_bench [--level N] [--threads N] [--avg BYTES] [--gap BYTES] "
+                    "[--ranges-per-request N] [--max-requests N]\n"
+                    "                   build IMAGE | levels IMAGE | sweep V1 V2\n");
+    return 2;
+}
+
+static int num(const char *s, unsigned long long *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return errno != 0 || end == s || *end != '\0' ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct bench bc;
+    int i = 1;
+
+    bc.level = OTA_CHUNK_ZSTD_LEVEL_DEFAULT;
+    bc.threads = 1;
+    bc.avg = OTA_CHUNKER_AVG_DEFAULT;
+    ota_plan_opts_default(&bc.plan);
+    while (i + 1 < argc && strncmp(argv[i], "--", 2) == 0) {
+        unsigned long long v;
+
+        if (num(argv[i + 1], &v) != 0)
+            return usage();
+        if (strcmp(argv[i], "--level") == 0)
+            bc.level = (int)v;
+        else if (strcmp(argv[i], "--threads") == 0)
+            bc.threads = (unsigned)v;
+        else if (strcmp(argv[i], "--avg") == 0)
+            bc.avg = (uint32_t)v;
+        else if (strcmp(argv[i], "--gap") == 0)
+            bc.plan.gap = v;
+        else if (strcmp(argv[i], "--ranges-per-request") == 0)
+            bc.plan.ranges_per_request = (uint32_t)v;
+        else if (strcmp(argv[i], "--max-requests") == 0)
+            bc.plan.max_requests = (uint32_t)v;
+        else
+            return usage();
+        i += 2;
+    }
+    if (i + 2 == argc && strcmp(argv[i], "build") == 0)
+        return cmd_build(&bc, argv[i + 1]);
+    if (i + 2 == argc && strcmp(argv[i], "levels") == 0)
+        return cmd_levels(&bc, argv[i + 1]);
+    if (i + 3 == argc && strcmp(argv[i], "sweep") == 0)
+        return cmd_sweep(&bc, argv[i + 1], argv[i + 2]);
+    return usage();
+}

@@ -1,0 +1,438 @@
+/* otachain-witness: a C2SP tlog-witness v1 daemon that keeps the latest
+ * checkpoint of each log it witnesses, cosigns only consistent growth
+ * (and, in validating mode, only releases that keep the rules), and
+ * persists its state before answering (docs/witness.md).
+ *
+ *   otachain-witness --init --config FILE   create the key, print the vkey
+ *   otachain-witness --config FILE          serve POST /add-checkpoint
+ */
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "otachain/fsutil.h"
+#include "otachain/note_sign.h"
+#include "remote.h"
+#include "server.h"
+#include "witness.h"
+
+#ifndef OTACHAIN_VERSION
+#define OTACHAIN_VERSION "0.0.0-dev"
+#endif
+
+/* Exit statuses (docs/witness.md). */
+#define EXIT_USAGE 2 /* bad arguments or configuration */
+#define EXIT_ENV   3 /* key, state, network, TLS or I/O failure */
+
+#define LOCK_NAME "lock"
+
+static const char usage_text[] =
+    "usage: otachain-witness --init --config FILE\n"
+    "       otachain-witness --config FILE\n"
+    "       otachain-witness --help | --version\n"
+    "\n"
+    "--init creates the witness key in [witness] key_file (a C2SP signed-note\n"
+    "signer key of type 0x04, cosignature/v1, named [witness] name; mode 0600,\n"
+    "refused if the file exists) and the state directory, and prints the\n"
+    "verifier key (name+hash+base64) on standard output.\n"
+    "\n"
+    "Without --init, serves C2SP tlog-witness v1 POST /add-checkpoint on\n"
+    "[witness] listen and port (HTTPS, TLS 1.3 only, when tls_cert and tls_key\n"
+    "are set) for the logs of the [log NAME] sections, until SIGTERM or SIGINT.\n"
+    "A log with tiles_url, repo_url and anchor is validated: its new entries and\n"
+    "the metadata they name are fetched and checked before cosigning.\n"
+    "One line per request on standard error.\n"
+    "\n"
+    "Exit status: 0 clean shutdown or key created, 2 usage or configuration\n"
+    "error, 3 key, state, network, TLS or I/O error. See docs/witness.md.\n"
+    "\n"
+    "Environment (tests): OTACHAIN_CRASH_AT=N kills the process (SIGKILL) just\n"
+    "before its N-th state file-system step; OTACHAIN_FS_TRACE=1 prints each\n"
+    "step as 'fs-step N STEP PATH' on standard error.\n";
+
+/* Fault injection: count the file-system steps on the state, trace them,
+ * kill the process before the N-th (as the otachain CLI, docs/cli.md). */
+struct fault {
+    unsigned long steps;
+    unsigned long crash_at; /* 0: never */
+    bool trace;
+};
+
+/* Every global of the program (STYLE rule 7). */
+static struct {
+    struct fault fault;
+    struct ota_fs_hook hook;
+    struct wit_config cfg;
+    struct ota_note_signer *signer;
+    struct wit_remote *remote;
+    struct wit_ctx ctx;
+    struct wit_server *server;
+    int lock_fd;
+} g = {.lock_fd = -1};
+
+static const char *step_name(enum ota_fs_step step)
+{
+    switch (step) {
+    case OTA_FS_STEP_CREATE:
+        return "create";
+    case OTA_FS_STEP_WRITE:
+        return "write";
+    case OTA_FS_STEP_FSYNC:
+        return "fsync";
+    case OTA_FS_STEP_RENAME:
+        return "rename";
+    case OTA_FS_STEP_DIRSYNC:
+        return "dirsync";
+    case OTA_FS_STEP_UNLINK:
+        return "unlink";
+    }
+    return "unknown";
+}
+
+static int fault_hook(void *ctx, enum ota_fs_step step, const char *path)
+{
+    struct fault *f = ctx;
+    unsigned long n = ++f->steps;
+
+    if (f->trace) {
+        fprintf(stderr, "fs-step %lu %s %s\n", n, step_name(step), path);
+        fflush(stderr);
+    }
+    if (f->crash_at != 0 && n == f->crash_at)
+        raise(SIGKILL);
+    return 0;
+}
+
+static int setup_fault(struct ota_detail *det)
+{
+    const char *crash = getenv("OTACHAIN_CRASH_AT");
+    const char *trace = getenv("OTACHAIN_FS_TRACE");
+    uint64_t n = 0;
+
+    if (crash != NULL && crash[0] != '\0' &&
+        (ota_checkpoint_parse_u64(&n, crash, strlen(crash), (uint64_t)1 << 31) != 0 || n == 0)) {
+        ota_detail_set(det, "OTACHAIN_CRASH_AT=%s: expected a positive step number", crash);
+        return OTA_ERR_INVALID_ARG;
+    }
+    g.fault.crash_at = (unsigned long)n;
+    g.fault.trace = trace != NULL && trace[0] != '\0' && strcmp(trace, "0") != 0;
+    g.hook.fn = fault_hook;
+    g.hook.ctx = &g.fault;
+    return 0;
+}
+
+static void fail(int rc, const struct ota_detail *det)
+{
+    fprintf(stderr, "otachain-witness: %s: %s%s%s\n", ota_errname(rc), ota_strerror(rc),
+            det->msg[0] ? ": " : "", det->msg);
+}
+
+/* Directory part of path ("." when there is none), in a new string. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash == NULL ? 1 : (slash == path ? 1 : (size_t)(slash - path));
+    char *d = malloc(n + 1);
+
+    if (d == NULL)
+        return NULL;
+    memcpy(d, slash == NULL ? "." : path, n);
+    d[n] = '\0';
+    return d;
+}
+
+/* Writes the new key file: O_EXCL, O_NOFOLLOW, 0600, fsynced with its
+ * directory. */
+static int write_key(const char *path, const struct ota_buf *text, struct ota_detail *det)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    size_t off = 0;
+    char *dir;
+    int rc = 0;
+
+    if (fd < 0) {
+        rc = ota_fs_errno(errno);
+        ota_detail_set(det, "key file %s: %s", path, strerror(errno));
+        return rc;
+    }
+    while (rc == 0 && off < text->len) {
+        ssize_t n = write(fd, text->data + off, text->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = OTA_ERR_IO;
+        else
+            off += (size_t)n;
+    }
+    if (rc == 0 && fsync(fd) != 0)
+        rc = OTA_ERR_IO;
+    if (close(fd) != 0 && rc == 0)
+        rc = OTA_ERR_IO;
+    dir = dir_of(path);
+    if (rc == 0 && (dir == NULL || ota_fs_sync_dir(dir) != 0))
+        rc = OTA_ERR_IO;
+    free(dir);
+    if (rc != 0) {
+        unlink(path);
+        ota_detail_set(det, "key file %s: write failed", path);
+    }
+    return rc;
+}
+
+static int cmd_init(struct ota_detail *det)
+{
+    struct ota_note_signer *s = NULL;
+    struct ota_note_verifier v;
+    char vkey[OTA_NOTE_VKEY_SIZE];
+    struct ota_buf text;
+    char *dir;
+    int rc;
+
+    rc = ota_fs_mkdirs(g.cfg.state_dir, 0700);
+    if (rc != 0) {
+        ota_detail_set(det, "state directory %s", g.cfg.state_dir);
+        return rc;
+    }
+    dir = dir_of(g.cfg.key_file);
+    if (dir == NULL)
+        return OTA_ERR_NOMEM;
+    rc = ota_fs_mkdirs(dir, 0700);
+    free(dir);
+    if (rc != 0) {
+        ota_detail_set(det, "directory of %s", g.cfg.key_file);
+        return rc;
+    }
+    rc = ota_note_signer_generate(&s, g.cfg.name, g.cfg.name_len, OTA_NOTE_TYPE_COSIG_V1);
+    if (rc != 0)
+        return rc;
+    ota_buf_init(&text, OTA_NOTE_SKEY_MAX_LEN + 2);
+    rc = ota_note_signer_format(&text, s);
+    if (rc == 0)
+        rc = ota_buf_append(&text, "\n", 1);
+    if (rc == 0)
+        rc = write_key(g.cfg.key_file, &text, det);
+    ota_buf_free(&text); /* wipes the secret */
+    if (rc == 0) {
+        ota_note_signer_verifier(&v, s);
+        ota_note_verifier_format(vkey, &v);
+        printf("%s\n", vkey);
+    }
+    ota_note_signer_free(s);
+    return rc;
+}
+
+/* Reads the witness key: a regular file, not a symlink, not readable by
+ * group or others, holding one signer key of type 0x04 named as the
+ * config says. */
+static int load_key(struct ota_detail *det)
+{
+    const char *path = g.cfg.key_file;
+    char text[OTA_NOTE_SKEY_MAX_LEN + 2];
+    struct ota_note_verifier v;
+    struct stat st;
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int rc = 0;
+
+    if (fd < 0) {
+        rc = ota_fs_errno(errno);
+        ota_detail_set(det, "key file %s: %s (create it with --init)", path, strerror(errno));
+        return rc;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+        close(fd);
+        ota_detail_set(det, "key file %s: must be a regular file of mode 0600 or stricter", path);
+        return OTA_ERR_PERMISSION;
+    }
+    while (len < sizeof(text)) {
+        ssize_t n = read(fd, text + len, sizeof(text) - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = OTA_ERR_IO;
+            break;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (rc == 0 && len == sizeof(text))
+        rc = OTA_ERR_TOO_LARGE;
+    if (rc == 0 && len > 0 && text[len - 1] == '\n')
+        len--;
+    if (rc == 0)
+        rc = ota_note_signer_parse(&g.signer, text, len, det);
+    ota_wipe(text, sizeof(text));
+    if (rc != 0) {
+        ota_detail_prefix(det, path);
+        return rc;
+    }
+    ota_note_signer_verifier(&v, g.signer);
+    if (v.type != OTA_NOTE_TYPE_COSIG_V1 || strcmp(v.name, g.cfg.name) != 0) {
+        ota_detail_set(det, "key file %s: not a cosignature/v1 key named '%s' (the [witness] name)",
+                       path, g.cfg.name);
+        return OTA_ERR_KEY_FORMAT;
+    }
+    return 0;
+}
+
+/* One witness per state directory: the lock is held for the process's
+ * life (witness.h W3 needs a single writer). */
+static int lock_state(struct ota_detail *det)
+{
+    size_t n = strlen(g.cfg.state_dir) + sizeof("/" LOCK_NAME);
+    char *path = malloc(n);
+
+    if (path == NULL)
+        return OTA_ERR_NOMEM;
+    snprintf(path, n, "%s/%s", g.cfg.state_dir, LOCK_NAME);
+    g.lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (g.lock_fd < 0) {
+        int rc = ota_fs_errno(errno);
+        ota_detail_set(det, "%s: %s (run --init first?)", path, strerror(errno));
+        free(path);
+        return rc;
+    }
+    if (flock(g.lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        ota_detail_set(det, "%s: another otachain-witness uses this state directory", path);
+        free(path);
+        return OTA_ERR_LOCKED;
+    }
+    free(path);
+    return 0;
+}
+
+/* Removes the temporary files of state writes a crash interrupted
+ * (<64 hex>.json.tmp-XXXXXX, ota_fs_replace's names): the lock is held,
+ * so no other writer owns them. The state files themselves are whole
+ * (state.h S2). */
+static void remove_stale_temps(void)
+{
+    DIR *d = opendir(g.cfg.state_dir);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        size_t hex = strspn(n, "0123456789abcdef");
+
+        if (hex == 64 && strncmp(n + 64, ".json.tmp-", 10) == 0 && unlinkat(dirfd(d), n, 0) == 0)
+            fprintf(stderr, "otachain-witness: removed %s/%s (left by an interrupted write)\n",
+                    g.cfg.state_dir, n);
+    }
+    closedir(d);
+}
+
+static int cmd_serve(struct ota_detail *det)
+{
+    bool validating = false;
+    int rc;
+
+    rc = load_key(det);
+    if (rc == 0)
+        rc = lock_state(det);
+    if (rc == 0)
+        remove_stale_temps();
+    for (size_t i = 0; i < g.cfg.nlogs; i++)
+        validating = validating || g.cfg.logs[i].validating;
+    if (rc == 0 && validating)
+        rc = wit_remote_new(&g.remote, g.cfg.connect_timeout_s, g.cfg.fetch_timeout_s,
+                            g.cfg.fetch_ca_file);
+    if (rc != 0)
+        return rc;
+    g.ctx.cfg = &g.cfg;
+    g.ctx.signer = g.signer;
+    g.ctx.remote = g.remote;
+    g.ctx.hook = (g.fault.crash_at != 0 || g.fault.trace) ? &g.hook : NULL;
+    rc = wit_ctx_load(&g.ctx, det);
+    if (rc != 0)
+        return rc;
+    rc = wit_server_new(&g.server, &g.cfg, &g.ctx, det);
+    if (rc != 0)
+        return rc;
+    fprintf(stderr, "otachain-witness: listening on %s://%s:%u as %s (%zu logs)\n",
+            g.cfg.tls_cert ? "https" : "http", g.cfg.listen, wit_server_port(g.server), g.cfg.name,
+            g.cfg.nlogs);
+    fflush(stderr);
+    rc = wit_server_run(g.server);
+    fprintf(stderr, "otachain-witness: stopped\n");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL;
+    bool init = false;
+    struct ota_detail det;
+    int rc;
+    int status;
+
+    det.msg[0] = '\0';
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("otachain-witness %s\n", OTACHAIN_VERSION);
+            return 0;
+        }
+        if (strcmp(argv[i], "--init") == 0 && !init) {
+            init = true;
+        } else if (strcmp(argv[i], "--config") == 0 && config == NULL && i + 1 < argc) {
+            config = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0 && config == NULL) {
+            config = argv[i] + 9;
+        } else {
+            fprintf(stderr, "otachain-witness: bad argument '%s'\n%s", argv[i], usage_text);
+            return EXIT_USAGE;
+        }
+    }
+    if (config == NULL) {
+        fprintf(stderr, "otachain-witness: --config FILE is required\n%s", usage_text);
+        return EXIT_USAGE;
+    }
+    rc = setup_fault(&det);
+    if (rc == 0)
+        rc = wit_config_load(&g.cfg, config, &det);
+    if (rc != 0) {
+        fail(rc, &det);
+        return rc == OTA_ERR_NOT_FOUND || rc == OTA_ERR_IO || rc == OTA_ERR_PERMISSION ? EXIT_ENV
+                                                                                       : EXIT_USAGE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        wit_config_free(&g.cfg);
+        fprintf(stderr, "otachain-witness: curl_global_init failed\n");
+        return EXIT_ENV;
+    }
+    rc = init ? cmd_init(&det) : cmd_serve(&det);
+    status = 0;
+    if (rc != 0) {
+        fail(rc, &det);
+        status = EXIT_ENV;
+    }
+    if (fflush(stdout) != 0)
+        status = EXIT_ENV;
+    wit_server_free(g.server);
+    wit_ctx_free(&g.ctx);
+    wit_remote_free(g.remote);
+    ota_note_signer_free(g.signer);
+    if (g.lock_fd >= 0)
+        close(g.lock_fd);
+    wit_config_free(&g.cfg);
+    curl_global_cleanup();
+    return status;
+}
