@@ -77,6 +77,12 @@ void ota_chunk_build_opts_default(struct ota_chunk_build_opts *opts)
     opts->threads = 1;
 }
 
+int ota_chunk_build_level_for(uint64_t image_length)
+{
+    return image_length <= OTA_CHUNK_SMALL_IMAGE ? OTA_CHUNK_ZSTD_LEVEL_SMALL
+                                                 : OTA_CHUNK_ZSTD_LEVEL_DEFAULT;
+}
+
 static void wr32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;

@@ -625,8 +625,9 @@ int ota_delta_apply_finish(struct ota_delta_apply *a, struct ota_detail *det)
     if (a->st == AP_DONE)
         return 0;
     ota_detail_set(det, "delta: input ended after %llu bytes, before the end of the delta",
-                   (unsigned long long)(a->st == AP_HEADER ? a->hdr_len
-                                                           : a->consumed + a->frame_in + a->fh_len));
+                   (unsigned long long)(a->st == AP_HEADER
+                                            ? a->hdr_len
+                                            : a->consumed + a->frame_in + a->fh_len));
     return fail(a, OTA_ERR_TRUNCATED);
 }
 

@@ -43,6 +43,8 @@
 #include "otachain/delta.h"
 
 #define SEARCH_CAP    65536
+#define SEED_MIN      8   /* shortest exact match that may start an approximate one */
+#define LOOKAHEAD     128 /* bytes over which approx_better compares alignments */
 #define STAGE_LEN     (1u << 20)
 #define DEF_LEVEL     22
 #define DEF_FRAME     ((uint64_t)16 << 20)
@@ -424,6 +426,23 @@ static int close_segment(struct maker *m, size_t s0, int64_t a, size_t p, size_t
     return rc;
 }
 
+/* Alignment na beats a over new[p..p+LOOKAHEAD) by more than min_gain
+ * matching bytes: a short exact match that continues as an approximate
+ * one (code whose embedded addresses changed every few bytes). */
+static int approx_better(const struct maker *m, size_t p, int64_t na, int64_t a)
+{
+    size_t end = m->nn - p < LOOKAHEAD ? m->nn : p + LOOKAHEAD;
+    size_t sn = 0;
+    size_t sa = 0;
+    size_t i;
+
+    for (i = p; i < end; i++) {
+        sn += (size_t)match_at(m, i, na);
+        sa += (size_t)match_at(m, i, a);
+    }
+    return sn > sa + m->min_gain && sn * 8 >= (end - p) * 7;
+}
+
 /* False only if the 8 bytes at new[p] occur nowhere in old. */
 static int may_occur(const struct maker *m, size_t p)
 {
@@ -478,7 +497,9 @@ static int scan(struct maker *m)
                 cnt++;
             wend++;
         }
-        if (mlen > cnt + m->min_gain && (int64_t)mpos - (int64_t)p != a) {
+        if ((int64_t)mpos - (int64_t)p != a &&
+            (mlen > cnt + m->min_gain ||
+             (mlen >= SEED_MIN && approx_better(m, p, (int64_t)mpos - (int64_t)p, a)))) {
             rc = close_segment(m, s0, a, p, mpos, &s0);
             if (rc != 0)
                 return rc;

@@ -335,6 +335,10 @@ static int http_fetch(void *ctx, enum ota_fetch_kind kind, const char *name, uin
             ota_detail_set(det, "%s: refused by the receiver after %llu bytes", url,
                            (unsigned long long)h->count);
         rc = h->abort_err;
+    } else if (cc == CURLE_FILESIZE_EXCEEDED && !status_ok(status)) {
+        /* An error page longer than a small cap (an index file's 32
+         * bytes): the status is what counts. */
+        rc = status_error(status, url, det);
     } else if (cc == CURLE_FILESIZE_EXCEEDED) {
         ota_detail_set(det, "%s: Content-Length above the cap of %llu bytes", url,
                        (unsigned long long)max);

@@ -477,8 +477,7 @@ static int check_format(struct sq_store *q, struct ota_detail *det)
     return rc;
 }
 
-int ota_log_store_sqlite_open(struct ota_log_store **out, const char *path,
-                              struct ota_detail *det)
+int ota_log_store_sqlite_open(struct ota_log_store **out, const char *path, struct ota_detail *det)
 {
     static const char schema[] =
         "PRAGMA journal_mode = WAL;"

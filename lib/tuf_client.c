@@ -4,7 +4,14 @@
  * Order of checks for each fetched file, the same for every role:
  *   fetch (capped) → pinned length/hash → parse (schema, _type) → threshold
  *   of signatures → version pinned by the referring role → rollback against
- *   the trusted copy → expiry → persist → trust in memory.
+ *   the trusted copy → expiry → [ledger inclusion: root, snapshot] →
+ *   persist → trust in memory.
+ * The ledger's checks are ordered cheapest-to-refute first: the
+ * checkpoint's signatures and freshness (no tiles needed), then the
+ * consistency with the stored checkpoint, then one inclusion proof per
+ * file; all proofs come from one tiles source (an LRU of 16 tiles) over
+ * the fetched checkpoint's tree, so tiles shared by the proofs of one
+ * refresh are fetched once.
  *
  * In memory the client holds, per role, the parsed trusted file and the
  * length and SHA-256 of its bytes as stored, so a snapshot or targets file
@@ -28,7 +35,13 @@
 #include <unistd.h>
 
 #include "otachain/buf.h"
+#include "otachain/checkpoint.h"
 #include "otachain/crypto.h"
+#include "otachain/ledger_entry.h"
+#include "otachain/merkle.h"
+#include "otachain/note.h"
+#include "otachain/tiles.h"
+#include "otachain/tlog_policy.h"
 
 /* File names of the trusted state, indexed by enum ota_tuf_role. */
 static const char *const state_names[OTA_TUF_ROLE_COUNT] = {
@@ -41,6 +54,34 @@ static const char *const state_names[OTA_TUF_ROLE_COUNT] = {
 #define STATE_MODE     0600u
 #define STATE_DIR_MODE 0700u
 #define META_NAME_SIZE 64 /* "<uint64>.snapshot.json" and the like */
+
+/* The ledger (docs/formats/ledger.md, client rule). */
+#define CHECKPOINT_STATE_NAME "checkpoint"
+#define LEDGER_SKEW           300                  /* s a cosignature may lie in the future */
+#define LEDGER_MAX_AGE        86400                /* s, when root gives no max_age */
+#define LEDGER_MAX_AGE_CAP    (20LL * 366 * 86400) /* larger max_age values are refused */
+#define LEDGER_INDEX_MAX      32                   /* bytes of an index/<role>/<version> file */
+#define LEDGER_TILE_SLOTS     16                   /* a proof never evicts with 16 (tiles.h) */
+
+/* The ledger rule of one root: NULL policy when the root names no ledger. */
+struct ledger {
+    struct ota_tlog_policy *policy;
+    int64_t max_age;
+};
+
+/* A checkpoint note: its exact bytes, parsed note and body. */
+struct cp_note {
+    struct ota_buf bytes; /* empty when none */
+    struct ota_note *note;
+    struct ota_checkpoint cp;
+};
+
+/* Reads hash tiles through the (untrusted) fetcher; remembers the last
+ * failure so that det can name the tile. */
+struct tile_fetch {
+    const struct ota_fetcher *f;
+    struct ota_detail det;
+};
 
 struct trusted {
     struct ota_tuf_meta *md; /* NULL when none is trusted */
@@ -62,6 +103,22 @@ struct ota_tuf_client {
     struct trusted t[OTA_TUF_ROLE_COUNT];
     bool refreshed; /* the last refresh went through targets */
     int64_t now;    /* fixed at the start of each refresh */
+
+    struct ledger ledger;                  /* of the trusted root */
+    bool have_stored;                      /* a checkpoint is stored in the state */
+    struct cp_note stored;                 /* the stored checkpoint (its note is not kept) */
+    uint8_t stored_sha256[OTA_SHA256_LEN]; /* of its bytes: unchanged is not rewritten */
+    /* Per refresh: the fetched checkpoint and how far it is checked. */
+    bool have_fresh;
+    struct cp_note fresh;
+    bool fresh_policy_ok; /* it met the policy of root v fresh_policy_root */
+    uint64_t fresh_policy_root;
+    bool fresh_consistent; /* consistent with the stored checkpoint */
+    bool snapshot_in_log;  /* the trusted snapshot is included in it */
+    struct tile_fetch tf;
+    struct ota_tiles_source ts; /* over the fresh checkpoint's tree */
+    bool ts_ready;
+    struct ota_tiles_slot *slots; /* LEDGER_TILE_SLOTS, allocated on first use */
 };
 
 static const struct ota_fs_hook *client_hook(const struct ota_tuf_client *c)
@@ -152,15 +209,15 @@ static int remove_state(struct ota_tuf_client *c, enum ota_tuf_role role, struct
     return rc;
 }
 
-/* Fetches a metadata file into out, capped at max (also by the buffer, in
+/* Fetches a file of `kind` into out, capped at max (also by the buffer, in
  * case a fetcher ignores its cap). On failure out is empty. */
-static int fetch_meta(struct ota_buf *out, const struct ota_fetcher *f, const char *name,
-                      uint64_t max, struct ota_detail *det)
+static int fetch_kind(struct ota_buf *out, const struct ota_fetcher *f, enum ota_fetch_kind kind,
+                      const char *name, uint64_t max, struct ota_detail *det)
 {
     ota_buf_init(out, max > SIZE_MAX ? SIZE_MAX : (size_t)max);
     if (det)
         det->msg[0] = '\0';
-    int rc = f->fetch(f->ctx, OTA_FETCH_METADATA, name, max, ota_sink_buf, out, det);
+    int rc = f->fetch(f->ctx, kind, name, max, ota_sink_buf, out, det);
     if (rc != 0) {
         ota_buf_free(out);
         if (det && det->msg[0] == '\0') {
@@ -172,6 +229,12 @@ static int fetch_meta(struct ota_buf *out, const struct ota_fetcher *f, const ch
         return rc;
     }
     return 0;
+}
+
+static int fetch_meta(struct ota_buf *out, const struct ota_fetcher *f, const char *name,
+                      uint64_t max, struct ota_detail *det)
+{
+    return fetch_kind(out, f, OTA_FETCH_METADATA, name, max, det);
 }
 
 static int parse_meta(struct ota_tuf_meta **out, const struct ota_buf *b, enum ota_tuf_role role,
@@ -192,6 +255,454 @@ static int verify_role(const struct ota_tuf_meta *md, const struct ota_tuf_meta 
     if (rc != 0)
         ota_detail_set(det, "%s: not signed by the threshold of the %s role of root v%llu (%s)",
                        name, ota_tuf_role_name(role), (unsigned long long)root->version, inner.msg);
+    return rc;
+}
+
+/* ---- the ledger (DESIGN §4 device rule, docs/formats/ledger.md) --------- */
+
+static void ledger_free(struct ledger *l)
+{
+    ota_tlog_policy_free(l->policy);
+    l->policy = NULL;
+    l->max_age = 0;
+}
+
+/* The ledger rule root carries in "x-otachain-ledger", if any; `what`
+ * names the file for det. A malformed field refuses the root. */
+static int ledger_of_root(struct ledger *out, const struct ota_tuf_meta *root, const char *what,
+                          struct ota_detail *det)
+{
+    out->policy = NULL;
+    out->max_age = 0;
+    const json_t *sgn = json_object_get(root->doc, "signed");
+    const json_t *l = json_object_get(sgn, "x-otachain-ledger");
+    if (l == NULL)
+        return 0;
+    struct ota_detail inner = {{0}};
+    int rc = ota_tlog_policy_from_ledger(&out->policy, l, &inner);
+    if (rc != 0) {
+        ota_detail_set(det, "%s: root v%llu: %s", what, (unsigned long long)root->version,
+                       inner.msg);
+        return rc;
+    }
+    const json_t *ma = json_object_get(l, "max_age");
+    out->max_age = LEDGER_MAX_AGE;
+    if (ma != NULL) {
+        json_int_t v = json_is_integer(ma) ? json_integer_value(ma) : 0;
+        if (v <= 0 || v > LEDGER_MAX_AGE_CAP) {
+            ota_detail_set(det, "%s: root v%llu: x-otachain-ledger max_age must be 1 to %lld s",
+                           what, (unsigned long long)root->version, (long long)LEDGER_MAX_AGE_CAP);
+            ledger_free(out);
+            return OTA_ERR_FORMAT;
+        }
+        out->max_age = (int64_t)v;
+    }
+    return 0;
+}
+
+static void cp_note_clear(struct cp_note *n)
+{
+    ota_buf_free(&n->bytes);
+    ota_note_free(n->note);
+    n->note = NULL;
+    memset(&n->cp, 0, sizeof(n->cp));
+}
+
+/* Parses note bytes (taking over `bytes`) into n: a signed note whose text
+ * is a checkpoint body. Signatures are not checked here. */
+static int cp_note_parse(struct cp_note *n, struct ota_buf *bytes, struct ota_detail *det)
+{
+    cp_note_clear(n);
+    n->bytes = *bytes;
+    ota_buf_init(bytes, 0);
+    int rc = ota_note_parse(&n->note, n->bytes.data ? (const void *)n->bytes.data : "",
+                            n->bytes.len, det);
+    if (rc == 0)
+        rc = ota_checkpoint_parse(&n->cp, n->note->text, n->note->text_len, det);
+    if (rc != 0)
+        cp_note_clear(n);
+    return rc;
+}
+
+static char *checkpoint_path(const struct ota_tuf_client *c)
+{
+    struct ota_buf b;
+    ota_buf_init(&b, 64 * 1024);
+    if (ota_buf_printf(&b, "%s/%s", c->state_dir, CHECKPOINT_STATE_NAME) != 0) {
+        ota_buf_free(&b);
+        return NULL;
+    }
+    size_t len;
+    return (char *)ota_buf_steal(&b, &len);
+}
+
+/* Drops what the last refresh learnt of the log. */
+static void fresh_reset(struct ota_tuf_client *c)
+{
+    cp_note_clear(&c->fresh);
+    c->have_fresh = false;
+    c->fresh_policy_ok = false;
+    c->fresh_policy_root = 0;
+    c->fresh_consistent = false;
+    c->snapshot_in_log = false;
+    c->ts_ready = false;
+}
+
+/* Hash tiles for the Merkle source, from <base>/ledger/tile/... . */
+static int tile_read(void *ctx, unsigned level, uint64_t index, unsigned width,
+                     uint8_t out[OTA_TILES_FULL_BYTES], size_t *len)
+{
+    struct tile_fetch *tf = ctx;
+    *len = 0;
+    struct ota_tiles_id id = {.entries = false, .level = level, .index = index, .width = width};
+    char path[OTA_TILES_PATH_MAX];
+    int rc = ota_tiles_path_format(path, &id);
+    if (rc != 0)
+        return rc;
+    struct ota_buf b;
+    uint64_t want = (uint64_t)width * OTA_MERKLE_HASH_LEN;
+    rc = fetch_kind(&b, tf->f, OTA_FETCH_LEDGER, path, want, &tf->det);
+    if (rc != 0)
+        return rc;
+    if (b.len != want) {
+        ota_detail_set(&tf->det, "ledger/%s: %zu bytes, a tile of %u hashes has %llu", path, b.len,
+                       width, (unsigned long long)want);
+        ota_buf_free(&b);
+        return OTA_ERR_FORMAT;
+    }
+    memcpy(out, b.data, b.len);
+    *len = b.len;
+    ota_buf_free(&b);
+    return 0;
+}
+
+/* The Merkle source over the tiles of the fresh checkpoint's tree. */
+static int tiles_ready(struct ota_tuf_client *c, const struct ota_fetcher *f)
+{
+    if (c->ts_ready)
+        return 0;
+    if (c->slots == NULL) {
+        c->slots = calloc(LEDGER_TILE_SLOTS, sizeof(*c->slots));
+        if (c->slots == NULL)
+            return OTA_ERR_NOMEM;
+    }
+    c->tf.f = f;
+    c->tf.det.msg[0] = '\0';
+    struct ota_tiles_reader reader = {.read = tile_read, .ctx = &c->tf};
+    int rc = ota_tiles_source_init(&c->ts, c->fresh.cp.size, &reader, c->slots, LEDGER_TILE_SLOTS);
+    if (rc == 0)
+        c->ts_ready = true;
+    return rc;
+}
+
+/* det for a failed proof generation: the tile fetch's detail when a tile
+ * read failed, else the library's. */
+static void tiles_detail(struct ota_detail *det, const struct ota_tuf_client *c,
+                         const struct ota_detail *inner, const char *what)
+{
+    const char *why = c->tf.det.msg[0] ? c->tf.det.msg : inner->msg;
+    ota_detail_set(det, "%s: cannot build the proof from the log's tiles: %s", what, why);
+}
+
+/* Fetches and parses ledger/checkpoint, once per refresh. */
+static int fresh_fetch(struct ota_tuf_client *c, const struct ota_fetcher *f,
+                       struct ota_detail *det)
+{
+    if (c->have_fresh)
+        return 0;
+    struct ota_buf b;
+    int rc = fetch_kind(&b, f, OTA_FETCH_LEDGER, "checkpoint", OTA_NOTE_MAX_LEN, det);
+    if (rc != 0)
+        return rc;
+    rc = cp_note_parse(&c->fresh, &b, det);
+    ota_buf_free(&b);
+    if (rc != 0) {
+        ota_detail_prefix(det, "ledger/checkpoint");
+        return rc;
+    }
+    c->have_fresh = true;
+    return 0;
+}
+
+/* Rule 1: the fresh checkpoint is signed by the log key of l's policy and
+ * its quorum is met by cosignatures within [now - max_age, now + skew]. */
+static int fresh_policy(struct ota_tuf_client *c, const struct ledger *l, uint64_t root_version,
+                        struct ota_detail *det)
+{
+    if (c->fresh_policy_ok && c->fresh_policy_root == root_version)
+        return 0;
+    struct ota_tlog_policy_result *res = malloc(sizeof(*res));
+    if (res == NULL)
+        return OTA_ERR_NOMEM;
+    struct ota_detail inner = {{0}};
+    int rc = ota_tlog_policy_verify(res, c->fresh.note, l->policy, c->now, l->max_age, LEDGER_SKEW,
+                                    &inner);
+    free(res);
+    if (rc != 0) {
+        ota_detail_set(det,
+                       "ledger/checkpoint (%s, size %llu) under the ledger policy of root v%llu "
+                       "(max_age %lld s, now %lld): %s",
+                       c->fresh.cp.origin, (unsigned long long)c->fresh.cp.size,
+                       (unsigned long long)root_version, (long long)l->max_age, (long long)c->now,
+                       inner.msg);
+        return rc;
+    }
+    c->fresh_policy_ok = true;
+    c->fresh_policy_root = root_version;
+    return 0;
+}
+
+/* Rule 2: the fresh checkpoint extends the stored one. */
+static int fresh_consistency(struct ota_tuf_client *c, const struct ota_fetcher *f,
+                             struct ota_detail *det)
+{
+    if (c->fresh_consistent || !c->have_stored)
+        goto ok;
+    const struct ota_checkpoint *old = &c->stored.cp, *cur = &c->fresh.cp;
+    if (old->origin_len != cur->origin_len || memcmp(old->origin, cur->origin, cur->origin_len)) {
+        ota_detail_set(det, "ledger/checkpoint: origin %s, the stored checkpoint's is %s",
+                       cur->origin, old->origin);
+        return OTA_ERR_ORIGIN;
+    }
+    if (cur->size < old->size) {
+        ota_detail_set(det,
+                       "ledger/checkpoint: size %llu is smaller than the stored checkpoint's "
+                       "%llu (rolled back, or another view of the log)",
+                       (unsigned long long)cur->size, (unsigned long long)old->size);
+        return OTA_ERR_SPLIT_VIEW;
+    }
+    if (cur->size == old->size) {
+        if (!ota_ct_equal(cur->root, old->root, OTA_CHECKPOINT_HASH_LEN)) {
+            ota_detail_set(det,
+                           "ledger/checkpoint: size %llu with another root hash than the "
+                           "stored checkpoint of that size (a fork)",
+                           (unsigned long long)cur->size);
+            return OTA_ERR_SPLIT_VIEW;
+        }
+        goto ok;
+    }
+    if (old->size == 0)
+        goto ok; /* every tree extends the empty one */
+    int rc = tiles_ready(c, f);
+    if (rc != 0)
+        return rc;
+    struct ota_merkle_proof *proof = malloc(sizeof(*proof));
+    if (proof == NULL)
+        return OTA_ERR_NOMEM;
+    struct ota_detail inner = {{0}};
+    char what[96];
+    snprintf(what, sizeof(what), "ledger/checkpoint: consistency from size %llu to %llu",
+             (unsigned long long)old->size, (unsigned long long)cur->size);
+    uint8_t root2[OTA_MERKLE_HASH_LEN];
+    c->tf.det.msg[0] = '\0';
+    /* Tiles are untrusted: a tree that does not hash to the signed root is
+     * a bad mirror, told apart from a log that forked. */
+    rc = ota_merkle_root(root2, cur->size, &c->ts.src, &inner);
+    if (rc == 0)
+        rc = ota_merkle_prove_consistency(proof, old->size, cur->size, &c->ts.src, &inner);
+    if (rc != 0) {
+        tiles_detail(det, c, &inner, what);
+        goto out;
+    }
+    if (!ota_ct_equal(root2, cur->root, OTA_MERKLE_HASH_LEN)) {
+        ota_detail_set(det, "%s: the tiles served do not hash to the checkpoint's root", what);
+        rc = OTA_ERR_PROOF;
+        goto out;
+    }
+    rc = ota_merkle_verify_consistency(old->size, cur->size, old->root, cur->root,
+                                       (const uint8_t(*)[OTA_MERKLE_HASH_LEN])proof->hash,
+                                       proof->count, &inner);
+    if (rc == OTA_ERR_PROOF) {
+        ota_detail_set(det, "%s: the new tree does not extend the stored one (%s)", what,
+                       inner.msg);
+        rc = OTA_ERR_SPLIT_VIEW;
+    } else if (rc != 0) {
+        ota_detail_set(det, "%s: %s", what, inner.msg);
+    }
+out:
+    free(proof);
+    if (rc != 0)
+        return rc;
+ok:
+    c->fresh_consistent = true;
+    return 0;
+}
+
+/* Rules 1 and 2 for the ledger l of root `root_version`. */
+static int fresh_ready(struct ota_tuf_client *c, const struct ota_fetcher *f,
+                       const struct ledger *l, uint64_t root_version, struct ota_detail *det)
+{
+    int rc = fresh_fetch(c, f, det);
+    if (rc == 0)
+        rc = fresh_policy(c, l, root_version, det);
+    if (rc == 0)
+        rc = fresh_consistency(c, f, det);
+    return rc;
+}
+
+/* Rule 3: the entry of a file (role, version, length, SHA-256 of its
+ * bytes) is a leaf of the fresh checkpoint's tree, at the index the log
+ * names in index/<role>/<version>. OTA_ERR_NOT_IN_LOG when it is not;
+ * *beyond (if not NULL) then tells whether the index lies beyond the
+ * checkpoint's size (logged after it, or a made-up index). */
+static int fresh_includes(struct ota_tuf_client *c, const struct ota_fetcher *f,
+                          const struct ota_ledger_entry *e, bool *beyond, struct ota_detail *det)
+{
+    if (beyond)
+        *beyond = false;
+    const char *rname = ota_tuf_role_name(e->role);
+    char name[META_NAME_SIZE], what[128];
+    snprintf(name, sizeof(name), "index/%s/%llu", rname, (unsigned long long)e->version);
+    snprintf(what, sizeof(what), "%s v%llu (%llu bytes)", rname, (unsigned long long)e->version,
+             (unsigned long long)e->length);
+    uint64_t size = c->fresh.cp.size;
+
+    struct ota_buf b;
+    int rc = fetch_kind(&b, f, OTA_FETCH_LEDGER, name, LEDGER_INDEX_MAX, det);
+    if (rc == OTA_ERR_NOT_FOUND) {
+        ota_detail_set(det, "ledger/%s: not found: %s is not in the log", name, what);
+        return OTA_ERR_NOT_IN_LOG;
+    }
+    if (rc != 0)
+        return rc;
+    uint64_t index = 0;
+    rc = ota_checkpoint_parse_u64(&index, b.data ? (const char *)b.data : "", b.len,
+                                  OTA_CHECKPOINT_MAX_SIZE);
+    ota_buf_free(&b);
+    if (rc != 0) {
+        ota_detail_set(det, "ledger/%s: not a decimal leaf index", name);
+        return rc;
+    }
+    if (index >= size) {
+        if (beyond)
+            *beyond = true;
+        ota_detail_set(det,
+                       "ledger/%s: leaf %llu is beyond the checkpoint's size %llu: %s is "
+                       "not in the log",
+                       name, (unsigned long long)index, (unsigned long long)size, what);
+        return OTA_ERR_NOT_IN_LOG;
+    }
+    uint8_t leaf[OTA_MERKLE_HASH_LEN];
+    rc = ota_ledger_entry_leaf(leaf, e);
+    if (rc != 0)
+        return rc;
+    rc = tiles_ready(c, f);
+    if (rc != 0)
+        return rc;
+    struct ota_merkle_proof *proof = malloc(sizeof(*proof));
+    if (proof == NULL)
+        return OTA_ERR_NOMEM;
+    struct ota_detail inner = {{0}};
+    c->tf.det.msg[0] = '\0';
+    rc = ota_merkle_prove_inclusion(proof, index, size, &c->ts.src, &inner);
+    if (rc != 0) {
+        char w[192];
+        snprintf(w, sizeof(w), "ledger: inclusion of leaf %llu in size %llu",
+                 (unsigned long long)index, (unsigned long long)size);
+        tiles_detail(det, c, &inner, w);
+        goto out;
+    }
+    rc = ota_merkle_verify_inclusion(leaf, index, size,
+                                     (const uint8_t(*)[OTA_MERKLE_HASH_LEN])proof->hash,
+                                     proof->count, c->fresh.cp.root, &inner);
+    if (rc == OTA_ERR_PROOF) {
+        ota_detail_set(det,
+                       "%s: its entry is not leaf %llu (ledger/%s) of the checkpoint of size "
+                       "%llu: not in the log",
+                       what, (unsigned long long)index, name, (unsigned long long)size);
+        rc = OTA_ERR_NOT_IN_LOG;
+    } else if (rc != 0) {
+        ota_detail_set(det, "%s: ledger/%s: %s", what, name, inner.msg);
+    }
+out:
+    free(proof);
+    return rc;
+}
+
+/* Rule 3 for a file whose bytes are at hand. */
+static int fresh_includes_file(struct ota_tuf_client *c, const struct ota_fetcher *f,
+                               enum ota_tuf_role role, uint64_t version, const struct ota_buf *b,
+                               bool *beyond, struct ota_detail *det)
+{
+    struct ota_ledger_entry e;
+    int rc =
+        ota_ledger_entry_of_file(&e, role, version, b->data ? (const void *)b->data : "", b->len);
+    if (rc != 0) {
+        ota_detail_set(det, "%s v%llu: no ledger entry for it", ota_tuf_role_name(role),
+                       (unsigned long long)version);
+        return rc;
+    }
+    return fresh_includes(c, f, &e, beyond, det);
+}
+
+/* Stores the fresh checkpoint (after the metadata it vouches for). */
+static int store_checkpoint(struct ota_tuf_client *c, struct ota_detail *det)
+{
+    uint8_t digest[OTA_SHA256_LEN];
+    int rc = ota_sha256(digest, c->fresh.bytes.data ? (const void *)c->fresh.bytes.data : "",
+                        c->fresh.bytes.len);
+    if (rc != 0)
+        return rc;
+    /* The same bytes again (nothing published, nothing cosigned since):
+     * spare the flash. */
+    if (c->have_stored && ota_ct_equal(digest, c->stored_sha256, OTA_SHA256_LEN))
+        return 0;
+    char *path = checkpoint_path(c);
+    if (path == NULL)
+        return OTA_ERR_NOMEM;
+    rc = ota_fs_replace(path, c->fresh.bytes.data, c->fresh.bytes.len, STATE_MODE, client_hook(c));
+    if (rc != 0) {
+        ota_detail_set(det, "%s: cannot store the checkpoint", path);
+        free(path);
+        return rc;
+    }
+    free(path);
+    cp_note_clear(&c->stored);
+    c->stored.cp = c->fresh.cp;
+    memcpy(c->stored_sha256, digest, sizeof(digest));
+    c->have_stored = true;
+    return 0;
+}
+
+/* Loads the stored checkpoint, if any: absent is fine (the next refresh
+ * starts from the fetched one); unreadable or corrupt is an error. */
+static int load_checkpoint(struct ota_tuf_client *c, struct ota_detail *det)
+{
+    char *path = checkpoint_path(c);
+    if (path == NULL)
+        return OTA_ERR_NOMEM;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = ota_fs_read_nofollow(&data, &len, path, OTA_NOTE_MAX_LEN);
+    if (rc == OTA_ERR_NOT_FOUND) {
+        rc = 0;
+        goto out;
+    }
+    if (rc != 0) {
+        ota_detail_set(det, "%s: cannot read the stored checkpoint", path);
+        goto out;
+    }
+    struct ota_buf b;
+    ota_buf_init(&b, OTA_NOTE_MAX_LEN);
+    rc = ota_sha256(c->stored_sha256, data, len);
+    if (rc == 0)
+        rc = ota_buf_append(&b, data, len);
+    if (rc == 0)
+        rc = cp_note_parse(&c->stored, &b, det);
+    ota_buf_free(&b);
+    if (rc != 0) {
+        ota_detail_prefix(det, "corrupt stored checkpoint");
+        ota_detail_prefix(det, path);
+        goto out;
+    }
+    /* Only the body is needed from now on. */
+    ota_buf_free(&c->stored.bytes);
+    ota_note_free(c->stored.note);
+    c->stored.note = NULL;
+    c->have_stored = true;
+out:
+    free(data);
+    free(path);
     return rc;
 }
 
@@ -220,6 +731,7 @@ static int root_step(struct ota_tuf_client *c, const struct ota_fetcher *f, bool
     *found = true;
 
     struct ota_tuf_meta *md = NULL;
+    struct ledger nl = {0};
     struct ota_detail inner = {{0}};
     rc = parse_meta(&md, &b, OTA_TUF_ROOT, name, det);
     if (rc != 0)
@@ -242,6 +754,29 @@ static int root_step(struct ota_tuf_client *c, const struct ota_fetcher *f, bool
         rc = OTA_ERR_VERSION_MISMATCH;
         goto out;
     }
+    rc = ledger_of_root(&nl, md, name, det);
+    if (rc != 0)
+        goto out;
+    if (c->ledger.policy != NULL) {
+        /* The old witnesses vouch for the new root: it is in a checkpoint
+         * meeting the quorum of the root it replaces. */
+        bool beyond = false;
+        rc = fresh_ready(c, f, &c->ledger, old->version, det);
+        if (rc == 0)
+            rc = fresh_includes_file(c, f, OTA_TUF_ROOT, md->version, &b, &beyond, det);
+        if (rc == OTA_ERR_NOT_IN_LOG && beyond) {
+            /* Logged after the cosigned checkpoint: a publish in progress
+             * (ledger.md, publish step 3). Not trusted yet; the chain ends
+             * here, as if the file were absent. */
+            if (det)
+                det->msg[0] = '\0';
+            *found = false;
+            rc = 0;
+            goto out;
+        }
+        if (rc != 0)
+            goto out;
+    }
     rc = persist(c, OTA_TUF_ROOT, b.data, b.len, det);
     if (rc != 0)
         goto out;
@@ -255,6 +790,9 @@ static int root_step(struct ota_tuf_client *c, const struct ota_fetcher *f, bool
     md = NULL;
     if (rc != 0)
         goto out;
+    ledger_free(&c->ledger);
+    c->ledger = nl;
+    nl = (struct ledger){0};
     if (drop_ts) {
         rc = remove_state(c, OTA_TUF_TIMESTAMP, det);
         int rc2 = remove_state(c, OTA_TUF_SNAPSHOT, det);
@@ -267,6 +805,7 @@ static int root_step(struct ota_tuf_client *c, const struct ota_fetcher *f, bool
             rc = rc2;
     }
 out:
+    ledger_free(&nl);
     ota_tuf_meta_free(md);
     ota_buf_free(&b);
     return rc;
@@ -467,6 +1006,12 @@ static int update_pinned(struct ota_tuf_client *c, const struct ota_fetcher *f,
     rc = check_expiry(md, c->now, name, det);
     if (rc != 0)
         goto out;
+    if (role == OTA_TUF_SNAPSHOT && c->ledger.policy != NULL) {
+        rc = fresh_includes_file(c, f, role, md->version, &b, NULL, det);
+        if (rc != 0)
+            goto out;
+        c->snapshot_in_log = true;
+    }
     rc = persist(c, role, b.data, b.len, det);
     if (rc != 0)
         goto out;
@@ -488,7 +1033,18 @@ static int update_snapshot(struct ota_tuf_client *c, const struct ota_fetcher *f
                        (unsigned long long)ts->version);
         return OTA_ERR_META_MISSING;
     }
-    return update_pinned(c, f, OTA_TUF_SNAPSHOT, mf, ts, c->snapshot_max_len, det);
+    int rc = update_pinned(c, f, OTA_TUF_SNAPSHOT, mf, ts, c->snapshot_max_len, det);
+    if (rc != 0 || c->ledger.policy == NULL || c->snapshot_in_log)
+        return rc;
+    /* Kept from an earlier refresh: it must still be in the log. */
+    const struct trusted *t = &c->t[OTA_TUF_SNAPSHOT];
+    struct ota_ledger_entry e = {
+        .role = OTA_TUF_SNAPSHOT, .version = t->md->version, .length = t->len};
+    memcpy(e.sha256, t->sha256, sizeof(e.sha256));
+    rc = fresh_includes(c, f, &e, NULL, det);
+    if (rc == 0)
+        c->snapshot_in_log = true;
+    return rc;
 }
 
 static int update_targets(struct ota_tuf_client *c, const struct ota_fetcher *f,
@@ -515,6 +1071,7 @@ int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f
         det->msg[0] = '\0';
     c->refreshed = false;
     c->now = c->fixed_now ? c->fixed_now : (int64_t)time(NULL);
+    fresh_reset(c);
 
     int rc = update_root(c, f, det);
     if (rc != 0)
@@ -530,11 +1087,20 @@ int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f
                        (unsigned long long)root->version);
         return OTA_ERR_UNSUPPORTED;
     }
+    if (c->ledger.policy != NULL) {
+        /* Checked before the timestamp so that a frozen or forked view is
+         * refused before anything else is fetched. */
+        rc = fresh_ready(c, f, &c->ledger, root->version, det);
+        if (rc != 0)
+            return rc;
+    }
     rc = update_timestamp(c, f, det);
     if (rc == 0)
         rc = update_snapshot(c, f, det);
     if (rc == 0)
         rc = update_targets(c, f, det);
+    if (rc == 0 && c->ledger.policy != NULL)
+        rc = store_checkpoint(c, det);
     if (rc == 0)
         c->refreshed = true;
     return rc;
@@ -620,6 +1186,9 @@ static int load_root(struct ota_tuf_client *c, const void *bootstrap, size_t boo
                        inner.msg);
         goto out;
     }
+    rc = ledger_of_root(&c->ledger, md, what, det);
+    if (rc != 0)
+        goto out;
     if (!from_state) {
         rc = persist(c, OTA_TUF_ROOT, bytes, n, det);
         if (rc != 0)
@@ -701,6 +1270,8 @@ int ota_tuf_client_open(struct ota_tuf_client **out, const struct ota_tuf_client
     if (rc != 0)
         goto fail;
     rc = load_root(c, bootstrap_root, bootstrap_len, det);
+    if (rc == 0)
+        rc = load_checkpoint(c, det);
     if (rc != 0)
         goto fail;
     rc = load_local(c, OTA_TUF_TIMESTAMP, c->timestamp_max_len, det);
@@ -725,12 +1296,23 @@ const struct ota_tuf_meta *ota_tuf_client_trusted(const struct ota_tuf_client *c
     return c->t[role].md;
 }
 
+const struct ota_checkpoint *ota_tuf_client_checkpoint(const struct ota_tuf_client *c)
+{
+    if (c == NULL || c->ledger.policy == NULL || !c->have_stored)
+        return NULL;
+    return &c->stored.cp;
+}
+
 void ota_tuf_client_free(struct ota_tuf_client *c)
 {
     if (c == NULL)
         return;
     for (int r = 0; r < OTA_TUF_ROLE_COUNT; r++)
         trusted_drop(c, (enum ota_tuf_role)r);
+    ledger_free(&c->ledger);
+    cp_note_clear(&c->stored);
+    cp_note_clear(&c->fresh);
+    free(c->slots);
     if (c->lock_fd >= 0)
         close(c->lock_fd); /* releases the flock */
     free(c->state_dir);

@@ -77,7 +77,7 @@ class Repo:
         self.nkeys = 0
 
     @classmethod
-    def create(cls, dir, keydir=None, expires=()):
+    def create(cls, dir, keydir=None, expires=(), ledger=True):
         dir = Path(dir)
         keydir = Path(keydir or str(dir) + "-keys")
         keydir.mkdir(parents=True, exist_ok=True)
@@ -95,6 +95,8 @@ class Repo:
         args += ["--targets-key", targets_keys[2].pub]
         for e in expires:
             args += ["--expires", e]
+        if not ledger:
+            args += ["--no-ledger"]
         run_otachain(*args)
         return repo
 

@@ -82,11 +82,15 @@ struct ota_delta_apply;
 /* Creates an applier (fixed-size state; the zstd workspace comes once the
  * header is in). cfg is copied, but the hashes it points to must stay
  * valid until the header has been fed. OTA_ERR_INVALID_ARG, OTA_ERR_NOMEM. */
-OTA_WUR int ota_delta_apply_new(struct ota_delta_apply **out, const struct ota_delta_apply_cfg *cfg);
+OTA_WUR int ota_delta_apply_new(struct ota_delta_apply **out,
+                                const struct ota_delta_apply_cfg *cfg);
 
 /* Feeds the next len bytes of the delta. Produces output as far as the
  * bytes allow (calling read_old and sink). Returns 0 or the first error,
- * which is sticky: every later call returns it again. */
+ * which is sticky: every later call returns it again. The sink's and
+ * read_old's errors are returned as they are. After a failure the bytes
+ * already handed to the sink are a prefix of an unverified image: the
+ * caller discards them or checks them like any other bytes. */
 OTA_WUR int ota_delta_apply_feed(struct ota_delta_apply *a, const void *data, size_t len,
                                  struct ota_detail *det);
 

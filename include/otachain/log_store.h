@@ -51,8 +51,7 @@ struct ota_log_store_ops {
     /* Entry `index` (== current count) with its leaf hash and an optional
      * lookup key (NULL: none; unique: OTA_ERR_EXISTS if taken). */
     int (*append)(struct ota_log_store *s, uint64_t index, const uint8_t *entry, size_t len,
-                  const uint8_t leaf[OTA_MERKLE_HASH_LEN], const char *key,
-                  struct ota_detail *det);
+                  const uint8_t leaf[OTA_MERKLE_HASH_LEN], const char *key, struct ota_detail *det);
     /* Number of entries. */
     int (*count)(struct ota_log_store *s, uint64_t *count, struct ota_detail *det);
     /* Entry `index` into out (cap bytes), its length and leaf hash (leaf may
@@ -60,8 +59,7 @@ struct ota_log_store_ops {
     int (*entry)(struct ota_log_store *s, uint64_t index, uint8_t *out, size_t cap, size_t *len,
                  uint8_t leaf[OTA_MERKLE_HASH_LEN], struct ota_detail *det);
     /* Index of the entry stored with `key`; OTA_ERR_NOT_FOUND if none. */
-    int (*find)(struct ota_log_store *s, const char *key, uint64_t *index,
-                struct ota_detail *det);
+    int (*find)(struct ota_log_store *s, const char *key, uint64_t *index, struct ota_detail *det);
     /* Stores hash tile (level, index) of width hashes (width * 32 bytes). */
     int (*tile_put)(struct ota_log_store *s, unsigned level, uint64_t index, unsigned width,
                     const uint8_t *hashes, struct ota_detail *det);

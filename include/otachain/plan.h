@@ -28,7 +28,7 @@
 #include "otachain/err.h"
 
 /* Defaults (docs/decisions.md). */
-#define OTA_PLAN_GAP_DEFAULT            (16u * 1024u)
+#define OTA_PLAN_GAP_DEFAULT            1024u
 #define OTA_PLAN_RANGES_PER_REQ_DEFAULT 16u
 #define OTA_PLAN_MAX_REQUESTS_DEFAULT   64u
 /* Cap on the chunks a "have" set may hold (same as an index). */
@@ -36,7 +36,10 @@
 
 struct ota_plan_opts {
     /* Two fetched frames separated by at most gap unneeded pack bytes go in
-     * one byte range (the gap is downloaded and discarded). */
+     * one byte range (the gap is downloaded and discarded). The default,
+     * 1 KiB, is about what one more range costs in a multi-range request
+     * or one more request costs in headers: wider gaps cost bytes (16 KiB:
+     * +2 %, 64 KiB: +14 % on the rootfs tar update, docs/BENCHMARKS.md). */
     uint64_t gap;
     /* Byte ranges per HTTP request (a multi-range request); >= 1. Use 1
      * for servers or CDNs without multi-range support. */

@@ -1,18 +1,50 @@
 /* The TUF client update workflow (TUF spec 1.0.31 §5.3–§5.7), shared by
- * `otachain repo verify` and the device agent.
+ * `otachain repo verify` and the device agent, with the ledger's device
+ * rule (DESIGN §4, docs/formats/ledger.md "Client rule") whenever the
+ * trusted root carries "x-otachain-ledger".
  *
  * Trusted state is a directory holding root.json, timestamp.json,
- * snapshot.json and targets.json: the newest verified copy of each. Every
- * change is an atomic replacement (ota_fs_replace) so a crash at any point
- * leaves each file either old or new, and the next run still verifies.
+ * snapshot.json and targets.json: the newest verified copy of each; and,
+ * with a ledger, `checkpoint`: the last cosigned checkpoint accepted (the
+ * note's exact bytes). Every change is an atomic replacement
+ * (ota_fs_replace) so a crash at any point leaves each file either old or
+ * new, and the next run still verifies.
  *
- *   open ──► refresh: root chain ──► timestamp ──► snapshot ──► targets
- *                       (5.3)          (5.4)         (5.5)       (5.6)
- *        ──► download target (5.7)
+ *   open ──► refresh: root chain ──► [ledger] ──► timestamp ──► snapshot
+ *                       (5.3)         L1, L2        (5.4)        (5.5, L3)
+ *        ──► targets ──► [store checkpoint] ──► download target (5.7)
+ *              (5.6)
+ *
+ * Ledger steps (only under a root with a ledger; L = the fetched
+ * ledger/checkpoint, fetched at most once per refresh):
+ *   L1  L is signed by the log key of the root's policy, its origin is
+ *       the root's, and the policy's quorum is met by cosignatures whose
+ *       times lie in [now - max_age, now + 300 s]: OTA_ERR_QUORUM,
+ *       OTA_ERR_STALE (met only with cosignatures outside the window),
+ *       OTA_ERR_BAD_SIGNATURE (a forged log signature or cosignature by a
+ *       known key), OTA_ERR_UNVERIFIED (no log signature), OTA_ERR_ORIGIN.
+ *   L2  L extends the stored checkpoint: a smaller size, another root at
+ *       the same size or a tree that does not extend it is
+ *       OTA_ERR_SPLIT_VIEW (consistency proof built from the log's tiles,
+ *       verified against both signed roots); tiles that do not hash to
+ *       L's root are OTA_ERR_PROOF.
+ *   L3  the ledger entry of the file (computed from its exact bytes) is
+ *       leaf index/<role>/<version> of L's tree (inclusion proof from
+ *       tiles): else OTA_ERR_NOT_IN_LOG.
+ * In the root chain, each new root N+1 replacing a root N with a ledger
+ * needs L1–L2 under N's policy (the old witnesses vouch for it) and L3 for
+ * root N+1, before it is persisted; a root logged after L (its index at or
+ * beyond L's size: a publish in progress) ends the chain untrusted, as an
+ * absent file does. After the chain, L1–L2 under the final root's policy;
+ * the snapshot in use (new, or kept from before) needs L3 before it is
+ * persisted. L is stored after targets.
  *
  * Invariants:
  *  1. Nothing is persisted before it is verified against the role's keys
- *     in the (newly) trusted root.
+ *     in the (newly) trusted root, and, under a ledger, before L1–L3 hold
+ *     for it (root, snapshot); the checkpoint is stored last, after the
+ *     metadata it vouches for, so a stored checkpoint never runs ahead of
+ *     a refresh that completed.
  *  2. root.json is replaced one version at a time, each signed by the
  *     threshold of the previous root and of itself.
  *  3. When a root update changes the timestamp or snapshot keys, the
@@ -21,19 +53,26 @@
  *  4. Versions never go down: timestamp (equal keeps the trusted copy),
  *     snapshot version pinned by timestamp, no targets file version in the
  *     snapshot lower than the trusted snapshot's, targets version pinned by
- *     the snapshot.
- *  5. Expiry is judged against one time fixed at the start of refresh.
+ *     the snapshot. Nor does the log: a stored checkpoint is only replaced
+ *     by one proven to extend it.
+ *  5. Expiry and cosignature freshness are judged against one time fixed
+ *     at the start of refresh.
  *  6. Every fetch is capped: by the pinned length where a role pins it
  *     (a longer file is OTA_ERR_LENGTH_MISMATCH, refused at the pin), else
- *     by the role's default cap (OTA_ERR_TOO_LARGE).
+ *     by the role's default cap (OTA_ERR_TOO_LARGE); ledger files by
+ *     OTA_NOTE_MAX_LEN (checkpoint), the tile's width (tiles) and 32 bytes
+ *     (index files).
  *  7. One client per state directory: open takes an exclusive flock on
  *     <state_dir>/.lock (OTA_ERR_LOCKED if held), released by free.
+ *  8. The log's files are untrusted: tiles and index files only ever
+ *     lead to proofs that are checked against signed roots.
  */
 #ifndef OTACHAIN_TUF_CLIENT_H
 #define OTACHAIN_TUF_CLIENT_H
 
 #include <stdint.h>
 
+#include "otachain/checkpoint.h"
 #include "otachain/err.h"
 #include "otachain/fetch.h"
 #include "otachain/fsutil.h"
@@ -58,15 +97,21 @@ struct ota_tuf_client;
  * (the bytes of a root.json distributed out of band) is verified against
  * its own keys and threshold and stored as the trusted root; without it
  * that is OTA_ERR_NO_TRUSTED_ROOT. If the state already has a root,
- * bootstrap_root is ignored. Local timestamp/snapshot/targets files that
- * no longer verify against the trusted root are ignored (not trusted). */
+ * bootstrap_root is ignored. A malformed x-otachain-ledger in the root
+ * refuses it (OTA_ERR_FORMAT and the errors of
+ * ota_tlog_policy_from_ledger). Local timestamp/snapshot/targets files
+ * that no longer verify against the trusted root are ignored (not
+ * trusted). A missing stored checkpoint is fine (the next refresh starts
+ * from the fetched one); an unreadable or corrupt one is an error
+ * (OTA_ERR_FORMAT, ...), never silently replaced. */
 OTA_WUR int ota_tuf_client_open(struct ota_tuf_client **out, const struct ota_tuf_client_opts *opts,
                                 const void *bootstrap_root, size_t bootstrap_len,
                                 struct ota_detail *det);
 
-/* Runs the update workflow through targets (5.3–5.6). On failure the state
- * holds whatever was verified before the failing step; det names the file
- * and the rule. */
+/* Runs the update workflow through targets (5.3–5.6), with the ledger
+ * steps above. On failure the state holds whatever was verified before
+ * the failing step; det names the file and the rule (and, for the
+ * ledger, the sizes, indices and witnesses involved). */
 OTA_WUR int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f,
                                    struct ota_detail *det);
 
@@ -74,6 +119,12 @@ OTA_WUR int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fe
  * client; valid until the next refresh or free. */
 const struct ota_tuf_meta *ota_tuf_client_trusted(const struct ota_tuf_client *c,
                                                   enum ota_tuf_role role);
+
+/* When the trusted root names a ledger: the checkpoint stored in the
+ * state (the last one a refresh accepted, or the one open loaded; NULL if
+ * none yet). NULL when the root names no ledger. Owned by the client;
+ * valid until the next refresh or free. */
+const struct ota_checkpoint *ota_tuf_client_checkpoint(const struct ota_tuf_client *c);
 
 /* Downloads a target listed in the trusted targets (5.7) to out_path:
  * streamed to out_path.part with the length as cap, SHA-256 checked, then

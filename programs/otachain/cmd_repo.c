@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "ledger.h"
+#include "otachain/cjson.h"
 #include "otachain/tuf_sign.h"
 #include "repo.h"
 
@@ -130,7 +132,53 @@ struct init_plan {
     uint64_t root_threshold, targets_threshold;
     int64_t expires[OTA_TUF_ROLE_COUNT];
     const char *expires_text[OTA_TUF_ROLE_COUNT];
+    /* the ledger (docs/formats/ledger.md) */
+    bool ledger;
+    const char *origin; /* NULL: the default */
+    size_t nwitnesses;
+    struct ledger_witness witnesses[INIT_MAX_KEYS];
+    uint64_t witness_quorum; /* 0: all */
+    int64_t max_age;
 };
+
+/* Adds "x-otachain-ledger" to root v1's signed part and creates the log
+ * key. The default origin is otachain.invalid/<hex of the first 8 bytes of
+ * the SHA-256 of the canonical signed part of root v1 without the ledger
+ * member> (fresh online keys make it unique per repository). */
+static int init_ledger(struct init_plan *p, json_t *signed_part, struct ota_detail *det)
+{
+    char origin[OTA_CHECKPOINT_MAX_ORIGIN + 1];
+    char vkey[OTA_NOTE_VKEY_SIZE];
+    char path[PATH_MAX];
+    uint8_t sha[OTA_SHA256_LEN];
+    char hex[17];
+    struct ota_buf canon;
+    json_t *obj = NULL;
+    int rc;
+
+    if (p->origin != NULL) {
+        snprintf(origin, sizeof(origin), "%s", p->origin);
+    } else {
+        ota_buf_init(&canon, 1u << 20);
+        rc = ota_json_canonical(&canon, signed_part);
+        if (rc == 0)
+            rc = ota_sha256(sha, canon.data, canon.len);
+        ota_buf_free(&canon);
+        if (rc != 0)
+            return rc;
+        ota_hex_encode(hex, sha, 8);
+        snprintf(origin, sizeof(origin), "otachain.invalid/%s", hex);
+    }
+    rc = pathf(path, "%s/%s", p->tmp, LEDGER_KEY);
+    if (rc == 0)
+        rc = ledger_create_key(vkey, path, origin, det);
+    if (rc == 0)
+        rc = ledger_json(&obj, origin, vkey, p->witnesses, p->nwitnesses, p->witness_quorum,
+                         p->max_age, det);
+    if (rc == 0 && json_object_set_new(signed_part, "x-otachain-ledger", obj) != 0)
+        rc = OTA_ERR_NOMEM;
+    return rc;
+}
 
 /* Builds root v1 and targets v1 in plan->tmp and signs them with the
  * secret keys given. */
@@ -225,6 +273,8 @@ static int init_build(struct init_plan *p, const struct cli_ctx *ctx, struct ota
             goto out;
         }
     }
+    if (p->ledger && (rc = init_ledger(p, json_object_get(root, "signed"), det)) != 0)
+        goto out;
     for (size_t j = 0; j < p->nroot; j++) {
         if (p->root[j].signer != NULL && (rc = ota_tuf_sign(root, p->root[j].signer)) != 0)
             goto out;
@@ -292,12 +342,58 @@ static int init_parse(struct init_plan *p, struct cli_args *args, int argc, char
         {"targets-key", CLI_VAL | CLI_MULTI | CLI_REQ, 0, {0}},
         {"targets-threshold", CLI_VAL | CLI_REQ, 0, {0}},
         {"expires", CLI_VAL | CLI_MULTI, 0, {0}},
+        {"no-ledger", 0, 0, {0}},
+        {"ledger-origin", CLI_VAL, 0, {0}},
+        {"witness", CLI_VAL | CLI_MULTI, 0, {0}},
+        {"witness-quorum", CLI_VAL, 0, {0}},
+        {"ledger-max-age", CLI_VAL, 0, {0}},
     };
     static const char *const defaults[OTA_TUF_ROLE_COUNT] = {"365d", "90d", "7d", "1d"};
-    int rc = cli_parse(opts, 5, args, 1, 1, argc, argv, det);
+    int rc = cli_parse(opts, 10, args, 1, 1, argc, argv, det);
 
     if (rc != 0)
         return rc;
+    p->ledger = opts[5].n == 0;
+    if (!p->ledger && (opts[6].n + opts[7].n + opts[8].n + opts[9].n) > 0) {
+        ota_detail_set(det, "--no-ledger excludes the other ledger options");
+        return CLI_ERR_USAGE;
+    }
+    p->origin = cli_val(&opts[6]);
+    if (p->origin != NULL && (strlen(p->origin) > OTA_CHECKPOINT_MAX_ORIGIN ||
+                              !ota_note_name_valid(p->origin, strlen(p->origin)))) {
+        ota_detail_set(det,
+                       "--ledger-origin %s: not a valid log name (1 to %d bytes, no '+' "
+                       "or spaces)",
+                       p->origin, OTA_CHECKPOINT_MAX_ORIGIN);
+        return CLI_ERR_USAGE;
+    }
+    p->nwitnesses = opts[7].n;
+    for (size_t i = 0; i < opts[7].n; i++) {
+        rc = ledger_witness_parse(&p->witnesses[i], opts[7].val[i], det);
+        for (size_t j = 0; rc == 0 && j < i; j++) {
+            if (strcmp(p->witnesses[i].name, p->witnesses[j].name) == 0) {
+                ota_detail_set(det, "--witness %s: name given twice", p->witnesses[i].name);
+                rc = CLI_ERR_USAGE;
+            }
+        }
+        if (rc != 0)
+            return rc;
+    }
+    if (opts[8].n > 0 &&
+        (cli_parse_u64(&p->witness_quorum, cli_val(&opts[8]), p->nwitnesses) != 0 ||
+         p->witness_quorum == 0)) {
+        ota_detail_set(det, "--witness-quorum %s: expected 1 to %zu (the number of witnesses)",
+                       cli_val(&opts[8]), p->nwitnesses);
+        return CLI_ERR_USAGE;
+    }
+    p->max_age = LEDGER_DEFAULT_MAX_AGE;
+    /* Devices refuse a window above 20 years (lib/tuf_client.c). */
+    if (opts[9].n > 0 && (cli_parse_duration(&p->max_age, cli_val(&opts[9])) != 0 ||
+                          p->max_age > (int64_t)20 * 365 * 86400)) {
+        ota_detail_set(det, "--ledger-max-age %s: bad duration (e.g. 1h, 1d; at most 20y)",
+                       cli_val(&opts[9]));
+        return CLI_ERR_USAGE;
+    }
     p->dir = args->pos[0];
     for (int role = 0; role < OTA_TUF_ROLE_COUNT; role++) {
         p->expires_text[role] = defaults[role];

@@ -9,6 +9,7 @@
 #include "cmds.h"
 #include "otachain/fsutil.h"
 #include "otachain/tuf_sign.h"
+#include "ledger.h"
 #include "repo.h"
 
 #define MIN_KEYID_PREFIX 8
@@ -137,14 +138,15 @@ static int check_root_signer(const struct repo *r, const struct ota_tuf_meta *pe
 }
 
 struct rotate_opts {
-    struct cli_opt o[5];
-    bool rotate[OTA_TUF_ROLE_COUNT]; /* --rotate-online-key */
+    struct cli_opt o[8];
+    struct ledger_witness wit[CLI_MAX_VALS]; /* --add-witness */
+    bool rotate[OTA_TUF_ROLE_COUNT];         /* --rotate-online-key */
     struct repo_key add[CLI_MAX_VALS];
     int add_role[CLI_MAX_VALS];
     struct repo_key sign[CLI_MAX_VALS];
 };
 
-enum { O_ADD, O_REMOVE, O_THRESHOLD, O_ROTATE, O_KEY };
+enum { O_ADD, O_REMOVE, O_THRESHOLD, O_ROTATE, O_KEY, O_ADD_WIT, O_RM_WIT, O_WIT_QUORUM };
 
 /* Applies the options to a copy of the current root's signed part. */
 static int rotate_apply(struct rotate_opts *ro, json_t *sp, struct ota_detail *det)
@@ -239,6 +241,18 @@ static int rotate_apply(struct rotate_opts *ro, json_t *sp, struct ota_detail *d
             return CLI_ERR_USAGE;
         }
     }
+    /* The ledger's witnesses (a root rotation, docs/formats/ledger.md). */
+    if (ro->o[O_ADD_WIT].n + ro->o[O_RM_WIT].n + ro->o[O_WIT_QUORUM].n > 0) {
+        for (size_t i = 0; i < ro->o[O_ADD_WIT].n; i++) {
+            rc = ledger_witness_parse(&ro->wit[i], ro->o[O_ADD_WIT].val[i], det);
+            if (rc != 0)
+                return rc;
+        }
+        rc = ledger_rotate_json(sp, ro->wit, ro->o[O_ADD_WIT].n, ro->o[O_RM_WIT].val,
+                                ro->o[O_RM_WIT].n, cli_val(&ro->o[O_WIT_QUORUM]), det);
+        if (rc != 0)
+            return rc;
+    }
     return prune_keys(sp);
 }
 
@@ -283,7 +297,10 @@ int cmd_root_rotate(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     ro->o[O_THRESHOLD] = (struct cli_opt){"threshold", CLI_VAL | CLI_MULTI, 0, {0}};
     ro->o[O_ROTATE] = (struct cli_opt){"rotate-online-key", CLI_VAL | CLI_MULTI, 0, {0}};
     ro->o[O_KEY] = (struct cli_opt){"key", CLI_VAL | CLI_MULTI, 0, {0}};
-    rc = cli_parse(ro->o, 5, &args, 1, 1, argc, argv, det);
+    ro->o[O_ADD_WIT] = (struct cli_opt){"add-witness", CLI_VAL | CLI_MULTI, 0, {0}};
+    ro->o[O_RM_WIT] = (struct cli_opt){"remove-witness", CLI_VAL | CLI_MULTI, 0, {0}};
+    ro->o[O_WIT_QUORUM] = (struct cli_opt){"witness-quorum", CLI_VAL, 0, {0}};
+    rc = cli_parse(ro->o, 8, &args, 1, 1, argc, argv, det);
     if (rc != 0)
         goto out;
     for (size_t i = 0; i < ro->o[O_KEY].n; i++) {

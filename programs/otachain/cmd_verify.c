@@ -135,6 +135,10 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
            ", targets v%" PRIu64 " (%zu targets)\n",
            md[OTA_TUF_ROOT]->version, md[OTA_TUF_TIMESTAMP]->version, md[OTA_TUF_SNAPSHOT]->version,
            md[OTA_TUF_TARGETS]->version, md[OTA_TUF_TARGETS]->ntargets);
+    if (ota_tuf_client_checkpoint(c) != NULL)
+        printf("ledger: checkpoint %s size %" PRIu64
+               " accepted (log signature, witness quorum, consistency, inclusion)\n",
+               ota_tuf_client_checkpoint(c)->origin, ota_tuf_client_checkpoint(c)->size);
     if (target != NULL) {
         const struct ota_tuf_target *t;
         char hex[OTA_SHA256_HEX_LEN + 1];

@@ -21,4 +21,12 @@ int cmd_root_rotate(const struct cli_ctx *ctx, int argc, char **argv, struct ota
 int cmd_root_sign(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_root_merge(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 
+int cmd_ledger_show(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ledger_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ledger_policy(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ledger_proof(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ledger_monitor(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ledger_append_forged(const struct cli_ctx *ctx, int argc, char **argv,
+                             struct ota_detail *det);
+
 #endif

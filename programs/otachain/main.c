@@ -51,18 +51,29 @@ static const struct verb verbs[] = {
      "Prints 'keyid <hex>' and 'public <hex>' for a secret or public key file.\n"},
     {"repo", "init", cmd_repo_init,
      "otachain repo init DIR --root-key K... --root-threshold N --targets-key K...\n"
-     "                      --targets-threshold N [--expires ROLE=DURATION]...",
+     "                      --targets-threshold N [--expires ROLE=DURATION]...\n"
+     "                      [--no-ledger | [--ledger-origin O] [--witness NAME=VKEY@URL]...\n"
+     "                       [--witness-quorum N] [--ledger-max-age DURATION]]",
      "Creates the repository DIR with root v1 and an empty targets v1 (pending),\n"
      "generating the online snapshot and timestamp keys into DIR/private/. Keys given\n"
      "as secret key files sign; when both thresholds are met, publishes at once.\n"
      "Expiry defaults: root 365d, targets 90d, snapshot 7d, timestamp 1d\n"
-     "(durations: 30s, 10m, 12h, 7d, 2w, 1y).\n"},
+     "(durations: 30s, 10m, 12h, 7d, 2w, 1y).\n"
+     "Unless --no-ledger, creates the log key DIR/private/log.key and puts the\n"
+     "ledger policy into root v1: the witnesses (VKEY as printed by\n"
+     "otachain-witness --init), the quorum (default: all; none without\n"
+     "witnesses) and the freshness window (--ledger-max-age, default 1d).\n"},
     {"repo", "publish", cmd_repo_publish, "otachain repo publish DIR",
      "Publishes the pending root and targets into DIR/public once their thresholds\n"
-     "are met (exit 1 'threshold' otherwise), with a new snapshot and timestamp.\n"},
+     "are met (exit 1 'threshold' otherwise), with a new snapshot and timestamp.\n"
+     "With a ledger, logs the new versions and makes them live only when the\n"
+     "witnesses' quorum cosigned the new checkpoint (exit 1 'quorum' otherwise,\n"
+     "naming the witnesses that did not, with nothing public changed).\n"},
     {"repo", "refresh", cmd_repo_refresh, "otachain repo refresh DIR [--snapshot]",
      "Re-signs the timestamp (and the snapshot when half its lifetime is gone, or\n"
-     "with --snapshot). Warns when root or targets expire within 30 days.\n"},
+     "with --snapshot). Warns when root or targets expire within 30 days.\n"
+     "With a ledger, has the witnesses cosign the checkpoint again (fresh\n"
+     "cosignature times) and rewrites public/ledger/checkpoint.\n"},
     {"repo", "status", cmd_repo_status, "otachain repo status DIR",
      "Shows versions, expiries, keys and thresholds, and the pending metadata with\n"
      "who has signed and what is missing.\n"},
@@ -84,14 +95,40 @@ static const struct verb verbs[] = {
     {"root", "rotate", cmd_root_rotate,
      "otachain root rotate DIR [--add-key ROLE=K]... [--remove-key ROLE=KEYID]...\n"
      "                         [--threshold ROLE=N]... [--rotate-online-key ROLE]...\n"
-     "                         [--key FILE]...",
+     "                         [--add-witness NAME=VKEY@URL]... [--remove-witness NAME]...\n"
+     "                         [--witness-quorum N] [--key FILE]...",
      "Starts root version N+1 from the current root with the changes applied; each\n"
      "--key signs it. It needs the root thresholds of both the current and the new\n"
-     "root. ROLE: root, targets, snapshot, timestamp.\n"},
+     "root. ROLE: root, targets, snapshot, timestamp. The witness options change\n"
+     "the ledger policy; its publish needs the quorum of the old and new policy.\n"},
     {"root", "sign", cmd_root_sign, "otachain root sign DIR --key FILE",
      "Signs the pending root with a root key of the current or the new root.\n"},
     {"root", "merge", cmd_root_merge, "otachain root merge DIR FILE...",
      "Merges the signatures of other copies of DIR/pending/root.json.\n"},
+    {"ledger", "show", cmd_ledger_show, "otachain ledger show (DIR | --url URL)",
+     "Prints the latest checkpoint: origin, size, root hash, and every signer, with\n"
+     "the time of each witness cosignature. Nothing is verified (see ledger verify).\n"},
+    {"ledger", "verify", cmd_ledger_verify,
+     "otachain ledger verify (DIR | --url URL) [--trusted-root FILE]",
+     "Full audit of the published log: recomputes the tree from every entry bundle\n"
+     "and checks it against the checkpoint root, verifies the log signature and every\n"
+     "cosignature and the quorum of the policy in root.json (the newest root\n"
+     "followed from FILE with --trusted-root), and checks that each\n"
+     "index/<role>/<version> file names its entry. Exit 1 on any mismatch.\n"},
+    {"ledger", "policy", cmd_ledger_policy,
+     "otachain ledger policy (DIR | --url URL) --trusted-root FILE",
+     "Follows the root chain from FILE and prints the C2SP tlog-policy in force.\n"},
+    {"ledger", "proof", cmd_ledger_proof, "otachain ledger proof DIR (--index I | --from A)",
+     "--index: prints the C2SP tlog-proof@v1 of entry I against the latest cosigned\n"
+     "checkpoint. --from: prints the tlog-witness add-checkpoint body (old A,\n"
+     "consistency proof, checkpoint) from size A to the latest checkpoint.\n"},
+    {"ledger", "monitor", cmd_ledger_monitor,
+     "otachain ledger monitor --url URL --trusted-root FILE [--state DIR] [--once]",
+     "Follows the log from the last size seen (kept in --state): prints every entry,\n"
+     "the releases each targets version adds and who signed them, and checks each\n"
+     "logged file against its entry and the keys of the latest logged root. Exit 1\n"
+     "(threshold) on an entry not signed by the expected keys. Polls every 60 s\n"
+     "unless --once.\n"},
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -228,6 +265,11 @@ static int run(int argc, char **argv, struct ota_detail *det)
         }
         return v->fn(&g.ctx, argc - 3, argv + 3, det);
     }
+    /* Hidden test hook (docs/cli.md, tests only; refuses without
+     * OTACHAIN_TEST_HOOKS=1). */
+    if (strcmp(group, "ledger") == 0 && strcmp(argv[2], "append-forged") == 0 &&
+        getenv("OTACHAIN_TEST_HOOKS") != NULL)
+        return cmd_ledger_append_forged(&g.ctx, argc - 3, argv + 3, det);
     ota_detail_set(det, "unknown verb '%s %s' (otachain %s --help)", group, argv[2], group);
     return CLI_ERR_USAGE;
 }

@@ -16,6 +16,7 @@
 #include "otachain/cjson.h"
 #include "otachain/fsutil.h"
 #include "otachain/tuf_sign.h"
+#include "ledger.h"
 
 #define COPY_CHUNK (64u * 1024)
 
@@ -1208,47 +1209,6 @@ out:
     return rc;
 }
 
-/* Writes snapshot (when snap_meta is given) and timestamp: the commit
- * point of publish and refresh. */
-static int write_snapshot_timestamp(struct repo *r, json_t *targets_meta,
-                                    const struct ota_tuf_meta *root, uint64_t *snap_v,
-                                    uint64_t *ts_v, struct ota_detail *det)
-{
-    char path[PATH_MAX];
-    json_t *snap = NULL;
-    json_t *ts = NULL;
-    json_t *entry = NULL;
-    uint64_t slen = r->snapshot_len;
-    uint8_t ssha[OTA_SHA256_LEN];
-    uint64_t sv = r->snapshot != NULL ? r->snapshot->version : 0;
-    int rc = 0;
-
-    memcpy(ssha, r->snapshot_sha256, OTA_SHA256_LEN);
-    if (targets_meta != NULL) {
-        sv++;
-        rc = online_doc(&snap, r, OTA_TUF_SNAPSHOT, sv, "targets.json", targets_meta, root, det);
-        if (rc == 0)
-            rc = repo_path(path, r, "public/metadata/%" PRIu64 ".snapshot.json", sv);
-        if (rc == 0)
-            rc = write_doc(r, path, snap, false, &slen, ssha, det);
-        if (rc != 0)
-            goto out;
-    }
-    entry = metafile_json(sv, slen, ssha);
-    *ts_v = (r->timestamp != NULL ? r->timestamp->version : 0) + 1;
-    rc = online_doc(&ts, r, OTA_TUF_TIMESTAMP, *ts_v, "snapshot.json", entry, root, det);
-    if (rc == 0)
-        rc = repo_path(path, r, "public/metadata/timestamp.json");
-    if (rc == 0)
-        rc = write_doc(r, path, ts, false, NULL, NULL, det);
-    *snap_v = sv;
-out:
-    json_decref(entry);
-    json_decref(snap);
-    json_decref(ts);
-    return rc;
-}
-
 /* Copies every target file of md into public/targets (from blobs/),
  * skipping those already present with the right length. */
 static int publish_target_files(struct repo *r, const struct ota_tuf_meta *md,
@@ -1318,19 +1278,163 @@ static int check_pending_expiry(const struct repo *r, const struct ota_tuf_meta 
     return rc;
 }
 
+/* A metadata file built in memory: its exact bytes as they will be served. */
+struct staged {
+    char *data; /* NULL when not built */
+    size_t len;
+    uint8_t sha256[OTA_SHA256_LEN];
+    uint64_t version;
+};
+
+static int stage_doc(struct staged *st, const json_t *doc, uint64_t version)
+{
+    int rc = repo_dump(&st->data, &st->len, doc, false);
+
+    st->version = version;
+    if (rc == 0)
+        rc = ota_sha256(st->sha256, st->data, st->len);
+    return rc;
+}
+
+static void staged_free(struct staged *st)
+{
+    free(st->data);
+    memset(st, 0, sizeof(*st));
+}
+
+/* Builds snapshot v sv (when targets_meta is given) and the next
+ * timestamp, in memory. */
+static int build_snapshot_timestamp(struct repo *r, json_t *targets_meta,
+                                    const struct ota_tuf_meta *root, uint64_t sv,
+                                    struct staged *snap, struct staged *ts, struct ota_detail *det)
+{
+    json_t *sdoc = NULL;
+    json_t *tdoc = NULL;
+    json_t *entry = NULL;
+    uint64_t slen = r->snapshot_len;
+    const uint8_t *ssha = r->snapshot_sha256;
+    uint64_t ts_v = (r->timestamp != NULL ? r->timestamp->version : 0) + 1;
+    int rc = 0;
+
+    if (targets_meta != NULL) {
+        rc = online_doc(&sdoc, r, OTA_TUF_SNAPSHOT, sv, "targets.json", targets_meta, root, det);
+        if (rc == 0)
+            rc = stage_doc(snap, sdoc, sv);
+        if (rc != 0)
+            goto out;
+        slen = snap->len;
+        ssha = snap->sha256;
+    } else {
+        sv = r->snapshot->version;
+    }
+    entry = metafile_json(sv, slen, ssha);
+    rc = online_doc(&tdoc, r, OTA_TUF_TIMESTAMP, ts_v, "snapshot.json", entry, root, det);
+    if (rc == 0)
+        rc = stage_doc(ts, tdoc, ts_v);
+out:
+    json_decref(entry);
+    json_decref(sdoc);
+    json_decref(tdoc);
+    return rc;
+}
+
+/* Writes snapshot (when built) and timestamp: the commit point of publish
+ * and refresh. */
+static int write_snapshot_timestamp(struct repo *r, const struct staged *snap,
+                                    const struct staged *ts, struct ota_detail *det)
+{
+    char path[PATH_MAX];
+    int rc = 0;
+
+    if (snap->data != NULL) {
+        rc = repo_path(path, r, "public/metadata/%" PRIu64 ".snapshot.json", snap->version);
+        if (rc == 0)
+            rc = repo_write(r, path, snap->data, snap->len, det);
+    }
+    if (rc == 0)
+        rc = repo_path(path, r, "public/metadata/timestamp.json");
+    if (rc == 0)
+        rc = repo_write(r, path, ts->data, ts->len, det);
+    return rc;
+}
+
+/* The ledger of a publish or refresh: the policy of the root in force and
+ * of the new root (both quorums must be met, ledger.h). Opens lg when the
+ * new root carries a ledger; *on tells whether it does. */
+struct repo_ledger {
+    bool on;
+    struct ledger lg;
+    struct ota_tlog_policy *pol[LEDGER_MAX_POLICIES];
+};
+
+static int repo_ledger_open(struct repo_ledger *rl, struct repo *r,
+                            const struct ota_tuf_meta *new_root, struct ota_detail *det)
+{
+    int64_t max_age = 0;
+    int rc;
+
+    memset(rl, 0, sizeof(*rl));
+    rc = ledger_policy_of(&rl->pol[1], &max_age, new_root, det);
+    if (rc != 0 || rl->pol[1] == NULL)
+        return rc;
+    if (r->root != NULL && r->root != new_root)
+        rc = ledger_policy_of(&rl->pol[0], &max_age, r->root, det);
+    if (rc == 0)
+        rc = ledger_open(&rl->lg, r->dir, r->ctx, det);
+    rl->on = rc == 0;
+    return rc;
+}
+
+static void repo_ledger_close(struct repo_ledger *rl)
+{
+    if (rl->on)
+        ledger_close(&rl->lg);
+    for (int i = 0; i < LEDGER_MAX_POLICIES; i++)
+        ota_tlog_policy_free(rl->pol[i]);
+    memset(rl, 0, sizeof(*rl));
+}
+
+/* The first snapshot version after `after` that the ledger has not logged
+ * (a publish stopped after its ledger commit logged one never served). */
+static int next_snapshot_version(struct repo_ledger *rl, uint64_t after, uint64_t *out,
+                                 struct ota_detail *det)
+{
+    uint64_t v = after + 1;
+
+    while (rl->on) {
+        char key[32];
+        uint64_t idx;
+        int rc;
+
+        snprintf(key, sizeof(key), "snapshot/%" PRIu64, v);
+        rc = rl->lg.store->ops->find(rl->lg.store, key, &idx, det);
+        if (rc == OTA_ERR_NOT_FOUND)
+            break;
+        if (rc != 0)
+            return rc;
+        v++;
+    }
+    *out = v;
+    return 0;
+}
+
 int repo_publish(struct repo *r, FILE *out, struct ota_detail *det)
 {
     const struct ota_tuf_meta *new_root;
     const struct ota_tuf_meta *tmd;
     json_t *targets_meta = NULL;
+    struct repo_ledger rl;
+    struct staged root_s = {0}, tgt_s = {0}, snap_s = {0}, ts_s = {0};
+    struct ledger_record recs[3];
+    size_t nrecs = 0;
     char path[PATH_MAX];
     char what[64];
     bool pend_root;
     uint64_t snap_v = 0;
-    uint64_t ts_v = 0;
     int removed = 0;
     int rc = 0;
 
+    memset(&rl, 0, sizeof(rl));
     /* Invariant 3: finish what an interrupted publish left behind. */
     if (r->pend_root != NULL && r->pend_root_stale && !r->interrupted) {
         rc = remove_pending(r, OTA_TUF_ROOT, det);
@@ -1405,63 +1509,104 @@ int repo_publish(struct repo *r, FILE *out, struct ota_detail *det)
             return rc;
     }
 
+    /* Build every file in memory: the ledger logs their exact bytes. */
+    rc = repo_ledger_open(&rl, r, new_root, det);
+    if (rc == 0 && pend_root) {
+        rc = stage_doc(&root_s, r->pend_root, new_root->version);
+        recs[nrecs++] =
+            (struct ledger_record){OTA_TUF_ROOT, root_s.version, root_s.data, root_s.len};
+    }
+    if (rc == 0 && r->pend_targets_md != NULL) {
+        rc = stage_doc(&tgt_s, r->pend_targets, tmd->version);
+        if (rc == 0)
+            targets_meta = metafile_json(tmd->version, tgt_s.len, tgt_s.sha256);
+        recs[nrecs++] =
+            (struct ledger_record){OTA_TUF_TARGETS, tgt_s.version, tgt_s.data, tgt_s.len};
+    } else if (rc == 0) {
+        targets_meta = metafile_json(tmd->version, r->targets_len, r->targets_sha256);
+    }
+    if (rc == 0 && targets_meta == NULL)
+        rc = OTA_ERR_NOMEM;
+    if (rc == 0)
+        rc = next_snapshot_version(&rl, r->snapshot != NULL ? r->snapshot->version : 0, &snap_v,
+                                   det);
+    if (rc == 0)
+        rc = build_snapshot_timestamp(r, targets_meta, new_root, snap_v, &snap_s, &ts_s, det);
+    if (rc == 0)
+        recs[nrecs++] =
+            (struct ledger_record){OTA_TUF_SNAPSHOT, snap_s.version, snap_s.data, snap_s.len};
+    /* Ledger: log, write the versioned files, witness; nothing public
+     * stays changed without the quorum (ledger.h). */
+    if (rc == 0 && rl.on) {
+        char paths[3][PATH_MAX];
+        struct ledger_file files[3];
+        size_t nfiles = 0;
+
+        for (size_t i = 0; rc == 0 && i < nrecs; i++) {
+            rc = repo_path(paths[i], r, "public/metadata/%" PRIu64 ".%s.json", recs[i].version,
+                           ota_tuf_role_name(recs[i].role));
+            files[nfiles++] = (struct ledger_file){paths[i], recs[i].data, recs[i].len};
+        }
+        if (rc == 0)
+            rc = ledger_publish(&rl.lg, recs, nrecs, files, nfiles,
+                                (const struct ota_tlog_policy *const *)rl.pol, LEDGER_MAX_POLICIES,
+                                out, det);
+    }
+    repo_ledger_close(&rl);
+    if (rc != 0)
+        goto out;
+
     /* Steps 1-2: the new root. */
     if (pend_root) {
-        char *s = NULL;
-        size_t len = 0;
-
-        rc = repo_dump(&s, &len, r->pend_root, false);
+        rc = repo_path(path, r, "public/metadata/%" PRIu64 ".root.json", new_root->version);
         if (rc == 0)
-            rc = repo_path(path, r, "public/metadata/%" PRIu64 ".root.json", new_root->version);
-        if (rc == 0)
-            rc = repo_write(r, path, s, len, det);
+            rc = repo_write(r, path, root_s.data, root_s.len, det);
         if (rc == 0)
             rc = repo_path(path, r, "public/metadata/root.json");
         if (rc == 0)
-            rc = repo_write(r, path, s, len, det);
-        free(s);
+            rc = repo_write(r, path, root_s.data, root_s.len, det);
         if (rc != 0)
-            return rc;
+            goto out;
     }
     /* Steps 3-4: target files and the targets metadata. */
     if (r->pend_targets_md != NULL) {
-        uint64_t len = 0;
-        uint8_t sha[OTA_SHA256_LEN];
-
         rc = publish_target_files(r, tmd, det);
         if (rc == 0)
             rc = repo_path(path, r, "public/metadata/%" PRIu64 ".targets.json", tmd->version);
         if (rc == 0)
-            rc = write_doc(r, path, r->pend_targets, false, &len, sha, det);
+            rc = repo_write(r, path, tgt_s.data, tgt_s.len, det);
         if (rc != 0)
-            return rc;
-        targets_meta = metafile_json(tmd->version, len, sha);
-    } else {
-        targets_meta = metafile_json(tmd->version, r->targets_len, r->targets_sha256);
+            goto out;
     }
     /* Steps 5-6: snapshot, then timestamp (the commit point). */
-    rc = write_snapshot_timestamp(r, targets_meta, new_root, &snap_v, &ts_v, det);
-    json_decref(targets_meta);
+    rc = write_snapshot_timestamp(r, &snap_s, &ts_s, det);
     if (rc != 0)
-        return rc;
+        goto out;
     /* Step 7-8. */
     rc = finish_rotation(r, new_root, det);
     fprintf(out,
             "published: root v%" PRIu64 ", targets v%" PRIu64 " (%zu targets), snapshot v%" PRIu64
             ", timestamp v%" PRIu64 "\n",
-            new_root->version, tmd->version, tmd->ntargets, snap_v, ts_v);
+            new_root->version, tmd->version, tmd->ntargets, snap_s.version, ts_s.version);
     if (rc == 0 && r->pend_root != NULL)
         rc = remove_pending(r, OTA_TUF_ROOT, det);
     if (rc == 0 && r->pend_targets != NULL)
         rc = remove_pending(r, OTA_TUF_TARGETS, det);
+out:
+    json_decref(targets_meta);
+    staged_free(&root_s);
+    staged_free(&tgt_s);
+    staged_free(&snap_s);
+    staged_free(&ts_s);
     return rc;
 }
 
 int repo_refresh(struct repo *r, bool force_snapshot, FILE *out, struct ota_detail *det)
 {
     json_t *targets_meta = NULL;
+    struct repo_ledger rl;
+    struct staged snap_s = {0}, ts_s = {0};
     uint64_t snap_v = 0;
-    uint64_t ts_v = 0;
     char exp[96];
     int rc;
 
@@ -1483,17 +1628,40 @@ int repo_refresh(struct repo *r, bool force_snapshot, FILE *out, struct ota_deta
         if (targets_meta == NULL)
             return OTA_ERR_NOMEM;
     }
-    rc = write_snapshot_timestamp(r, targets_meta, r->root, &snap_v, &ts_v, det);
+    rc = repo_ledger_open(&rl, r, r->root, det);
+    if (rc == 0)
+        rc = next_snapshot_version(&rl, r->snapshot->version, &snap_v, det);
+    if (rc == 0)
+        rc = build_snapshot_timestamp(r, targets_meta, r->root, snap_v, &snap_s, &ts_s, det);
+    /* A new snapshot is logged like a publish; otherwise the current
+     * checkpoint is cosigned again (fresh cosignature times). */
+    if (rc == 0 && rl.on && snap_s.data != NULL) {
+        struct ledger_record rec = {OTA_TUF_SNAPSHOT, snap_s.version, snap_s.data, snap_s.len};
+
+        char path[PATH_MAX];
+        struct ledger_file file = {path, snap_s.data, snap_s.len};
+
+        rc = repo_path(path, r, "public/metadata/%" PRIu64 ".snapshot.json", snap_s.version);
+        if (rc == 0)
+            rc = ledger_publish(&rl.lg, &rec, 1, &file, 1,
+                                (const struct ota_tlog_policy *const *)rl.pol, LEDGER_MAX_POLICIES,
+                                out, det);
+    } else if (rc == 0 && rl.on) {
+        rc = ledger_refresh(&rl.lg, rl.pol[1], out, det);
+    }
+    repo_ledger_close(&rl);
+    if (rc == 0)
+        rc = write_snapshot_timestamp(r, &snap_s, &ts_s, det);
     json_decref(targets_meta);
     if (rc != 0)
-        return rc;
-    if (targets_meta != NULL) {
+        goto out;
+    if (snap_s.data != NULL) {
         cli_format_expiry(exp, sizeof(exp), r->ctx->now + r->expires[OTA_TUF_SNAPSHOT],
                           r->ctx->now);
-        fprintf(out, "snapshot v%" PRIu64 " signed, %s\n", snap_v, exp);
+        fprintf(out, "snapshot v%" PRIu64 " signed, %s\n", snap_s.version, exp);
     }
     cli_format_expiry(exp, sizeof(exp), r->ctx->now + r->expires[OTA_TUF_TIMESTAMP], r->ctx->now);
-    fprintf(out, "timestamp v%" PRIu64 " signed, %s\n", ts_v, exp);
+    fprintf(out, "timestamp v%" PRIu64 " signed, %s\n", ts_s.version, exp);
     for (int i = 0; i < 2; i++) {
         const struct ota_tuf_meta *md = i == 0 ? r->root : r->targets;
 
@@ -1504,7 +1672,10 @@ int repo_refresh(struct repo *r, bool force_snapshot, FILE *out, struct ota_deta
                      i == 0 ? "otachain root rotate" : "otachain release sign");
         }
     }
-    return 0;
+out:
+    staged_free(&snap_s);
+    staged_free(&ts_s);
+    return rc;
 }
 
 /* ------------------------------------------------------------ status */

@@ -45,7 +45,10 @@ class World:
 
 @pytest.fixture
 def world(tmp_path, nginx_factory):
-    repo = Repo.create(tmp_path / "repo")
+    # No ledger: each attack must meet the TUF rule it targets, as in
+    # tuf-js. With a ledger a forged (validly signed) snapshot is refused
+    # first as not_in_log (tests/system/test_ledger_verify.py).
+    repo = Repo.create(tmp_path / "repo", ledger=False)
     world = World(tmp_path, repo, None)
     world.target = repo.add_release("fw", "1.0.0", data=os.urandom(200_000))
     world.srv = nginx_factory(root=repo.public)

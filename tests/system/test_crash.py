@@ -58,6 +58,12 @@ def test_kill9_at_every_state_step(tmp_path, nginx_factory):
             assert "unlink" in kinds, kinds
         want = versions(ref)
         assert want["root.json"] == 3
+        # The ledger's checkpoint (the repository has one, quorum none) is
+        # stored last; a kill leaves the old one or the new one, whole.
+        want_cp = (ref / "checkpoint").read_bytes()
+        whole_cps = {want_cp}
+        if start == "base":
+            whole_cps.add((base.state / "checkpoint").read_bytes())
 
         for n in range(1, len(steps) + 1):
             state = tmp_path / f"{start}-{n}"
@@ -69,7 +75,10 @@ def test_kill9_at_every_state_step(tmp_path, nginx_factory):
             for f in state.iterdir():
                 if f.name in STATE_FILES:
                     json.loads(f.read_text())
+                if f.name == "checkpoint":
+                    assert f.read_bytes() in whole_cps, (start, n, steps[n - 1])
             c = CClient(state, srv.url, repo.root1)
             res = c.refresh(target=target, out=tmp_path / f"img-{start}-{n}")
             assert res.ok, (start, n, steps[n - 1], res.message)
             assert versions(state) == want, (start, n, steps[n - 1])
+            assert (state / "checkpoint").read_bytes() == want_cp, (start, n, steps[n - 1])

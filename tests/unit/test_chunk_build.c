@@ -193,6 +193,10 @@ static void test_errors(void **state)
     fx_random(img, IMG_LEN, 20);
     ota_chunk_build_opts_default(&o);
     assert_int_equal(o.zstd_level, OTA_CHUNK_ZSTD_LEVEL_DEFAULT);
+    assert_int_equal(o.threads, 1);
+    assert_int_equal(ota_chunk_build_level_for(0), 19);
+    assert_int_equal(ota_chunk_build_level_for(32u << 20), 19);
+    assert_int_equal(ota_chunk_build_level_for((32u << 20) + 1), OTA_CHUNK_ZSTD_LEVEL_DEFAULT);
     o.zstd_level = 0;
     assert_int_equal(ota_chunk_build_new(&b, &o, NULL, NULL, &det), OTA_ERR_INVALID_ARG);
     assert_non_null(strstr(det.msg, "zstd level"));

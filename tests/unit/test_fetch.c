@@ -218,6 +218,11 @@ static int group_setup(void **state)
     mkdir(sub, 0755);
     path_join(sub, sizeof(sub), E.dir, "targets/fw");
     mkdir(sub, 0755);
+    const char *ledger_dirs[] = {"ledger", "ledger/tile", "ledger/tile/0", "ledger/tile/0/x001"};
+    for (size_t i = 0; i < sizeof(ledger_dirs) / sizeof(ledger_dirs[0]); i++) {
+        path_join(sub, sizeof(sub), E.dir, ledger_dirs[i]);
+        mkdir(sub, 0755);
+    }
 
     write_file("metadata/1.root.json", "{\"a\":1}", 7);
     write_pattern("metadata/exact", CAP);
@@ -225,6 +230,7 @@ static int group_setup(void **state)
     write_pattern("metadata/big", 300 * 1024);
     write_pattern("targets/fw/img.bin", 4096);
     write_file("metadata/empty", "", 0);
+    write_pattern("ledger/tile/0/x001/234", 8192);
 
     path_join(E.script, sizeof(E.script), E.dir, "server.py");
     FILE *fp = fopen(E.script, "w");
@@ -329,6 +335,20 @@ static void test_dir_ok(void **state)
                &det);
     ota_buf_free(&b);
 
+    /* Ledger files come from ledger/, with the same cap and names. */
+    assert_err(fetch_buf(f, OTA_FETCH_LEDGER, "tile/0/x001/234", 8192, &b, &det), 0, &det);
+    assert_pattern(&b, 8192);
+    ota_buf_free(&b);
+    assert_err(fetch_buf(f, OTA_FETCH_LEDGER, "tile/0/x001/234", 8191, &b, &det), OTA_ERR_TOO_LARGE,
+               &det);
+    ota_buf_free(&b);
+    assert_err(fetch_buf(f, OTA_FETCH_TARGET, "tile/0/x001/234", 8192, &b, &det), OTA_ERR_NOT_FOUND,
+               &det);
+    ota_buf_free(&b);
+    assert_err(fetch_buf(f, OTA_FETCH_LEDGER, "../metadata/1.root.json", CAP, &b, &det),
+               OTA_ERR_INVALID_ARG, &det);
+    ota_buf_free(&b);
+
     struct counter cnt = {0};
     assert_err(f->fetch(f->ctx, OTA_FETCH_METADATA, "empty", 0, count_sink, &cnt, &det), 0, &det);
     assert_int_equal(cnt.bytes, 0);
@@ -421,6 +441,9 @@ static void test_http_ok(void **state)
     assert_err(fetch_buf(f, OTA_FETCH_TARGET, "fw/img.bin", 4096, &b, &det), 0, &det);
     assert_pattern(&b, 4096);
     ota_buf_free(&b);
+    assert_err(fetch_buf(f, OTA_FETCH_LEDGER, "tile/0/x001/234", 8192, &b, &det), 0, &det);
+    assert_pattern(&b, 8192);
+    ota_buf_free(&b);
     assert_err(fetch_buf(f, OTA_FETCH_METADATA, "exact", CAP, &b, &det), 0, &det);
     assert_pattern(&b, CAP);
     ota_buf_free(&b);
@@ -434,6 +457,12 @@ static void test_http_not_found(void **state)
     struct ota_detail det = {{0}};
     struct counter cnt = {0};
     assert_err(f->fetch(f->ctx, OTA_FETCH_METADATA, "9.root.json", CAP, count_sink, &cnt, &det),
+               OTA_ERR_NOT_FOUND, &det);
+    assert_non_null(strstr(det.msg, "404"));
+    assert_int_equal(cnt.calls, 0);
+    /* An error page longer than a small cap (an index file's) is still
+     * "not found", not "too large". */
+    assert_err(f->fetch(f->ctx, OTA_FETCH_LEDGER, "index/snapshot/9", 8, count_sink, &cnt, &det),
                OTA_ERR_NOT_FOUND, &det);
     assert_non_null(strstr(det.msg, "404"));
     assert_int_equal(cnt.calls, 0);

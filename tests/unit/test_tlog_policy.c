@@ -579,6 +579,19 @@ static void test_ledger_json(void **state)
     expect_json("{\"origin\": \"" ORIGIN "\", \"policy\": [\"log $L\", \"log $M\", \"quorum "
                 "none\"]}",
                 0, NULL);
+    /* The freshness window of root.json (docs/formats/ledger.md). */
+    expect_json("{\"origin\": \"" ORIGIN "\", \"policy\": [\"log $L\", \"quorum none\"], "
+                "\"max_age\": 86400}",
+                0, NULL);
+    expect_json("{\"origin\": \"" ORIGIN "\", \"policy\": [\"log $L\", \"quorum none\"], "
+                "\"max_age\": 0}",
+                OTA_ERR_FORMAT, "max_age");
+    expect_json("{\"origin\": \"" ORIGIN "\", \"policy\": [\"log $L\", \"quorum none\"], "
+                "\"max_age\": \"1d\"}",
+                OTA_ERR_FORMAT, "max_age");
+    expect_json("{\"origin\": \"" ORIGIN "\", \"policy\": [\"log $L\", \"quorum none\"], "
+                "\"max_age\": 60, \"x\": 1}",
+                OTA_ERR_FORMAT, "exactly");
 }
 
 static void test_ledger_json_refusals(void **state)

@@ -508,6 +508,11 @@ static void test_happy_path_and_download(void **state)
     struct stat st;
     assert_int_equal(stat(fx->state, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
+    /* No ledger in this root: no checkpoint kept. */
+    assert_null(ota_tuf_client_checkpoint(fx->c));
+    char cp[256];
+    state_file(fx->state, "checkpoint", cp, sizeof(cp));
+    assert_false(exists(cp));
 
     /* Nothing new: a second refresh keeps everything. */
     assert_err(refresh(fx, &det), 0, &det);

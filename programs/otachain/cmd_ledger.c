@@ -1,0 +1,818 @@
+/* otachain ledger show | verify | policy | proof | monitor (docs/cli.md).
+ *
+ * The read-only verbs take the repository directory (its public/ledger and
+ * public/metadata) or --url, the base URL of the published repository (the
+ * public/ directory: URL/ledger/..., URL/metadata/...). Everything read is
+ * untrusted until checked: the audit recomputes the tree from the entry
+ * bundles, and monitor checks each logged metadata file against its entry
+ * and the keys of the latest logged root.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "ledger.h"
+#include "otachain/base64.h"
+#include "otachain/checkpoint.h"
+#include "otachain/cosig.h"
+#include "otachain/fsutil.h"
+#include "otachain/ledger_entry.h"
+#include "otachain/merkle.h"
+#include "otachain/note.h"
+#include "otachain/tiles.h"
+#include "otachain/tlog_proof.h"
+#include "otachain/tlog_policy.h"
+#include "otachain/tuf.h"
+#include "repo.h"
+
+#define META_MAX        (16u << 20) /* a metadata file */
+#define NOTE_MAX        OTA_LOG_STORE_NOTE_MAX
+#define FETCH_TIMEOUT_S 30L
+#define MONITOR_SLEEP_S 60
+
+/* Where the published repository is: a directory (DIR/public) or a URL. */
+struct src {
+    char base[PATH_MAX];
+    bool url;
+};
+
+static int src_set(struct src *s, const char *dir, const char *url, struct ota_detail *det)
+{
+    int n;
+
+    memset(s, 0, sizeof(*s));
+    if ((dir == NULL) == (url == NULL)) {
+        ota_detail_set(det, "give DIR or --url URL");
+        return CLI_ERR_USAGE;
+    }
+    s->url = url != NULL;
+    n = snprintf(s->base, sizeof(s->base), url != NULL ? "%s" : "%s/public",
+                 url != NULL ? url : dir);
+    if (n < 0 || (size_t)n >= sizeof(s->base))
+        return OTA_ERR_TOO_LARGE;
+    while (n > 1 && s->base[n - 1] == '/')
+        s->base[--n] = '\0';
+    return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
+{
+    return ota_buf_append(ctx, p, size * nmemb) == 0 ? size * nmemb : 0;
+}
+
+/* Reads base/<rel> (at most max bytes) into out. OTA_ERR_NOT_FOUND for a
+ * missing file or HTTP 404/403. */
+static int src_get(struct ota_buf *out, const struct src *s, const char *rel, size_t max,
+                   struct ota_detail *det)
+{
+    char where[PATH_MAX + 64];
+    int rc;
+
+    ota_buf_free(out);
+    ota_buf_init(out, max);
+    if (snprintf(where, sizeof(where), "%s/%s", s->base, rel) >= (int)sizeof(where))
+        return OTA_ERR_TOO_LARGE;
+    if (!s->url) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+
+        rc = ota_fs_read(&data, &len, where, max);
+        if (rc == 0)
+            rc = ota_buf_append(out, data, len);
+        free(data);
+    } else {
+        CURL *e = curl_easy_init();
+        long status = 0;
+        CURLcode cr;
+
+        if (e == NULL)
+            return OTA_ERR_NOMEM;
+        if (curl_easy_setopt(e, CURLOPT_URL, where) != CURLE_OK ||
+            curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+            curl_easy_setopt(e, CURLOPT_TIMEOUT, FETCH_TIMEOUT_S) != CURLE_OK ||
+            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+            curl_easy_setopt(e, CURLOPT_WRITEDATA, out) != CURLE_OK) {
+            curl_easy_cleanup(e);
+            return OTA_ERR_NETWORK;
+        }
+        cr = curl_easy_perform(e);
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(e);
+        if (cr == CURLE_WRITE_ERROR)
+            rc = OTA_ERR_TOO_LARGE;
+        else if (cr != CURLE_OK)
+            rc = OTA_ERR_NETWORK;
+        else if (status == 404 || status == 403)
+            rc = OTA_ERR_NOT_FOUND;
+        else
+            rc = status == 200 ? 0 : OTA_ERR_NETWORK;
+    }
+    if (rc != 0)
+        ota_detail_set(det, "%s", where);
+    return rc;
+}
+
+/* The checkpoint note of the source, parsed. */
+static int get_checkpoint(struct ota_note **note, struct ota_checkpoint *cp, struct ota_buf *raw,
+                          const struct src *s, struct ota_detail *det)
+{
+    int rc = src_get(raw, s, "ledger/checkpoint", NOTE_MAX, det);
+
+    *note = NULL;
+    if (rc == 0)
+        rc = ota_note_parse(note, raw->data, raw->len, det);
+    if (rc == 0)
+        rc = ota_checkpoint_parse(cp, (*note)->text, (*note)->text_len, det);
+    if (rc != 0)
+        ota_detail_prefix(det, "ledger/checkpoint");
+    return rc;
+}
+
+static void fmt_time(char out[32], uint64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "%" PRIu64, t);
+}
+
+/* ---------------------------------------------------------------- show */
+
+int cmd_ledger_show(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_opt opts[] = {{"url", CLI_VAL, 0, {0}}};
+    struct cli_args args;
+    struct src s;
+    struct ota_buf raw;
+    struct ota_note *note = NULL;
+    struct ota_checkpoint *cp = calloc(1, sizeof(*cp));
+    char b64[OTA_BASE64_LEN(OTA_MERKLE_HASH_LEN) + 1];
+    int rc = cp == NULL ? OTA_ERR_NOMEM : cli_parse(opts, 1, &args, 0, 1, argc, argv, det);
+
+    (void)ctx;
+    ota_buf_init(&raw, 1);
+    if (rc == 0)
+        rc = src_set(&s, args.npos > 0 ? args.pos[0] : NULL, cli_val(&opts[0]), det);
+    if (rc == 0)
+        rc = get_checkpoint(&note, cp, &raw, &s, det);
+    if (rc == 0) {
+        ota_base64_encode(b64, cp->root, OTA_MERKLE_HASH_LEN);
+        printf("origin %s\nsize %" PRIu64 "\nroot %s\n", cp->origin, cp->size, b64);
+        for (size_t i = 0; i < note->nsigs; i++) {
+            const struct ota_note_sig *sg = &note->sigs[i];
+            char t[32];
+
+            if (sg->sig_len == OTA_COSIG_LEN) {
+                fmt_time(t, ota_cosig_get_time(sg->sig));
+                printf("cosigned by %s at %s\n", sg->name, t);
+            } else {
+                printf("signed by %s\n", sg->name);
+            }
+        }
+    }
+    ota_note_free(note);
+    ota_buf_free(&raw);
+    free(cp);
+    return rc;
+}
+
+/* -------------------------------------------------------------- policy */
+
+/* Follows the root chain from the trusted root: each N+1.root.json must
+ * carry the thresholds of the previous root and its own. *root is the
+ * newest. */
+static int walk_roots(struct ota_tuf_meta **root, const struct src *s, const char *trusted,
+                      struct ota_detail *det)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    struct ota_buf b;
+    int rc = ota_fs_read(&data, &len, trusted, META_MAX);
+
+    *root = NULL;
+    ota_buf_init(&b, 1);
+    if (rc != 0) {
+        ota_detail_set(det, "--trusted-root %s", trusted);
+        return rc;
+    }
+    rc = ota_tuf_parse(root, data, len, OTA_TUF_ROOT, det);
+    free(data);
+    if (rc == 0)
+        rc = ota_tuf_verify_role(*root, *root, OTA_TUF_ROOT, det);
+    while (rc == 0) {
+        char rel[64];
+        struct ota_tuf_meta *next = NULL;
+
+        snprintf(rel, sizeof(rel), "metadata/%" PRIu64 ".root.json", (*root)->version + 1);
+        rc = src_get(&b, s, rel, META_MAX, det);
+        if (rc == OTA_ERR_NOT_FOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc == 0)
+            rc = ota_tuf_parse(&next, b.data, b.len, OTA_TUF_ROOT, det);
+        if (rc == 0 && next->version != (*root)->version + 1)
+            rc = OTA_ERR_VERSION_MISMATCH;
+        if (rc == 0)
+            rc = ota_tuf_verify_role(next, *root, OTA_TUF_ROOT, det);
+        if (rc == 0)
+            rc = ota_tuf_verify_role(next, next, OTA_TUF_ROOT, det);
+        if (rc != 0) {
+            ota_detail_prefix(det, rel);
+            ota_tuf_meta_free(next);
+            break;
+        }
+        ota_tuf_meta_free(*root);
+        *root = next;
+    }
+    ota_buf_free(&b);
+    if (rc != 0) {
+        ota_tuf_meta_free(*root);
+        *root = NULL;
+    }
+    return rc;
+}
+
+int cmd_ledger_policy(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_opt opts[] = {{"url", CLI_VAL, 0, {0}}, {"trusted-root", CLI_VAL | CLI_REQ, 0, {0}}};
+    struct cli_args args;
+    struct src s;
+    struct ota_tuf_meta *root = NULL;
+    struct ota_tlog_policy *p = NULL;
+    struct ota_buf out;
+    int64_t max_age = 0;
+    int rc = cli_parse(opts, 2, &args, 0, 1, argc, argv, det);
+
+    (void)ctx;
+    ota_buf_init(&out, OTA_TLOG_POLICY_MAX_LEN);
+    if (rc == 0)
+        rc = src_set(&s, args.npos > 0 ? args.pos[0] : NULL, cli_val(&opts[0]), det);
+    if (rc == 0)
+        rc = walk_roots(&root, &s, cli_val(&opts[1]), det);
+    if (rc == 0)
+        rc = ledger_policy_of(&p, &max_age, root, det);
+    if (rc == 0 && p == NULL) {
+        ota_detail_set(det, "root v%" PRIu64 " carries no ledger", root->version);
+        rc = OTA_ERR_NOT_FOUND;
+    }
+    if (rc == 0)
+        rc = ota_tlog_policy_format(&out, p);
+    if (rc == 0)
+        printf("# root v%" PRIu64 ", origin %s, max_age %" PRId64 "s\n%s", root->version, p->origin,
+               max_age, (const char *)out.data);
+    ota_buf_free(&out);
+    ota_tlog_policy_free(p);
+    ota_tuf_meta_free(root);
+    return rc;
+}
+
+/* --------------------------------------------------------------- entries */
+
+/* Reads every entry bundle of the tree of `size` and calls fn for each
+ * entry from index `from` on. */
+typedef int (*entry_fn)(void *ctx, uint64_t index, const uint8_t *e, size_t len,
+                        struct ota_detail *det);
+
+static int for_entries(const struct src *s, uint64_t from, uint64_t size, entry_fn fn, void *ctx,
+                       struct ota_detail *det)
+{
+    struct ota_tiles_entry *ents = calloc(OTA_TILES_WIDTH, sizeof(*ents));
+    struct ota_buf b;
+    int rc = ents == NULL ? OTA_ERR_NOMEM : 0;
+
+    ota_buf_init(&b, 1);
+    for (uint64_t t = from / OTA_TILES_WIDTH; rc == 0 && t * OTA_TILES_WIDTH < size; t++) {
+        struct ota_tiles_id id = {true, 0, t, ota_tiles_width(0, t, size)};
+        char rel[OTA_TILES_PATH_MAX + 16];
+        char path[OTA_TILES_PATH_MAX];
+        size_t n = 0;
+
+        rc = ota_tiles_path_format(path, &id);
+        snprintf(rel, sizeof(rel), "ledger/%s", path);
+        if (rc == 0)
+            rc = src_get(&b, s, rel, OTA_TILES_BUNDLE_MAX, det);
+        if (rc == 0)
+            rc = ota_tiles_bundle_parse(ents, &n, b.data, b.len, id.width, det);
+        if (rc != 0)
+            ota_detail_prefix(det, rel);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            uint64_t idx = t * OTA_TILES_WIDTH + i;
+
+            if (idx >= from)
+                rc = fn(ctx, idx, ents[i].data, ents[i].len, det);
+        }
+    }
+    ota_buf_free(&b);
+    free(ents);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- verify */
+
+struct audit {
+    const struct src *s;
+    struct ota_merkle_edge edge;
+};
+
+static int audit_entry(void *ctx, uint64_t index, const uint8_t *e, size_t len,
+                       struct ota_detail *det)
+{
+    struct audit *a = ctx;
+    struct ota_ledger_entry le;
+    uint8_t leaf[OTA_MERKLE_HASH_LEN];
+    struct ota_buf b;
+    char rel[64];
+    uint64_t got = 0;
+    int rc = ota_merkle_leaf_hash(leaf, e, len);
+
+    if (rc == 0)
+        rc = ota_merkle_edge_append(&a->edge, leaf, NULL);
+    if (rc == 0)
+        rc = ota_ledger_entry_parse(&le, e, len, det);
+    if (rc != 0) {
+        ota_detail_prefix(det, "entry");
+        return rc;
+    }
+    snprintf(rel, sizeof(rel), "ledger/index/%s/%" PRIu64, ota_tuf_role_name(le.role), le.version);
+    ota_buf_init(&b, 1);
+    rc = src_get(&b, a->s, rel, 32, det);
+    if (rc == 0 && (ota_checkpoint_parse_u64(&got, (const char *)b.data, b.len, UINT64_MAX) != 0 ||
+                    got != index)) {
+        ota_detail_set(det, "%s does not name entry %" PRIu64, rel, index);
+        rc = OTA_ERR_FORMAT;
+    }
+    ota_buf_free(&b);
+    return rc;
+}
+
+int cmd_ledger_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_opt opts[] = {{"url", CLI_VAL, 0, {0}}, {"trusted-root", CLI_VAL, 0, {0}}};
+    struct cli_args args;
+    struct src s;
+    struct ota_buf raw;
+    struct ota_buf rootb;
+    struct ota_note *note = NULL;
+    struct ota_checkpoint *cp = calloc(1, sizeof(*cp));
+    struct audit *a = calloc(1, sizeof(*a));
+    struct ota_tuf_meta *root = NULL;
+    struct ota_tlog_policy *p = NULL;
+    struct ota_tlog_policy_result *res = calloc(1, sizeof(*res));
+    uint8_t got[OTA_MERKLE_HASH_LEN];
+    int64_t max_age = 0;
+    int rc = cp == NULL || a == NULL || res == NULL
+                 ? OTA_ERR_NOMEM
+                 : cli_parse(opts, 2, &args, 0, 1, argc, argv, det);
+
+    ota_buf_init(&raw, 1);
+    ota_buf_init(&rootb, 1);
+    if (rc == 0)
+        rc = src_set(&s, args.npos > 0 ? args.pos[0] : NULL, cli_val(&opts[0]), det);
+    if (rc == 0)
+        rc = get_checkpoint(&note, cp, &raw, &s, det);
+    /* The log key and the witnesses of the newest root: followed from
+     * --trusted-root, else as published (root.json). */
+    if (rc == 0 && opts[1].n > 0) {
+        rc = walk_roots(&root, &s, cli_val(&opts[1]), det);
+    } else if (rc == 0) {
+        rc = src_get(&rootb, &s, "metadata/root.json", META_MAX, det);
+        if (rc == 0)
+            rc = ota_tuf_parse(&root, rootb.data, rootb.len, OTA_TUF_ROOT, det);
+    }
+    if (rc == 0)
+        rc = ledger_policy_of(&p, &max_age, root, det);
+    if (rc == 0 && p == NULL) {
+        ota_detail_set(det, "root.json carries no ledger");
+        rc = OTA_ERR_NOT_FOUND;
+    }
+    /* Every signature and the quorum, whatever the cosignature times. */
+    if (rc == 0)
+        rc = ota_tlog_policy_verify(res, note, p, ctx->now, ctx->now, INT64_MAX / 4, det);
+    if (rc == 0) {
+        a->s = &s;
+        ota_merkle_edge_init(&a->edge);
+        rc = for_entries(&s, 0, cp->size, audit_entry, a, det);
+    }
+    if (rc == 0)
+        rc = ota_merkle_edge_root(got, &a->edge);
+    if (rc == 0 && (a->edge.size != cp->size || !ota_ct_equal(got, cp->root, sizeof(got)))) {
+        ota_detail_set(det, "the %" PRIu64 " logged entries do not hash to the checkpoint root",
+                       cp->size);
+        rc = OTA_ERR_PROOF;
+    }
+    if (rc == 0) {
+        printf("ledger %s: %" PRIu64 " entries, root matches, log signature and %zu "
+               "cosignature(s) verify, quorum met, index files agree\n",
+               cp->origin, cp->size, res->ncounted);
+        for (size_t i = 0; i < res->nwitnesses; i++) {
+            if (res->witnesses[i].cosigned && ctx->now - (int64_t)res->witnesses[i].time > max_age)
+                cli_warn("cosignature by %s is older than max_age (%" PRId64 "s): run repo "
+                         "refresh",
+                         p->witnesses[i].name, max_age);
+        }
+    }
+    ota_note_free(note);
+    ota_buf_free(&raw);
+    ota_buf_free(&rootb);
+    ota_tuf_meta_free(root);
+    ota_tlog_policy_free(p);
+    free(cp);
+    free(a);
+    free(res);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- proof */
+
+int cmd_ledger_proof(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_opt opts[] = {{"index", CLI_VAL, 0, {0}}, {"from", CLI_VAL, 0, {0}}};
+    struct cli_args args;
+    struct ledger lg;
+    struct ota_buf out;
+    uint64_t v = 0;
+    bool opened = false;
+    int rc = cli_parse(opts, 2, &args, 1, 1, argc, argv, det);
+
+    ota_buf_init(&out, OTA_TLOG_PROOF_MAX_LEN);
+    if (rc == 0 && opts[0].n + opts[1].n != 1) {
+        ota_detail_set(det, "give exactly one of --index I and --from A");
+        rc = CLI_ERR_USAGE;
+    }
+    if (rc == 0 &&
+        cli_parse_u64(&v, cli_val(opts[0].n ? &opts[0] : &opts[1]), OTA_CHECKPOINT_MAX_SIZE) != 0) {
+        ota_detail_set(det, "--%s: expected a decimal number", opts[0].n ? "index" : "from");
+        rc = CLI_ERR_USAGE;
+    }
+    if (rc == 0)
+        rc = ledger_open(&lg, args.pos[0], ctx, det);
+    opened = rc == 0;
+    if (rc == 0)
+        rc = opts[0].n ? ledger_proof_index(&lg, &out, v, det)
+                       : ledger_proof_from(&lg, &out, v, det);
+    if (rc == 0)
+        fwrite(out.data, 1, out.len, stdout);
+    if (opened)
+        ledger_close(&lg);
+    ota_buf_free(&out);
+    return rc;
+}
+
+/* --------------------------------------------------------------- monitor */
+
+struct monitor {
+    const struct src *s;
+    struct ota_tuf_meta *root; /* latest logged root (trusted chain) */
+    bool bad;                  /* an entry broke the rules */
+    int first_err;
+    struct ota_detail bad_det;
+    /* The tree seen so far, extended by every new entry: its root must be
+     * the new checkpoint's, which proves both the entries and that the
+     * new tree extends the old one (no split view, no rewritten past). */
+    struct ota_merkle_edge edge;
+};
+
+/* The file of a logged entry, checked against the record. */
+static int logged_file(struct ota_buf *b, struct ota_tuf_meta **md, const struct monitor *m,
+                       const struct ota_ledger_entry *le, struct ota_detail *det)
+{
+    char rel[64];
+    uint8_t sha[OTA_SHA256_LEN];
+    int rc;
+
+    snprintf(rel, sizeof(rel), "metadata/%" PRIu64 ".%s.json", le->version,
+             ota_tuf_role_name(le->role));
+    rc = src_get(b, m->s, rel, META_MAX, det);
+    if (rc == 0 && (b->len != le->length || ota_sha256(sha, b->data, b->len) != 0 ||
+                    !ota_ct_equal(sha, le->sha256, sizeof(sha)))) {
+        ota_detail_set(det, "%s: bytes differ from the logged entry", rel);
+        rc = OTA_ERR_HASH_MISMATCH;
+    }
+    if (rc == 0)
+        rc = ota_tuf_parse(md, b->data, b->len, le->role, det);
+    if (rc == 0 && (*md)->version != le->version)
+        rc = OTA_ERR_VERSION_MISMATCH;
+    if (rc != 0)
+        ota_detail_prefix(det, rel);
+    return rc;
+}
+
+static void print_signers(const struct ota_tuf_meta *md, const struct ota_tuf_meta *root)
+{
+    bool any = false;
+
+    printf(" signed by");
+    for (size_t i = 0; i < md->nsigs; i++) {
+        if (md->sigs[i].well_formed) {
+            const struct ota_tuf_key *k = ota_tuf_find_key(root, md->sigs[i].keyid);
+
+            printf("%s %.8s%s", any ? "," : "", md->sigs[i].keyid,
+                   k != NULL ? "" : " (unknown key)");
+            any = true;
+        }
+    }
+    printf("%s\n", any ? "" : " nobody");
+}
+
+static void flag(struct monitor *m, int rc, const struct ota_detail *d)
+{
+    if (!m->bad) {
+        m->first_err = rc;
+        m->bad_det = *d;
+    }
+    m->bad = true;
+}
+
+static int monitor_entry(void *ctx, uint64_t index, const uint8_t *e, size_t len,
+                         struct ota_detail *det)
+{
+    struct monitor *m = ctx;
+    struct ota_ledger_entry le;
+    struct ota_tuf_meta *md = NULL;
+    struct ota_tuf_meta *prev = NULL;
+    struct ota_detail d = {{0}};
+    struct ota_buf b;
+    uint8_t leaf[OTA_MERKLE_HASH_LEN];
+    int rc = ota_merkle_leaf_hash(leaf, e, len);
+
+    if (rc == 0)
+        rc = ota_merkle_edge_append(&m->edge, leaf, NULL);
+    if (rc == 0)
+        rc = ota_ledger_entry_parse(&le, e, len, det);
+    if (rc != 0)
+        return rc;
+    ota_buf_init(&b, 1);
+    printf("entry %" PRIu64 ": %s v%" PRIu64 "\n", index, ota_tuf_role_name(le.role), le.version);
+    if (le.role == OTA_TUF_ROOT && le.version > m->root->version) {
+        rc = logged_file(&b, &md, m, &le, &d);
+        if (rc == 0 && (rc = ota_tuf_verify_role(md, m->root, OTA_TUF_ROOT, &d)) == 0)
+            rc = ota_tuf_verify_role(md, md, OTA_TUF_ROOT, &d);
+        if (rc == 0) {
+            ota_tuf_meta_free(m->root);
+            m->root = md;
+            md = NULL;
+        }
+    } else if (le.role == OTA_TUF_TARGETS) {
+        rc = logged_file(&b, &md, m, &le, &d);
+        if (rc == 0) {
+            struct ota_buf pb;
+            char rel[64];
+
+            /* The releases this version adds: targets absent from the
+             * version before it. */
+            ota_buf_init(&pb, 1);
+            snprintf(rel, sizeof(rel), "metadata/%" PRIu64 ".targets.json", le.version - 1);
+            if (le.version > 1 && src_get(&pb, m->s, rel, META_MAX, NULL) == 0 &&
+                ota_tuf_parse(&prev, pb.data, pb.len, OTA_TUF_TARGETS, NULL) != 0)
+                prev = NULL;
+            ota_buf_free(&pb);
+            for (size_t i = 0; i < md->ntargets; i++) {
+                const struct ota_tuf_target *t = &md->targets[i];
+                const char *prod = json_string_value(json_object_get(t->custom, "product"));
+                const char *ver = json_string_value(json_object_get(t->custom, "version"));
+
+                if (prod == NULL || ver == NULL ||
+                    (prev != NULL && ota_tuf_find_target(prev, t->path) != NULL))
+                    continue;
+                printf("targets v%" PRIu64 ": %s %s (%s),", le.version, prod, ver, t->path);
+                print_signers(md, m->root);
+            }
+            /* The expected keys: the targets role of the latest logged root. */
+            rc = ota_tuf_verify_role(md, m->root, OTA_TUF_TARGETS, &d);
+            if (rc != 0) {
+                printf("targets v%" PRIu64 ": NOT signed by the expected keys of root v%" PRIu64
+                       ":",
+                       le.version, m->root->version);
+                print_signers(md, m->root);
+            }
+        }
+    }
+    if (rc != 0) {
+        char where[80];
+
+        snprintf(where, sizeof(where), "%s v%" PRIu64 " (entry %" PRIu64 ")",
+                 ota_tuf_role_name(le.role), le.version, index);
+        ota_detail_prefix(&d, where);
+        flag(m, rc, &d);
+        rc = 0;
+    }
+    ota_tuf_meta_free(md);
+    ota_tuf_meta_free(prev);
+    ota_buf_free(&b);
+    return rc;
+}
+
+static int state_path(char out[PATH_MAX], const char *dir, const char *name)
+{
+    return snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX ? OTA_ERR_TOO_LARGE : 0;
+}
+
+int cmd_ledger_monitor(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_opt opts[] = {{"url", CLI_VAL | CLI_REQ, 0, {0}},
+                             {"trusted-root", CLI_VAL | CLI_REQ, 0, {0}},
+                             {"state", CLI_VAL, 0, {0}},
+                             {"once", 0, 0, {0}}};
+    struct cli_args args;
+    struct src s;
+    struct monitor *m = calloc(1, sizeof(*m));
+    const char *state = NULL;
+    char rootp[PATH_MAX];
+    char sizep[PATH_MAX]; /* the edge of the tree seen (merkle.h encoding) */
+    int rc = m == NULL ? OTA_ERR_NOMEM : cli_parse(opts, 4, &args, 0, 0, argc, argv, det);
+
+    (void)ctx;
+    if (rc == 0)
+        rc = src_set(&s, NULL, cli_val(&opts[0]), det);
+    state = cli_val(&opts[2]);
+    if (rc == 0 && state != NULL) {
+        rc = ota_fs_mkdirs(state, 0700);
+        if (rc == 0)
+            rc = state_path(rootp, state, "root.json");
+        if (rc == 0)
+            rc = state_path(sizep, state, "edge");
+    }
+    if (m != NULL) {
+        m->s = &s;
+        ota_merkle_edge_init(&m->edge);
+    }
+    /* The latest root seen (state) or the trusted root, then follow. */
+    if (rc == 0)
+        rc = walk_roots(&m->root, &s,
+                        state != NULL && access(rootp, F_OK) == 0 ? rootp : cli_val(&opts[1]), det);
+    while (rc == 0) {
+        struct ota_buf raw;
+        struct ota_note *note = NULL;
+        struct ota_checkpoint *cp = calloc(1, sizeof(*cp));
+        struct ota_tlog_policy *p = NULL;
+        struct ota_tlog_policy_result *res = calloc(1, sizeof(*res));
+        uint64_t from = 0;
+        int64_t max_age = 0;
+
+        ota_buf_init(&raw, 1);
+        if (cp == NULL || res == NULL)
+            rc = OTA_ERR_NOMEM;
+        if (rc == 0 && m->edge.size == 0 && state != NULL) {
+            uint8_t *d = NULL;
+            size_t l = 0;
+            int r2 = ota_fs_read(&d, &l, sizep, OTA_MERKLE_EDGE_ENC_MAX);
+
+            if (r2 == 0)
+                rc = ota_merkle_edge_decode(&m->edge, d, l, det);
+            else if (r2 != OTA_ERR_NOT_FOUND)
+                rc = r2;
+            free(d);
+        }
+        from = m->edge.size;
+        if (rc == 0)
+            rc = get_checkpoint(&note, cp, &raw, &s, det);
+        if (rc == 0)
+            rc = ledger_policy_of(&p, &max_age, m->root, det);
+        if (rc == 0 && p == NULL) {
+            ota_detail_set(det, "root v%" PRIu64 " carries no ledger", m->root->version);
+            rc = OTA_ERR_NOT_FOUND;
+        }
+        if (rc == 0)
+            rc = ota_tlog_policy_verify(res, note, p, ctx->now, INT64_MAX / 4, INT64_MAX / 4, det);
+        if (rc == 0 && cp->size < from) {
+            ota_detail_set(det,
+                           "checkpoint size %" PRIu64 " is below the %" PRIu64
+                           " already seen: the log lost entries",
+                           cp->size, from);
+            rc = OTA_ERR_ROLLBACK;
+        }
+        if (rc == 0)
+            printf("checkpoint %s size %" PRIu64 "\n", cp->origin, cp->size);
+        if (rc == 0 && cp->size > from)
+            rc = for_entries(&s, from, cp->size, monitor_entry, m, det);
+        if (rc == 0) {
+            uint8_t root[OTA_MERKLE_HASH_LEN];
+
+            rc = ota_merkle_edge_root(root, &m->edge);
+            if (rc == 0 && !ota_ct_equal(root, cp->root, sizeof(root))) {
+                ota_detail_set(det,
+                               "the checkpoint of size %" PRIu64
+                               " does not extend the tree seen (size %" PRIu64
+                               "): split view or rewritten history",
+                               cp->size, from);
+                rc = OTA_ERR_PROOF;
+            }
+        }
+        /* Progress is saved only up to a clean pass. */
+        if (rc == 0 && !m->bad && state != NULL) {
+            uint8_t enc[OTA_MERKLE_EDGE_ENC_MAX];
+            size_t n = 0;
+            char *rs = NULL;
+            size_t rl = 0;
+
+            rc = ota_merkle_edge_encode(enc, &n, &m->edge);
+            if (rc == 0)
+                rc = ota_fs_replace(sizep, enc, n, 0600, NULL);
+            if (rc == 0)
+                rc = repo_dump(&rs, &rl, m->root->doc, false);
+            if (rc == 0)
+                rc = ota_fs_replace(rootp, rs, rl, 0600, NULL);
+            free(rs);
+        }
+        ota_note_free(note);
+        ota_buf_free(&raw);
+        ota_tlog_policy_free(p);
+        free(cp);
+        free(res);
+        if (rc == 0 && m->bad) {
+            *det = m->bad_det;
+            rc = m->first_err;
+        }
+        if (rc != 0 || opts[3].n > 0)
+            break;
+        fflush(stdout);
+        sleep(MONITOR_SLEEP_S);
+    }
+    if (m != NULL)
+        ota_tuf_meta_free(m->root);
+    free(m);
+    return rc;
+}
+
+/* ------------------------------------------------------------- test hook */
+
+/* Hidden verb for system tests (OTACHAIN_TEST_HOOKS=1 only): logs a
+ * metadata file with the log key exactly as publish would (also writing
+ * public/metadata/<V>.<role>.json before asking), without any TUF check, so that monitor and
+ * witnesses can be shown a log whose operator turned rogue. */
+int cmd_ledger_append_forged(const struct cli_ctx *ctx, int argc, char **argv,
+                             struct ota_detail *det)
+{
+    struct cli_opt opts[] = {{"role", CLI_VAL | CLI_REQ, 0, {0}},
+                             {"version", CLI_VAL | CLI_REQ, 0, {0}},
+                             {"file", CLI_VAL | CLI_REQ, 0, {0}}};
+    struct cli_args args;
+    struct ledger lg;
+    struct ledger_record rec;
+    struct ota_tuf_meta *root = NULL;
+    struct ota_tlog_policy *p = NULL;
+    const struct ota_tlog_policy *pols[1];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    char rootpath[PATH_MAX];
+    uint8_t *rd = NULL;
+    size_t rl = 0;
+    int64_t max_age;
+    const char *hooks = getenv("OTACHAIN_TEST_HOOKS");
+    int rc;
+
+    if (hooks == NULL || strcmp(hooks, "1") != 0) {
+        ota_detail_set(det, "unknown verb");
+        return CLI_ERR_USAGE;
+    }
+    rc = cli_parse(opts, 3, &args, 1, 1, argc, argv, det);
+    memset(&rec, 0, sizeof(rec));
+    if (rc == 0) {
+        rec.role = strcmp(cli_val(&opts[0]), "root") == 0       ? OTA_TUF_ROOT
+                   : strcmp(cli_val(&opts[0]), "snapshot") == 0 ? OTA_TUF_SNAPSHOT
+                                                                : OTA_TUF_TARGETS;
+        rc = cli_parse_u64(&rec.version, cli_val(&opts[1]), OTA_LEDGER_VERSION_MAX);
+    }
+    if (rc == 0)
+        rc = ota_fs_read(&data, &len, cli_val(&opts[2]), META_MAX);
+    if (rc == 0 && snprintf(rootpath, sizeof(rootpath), "%s/public/metadata/root.json",
+                            args.pos[0]) >= (int)sizeof(rootpath))
+        rc = OTA_ERR_TOO_LARGE;
+    if (rc == 0)
+        rc = ota_fs_read(&rd, &rl, rootpath, META_MAX);
+    if (rc == 0)
+        rc = ota_tuf_parse(&root, rd, rl, OTA_TUF_ROOT, det);
+    if (rc == 0)
+        rc = ledger_policy_of(&p, &max_age, root, det);
+    if (rc == 0 && p == NULL)
+        rc = OTA_ERR_NOT_FOUND;
+    if (rc == 0) {
+        rec.data = data;
+        rec.len = len;
+        pols[0] = p;
+        char mpath[PATH_MAX];
+        struct ledger_file file = {mpath, data, len};
+
+        snprintf(mpath, sizeof(mpath), "%s/public/metadata/%" PRIu64 ".%s.json", args.pos[0],
+                 rec.version, ota_tuf_role_name(rec.role));
+        rc = ledger_open(&lg, args.pos[0], ctx, det);
+        if (rc == 0) {
+            rc = ledger_publish(&lg, &rec, 1, &file, 1, pols, 1, stdout, det);
+            ledger_close(&lg);
+        }
+    }
+    ota_tlog_policy_free(p);
+    ota_tuf_meta_free(root);
+    free(rd);
+    free(data);
+    return rc;
+}
