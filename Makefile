@@ -130,6 +130,7 @@ demo: deps build
 	OTACHAIN_BIN_DIR=$(abspath build) scripts/demo
 
 bench: deps build
+	$(SUDO) scripts/install-deps --bench
 	@if [ -x bench/run ]; then OTACHAIN_BIN_DIR=$(abspath build) bench/run; \
 	else echo "bench: bench/run does not exist yet"; fi
 

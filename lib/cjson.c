@@ -271,7 +271,8 @@ static int emit_object(struct ota_buf *out, const json_t *v, unsigned depth)
             i++;
         }
         n = i;
-        qsort(m, n, sizeof(*m), member_cmp);
+        if (n > 1)
+            qsort(m, n, sizeof(*m), member_cmp);
     }
     rc = ota_buf_append(out, "{", 1);
     for (i = 0; rc == 0 && i < n; i++) {

@@ -233,7 +233,8 @@ static int parse_signatures(struct ota_tuf_meta *md, const json_t *arr, struct o
                          ota_hex_decode(s->sig, OTA_ED25519_SIG_LEN, sig) == 0;
         md->nsigs++;
     }
-    qsort(md->sigs, md->nsigs, sizeof(*md->sigs), cmp_sig);
+    if (md->nsigs > 1) /* qsort needs a valid base even for 0 elements */
+        qsort(md->sigs, md->nsigs, sizeof(*md->sigs), cmp_sig);
     for (size_t i = 1; i < md->nsigs; i++) {
         if (strcmp(md->sigs[i - 1].keyid, md->sigs[i].keyid) == 0) {
             ota_detail_set(det, "signatures: keyid %s appears twice", md->sigs[i].keyid);
@@ -371,7 +372,8 @@ static int parse_root(struct ota_tuf_meta *md, const json_t *sgn, struct ota_det
             return rc;
         md->nkeys++;
     }
-    qsort(md->keys, md->nkeys, sizeof(*md->keys), cmp_key);
+    if (md->nkeys > 1) /* qsort needs a valid base even for 0 elements */
+        qsort(md->keys, md->nkeys, sizeof(*md->keys), cmp_key);
 
     for (int r = 0; r < OTA_TUF_ROLE_COUNT; r++) {
         const json_t *robj = json_object_get(roles, role_names[r]);
@@ -453,7 +455,8 @@ static int parse_targets(struct ota_tuf_meta *md, const json_t *sgn, struct ota_
         tg->custom = (json_t *)custom;
         md->ntargets++;
     }
-    qsort(md->targets, md->ntargets, sizeof(*md->targets), cmp_target);
+    if (md->ntargets > 1) /* qsort needs a valid base even for 0 elements */
+        qsort(md->targets, md->ntargets, sizeof(*md->targets), cmp_target);
     return 0;
 }
 
@@ -528,7 +531,8 @@ static int parse_meta(struct ota_tuf_meta *md, const json_t *sgn, struct ota_det
             return OTA_ERR_NOMEM;
         md->nmeta++;
     }
-    qsort(md->meta, md->nmeta, sizeof(*md->meta), cmp_metafile);
+    if (md->nmeta > 1) /* qsort needs a valid base even for 0 elements */
+        qsort(md->meta, md->nmeta, sizeof(*md->meta), cmp_metafile);
     return 0;
 }
 

@@ -3,9 +3,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cmds.h"
+#include "otachain/buf.h"
+#include "otachain/chunk_build.h"
+#include "otachain/chunk_index.h"
+#include "otachain/fsutil.h"
 #include "otachain/tuf_sign.h"
 #include "repo.h"
 
@@ -173,6 +180,87 @@ static int parse_hardware(json_t **out, const char *s, struct ota_detail *det)
     return 0;
 }
 
+/* Chunks blobs/<image> (already copied and hash-checked): writes the pack
+ * to blobs/<image-sha256>.pack and the index to blobs/<index-sha256>
+ * (both atomic); returns the index's SHA-256 and length. The pack is
+ * published at public/chunks/<image-sha256>.pack (repo.c). */
+static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len, const struct repo *r,
+                        const char *blob, const uint8_t img_sha[OTA_SHA256_LEN], uint64_t img_len,
+                        struct ota_detail *det)
+{
+    struct ota_chunk_build_opts bo;
+    struct ota_chunk_index *idx = NULL;
+    struct ota_buf ib;
+    char pack[PATH_MAX];
+    char tmp[PATH_MAX];
+    char ipath[PATH_MAX];
+    char hex[OTA_SHA256_HEX_LEN + 1];
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int img_fd = -1;
+    int pack_fd = -1;
+    int rc;
+
+    tmp[0] = '\0';
+    ota_buf_init(&ib, (size_t)OTA_CHUNK_INDEX_MAX_LEN);
+    ota_chunk_build_opts_default(&bo);
+    bo.zstd_level = ota_chunk_build_level_for(img_len);
+    bo.threads = ncpu < 1                                            ? 1u
+                 : (unsigned long)ncpu > OTA_CHUNK_BUILD_MAX_THREADS ? OTA_CHUNK_BUILD_MAX_THREADS
+                                                                     : (unsigned)ncpu;
+    ota_hex_encode(hex, img_sha, OTA_SHA256_LEN);
+    rc = repo_path(pack, r, "blobs/%s.pack", hex);
+    if (rc == 0)
+        rc = repo_path(tmp, r, "blobs/%s.pack.tmp", hex);
+    if (rc != 0)
+        goto out;
+    img_fd = open(blob, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    pack_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (img_fd < 0 || pack_fd < 0) {
+        ota_detail_set(det, "opening %s / %s: %s", blob, tmp, strerror(errno));
+        rc = OTA_ERR_IO;
+        goto out;
+    }
+    rc = ota_chunk_build_fd(&ib, pack_fd, img_fd, &bo, det);
+    if (rc != 0) {
+        ota_detail_prefix(det, "chunking the image");
+        goto out;
+    }
+    /* The index must describe exactly the image we hashed. */
+    rc = ota_chunk_index_parse(&idx, ib.data, ib.len, det);
+    if (rc == 0 && (idx->image_length != img_len ||
+                    !ota_ct_equal(idx->image_sha256, img_sha, OTA_SHA256_LEN))) {
+        ota_detail_set(det, "%s changed while it was chunked", blob);
+        rc = OTA_ERR_HASH_MISMATCH;
+    }
+    if (rc != 0)
+        goto out;
+    if (fsync(pack_fd) != 0 || rename(tmp, pack) != 0) {
+        ota_detail_set(det, "writing %s: %s", pack, strerror(errno));
+        rc = OTA_ERR_IO;
+        goto out;
+    }
+    tmp[0] = '\0';
+    rc = ota_sha256(idx_sha, ib.data, ib.len);
+    if (rc != 0)
+        goto out;
+    *idx_len = ib.len;
+    ota_hex_encode(hex, idx_sha, OTA_SHA256_LEN);
+    rc = repo_path(ipath, r, "blobs/%s", hex);
+    if (rc == 0)
+        rc = repo_write(r, ipath, ib.data, ib.len, det);
+out:
+    if (tmp[0] != '\0' && pack_fd >= 0 && unlink(tmp) != 0) {
+        /* best effort */
+    }
+    if (img_fd >= 0)
+        close(img_fd);
+    if (pack_fd >= 0)
+        close(pack_fd);
+    ota_chunk_index_free(idx);
+    free(ota_buf_steal(&ib, NULL));
+    return rc;
+}
+
 int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
 {
     struct cli_opt opts[] = {
@@ -191,7 +279,12 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     json_t *sigs;
     const char *product, *version, *name, *image;
     char path[OTA_TUF_MAX_PATH + 1];
+    char ipath[OTA_TUF_MAX_PATH + 1];
     char blob[PATH_MAX];
+    char ihex[OTA_SHA256_HEX_LEN + 1];
+    uint8_t isha[OTA_SHA256_LEN];
+    uint64_t ilen = 0;
+    json_t *ientry = NULL;
     char hex[OTA_SHA256_HEX_LEN + 1];
     char exp[OTA_TUF_TIME_SIZE];
     uint8_t sha[OTA_SHA256_LEN];
@@ -237,7 +330,9 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     if (rc != 0)
         return rc;
     n = snprintf(path, sizeof(path), "%s/%s/%s", product, version, name);
-    if (n < 0 || n >= (int)sizeof(path)) {
+    if (n >= 0 && n < (int)sizeof(path))
+        n = snprintf(ipath, sizeof(ipath), "%s.cidx", path);
+    if (n < 0 || n >= (int)sizeof(ipath)) {
         ota_detail_set(det, "target path too long");
         rc = CLI_ERR_USAGE;
         goto out;
@@ -250,6 +345,12 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     rc = repo_pending_targets(&r, det);
     if (rc != 0)
         goto out;
+    if (ota_tuf_find_target(r.pend_targets_md, ipath) != NULL) {
+        ota_detail_set(det, "target %s already exists in targets v%" PRIu64, ipath,
+                       r.pend_targets_md->version);
+        rc = OTA_ERR_EXISTS;
+        goto out;
+    }
     if (ota_tuf_find_target(r.pend_targets_md, path) != NULL) {
         ota_detail_set(det, "target %s already exists in targets v%" PRIu64, path,
                        r.pend_targets_md->version);
@@ -270,13 +371,20 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         if (rc != 0)
             goto out;
     }
-    entry = json_pack("{s:I,s:{s:s},s:{s:s,s:O,s:s,s:I}}", "length", (json_int_t)len, "hashes",
+    /* The chunk index and pack (docs/formats/repository.md). */
+    rc = build_chunks(isha, &ilen, &r, blob, sha, len, det);
+    if (rc != 0)
+        goto out;
+    ota_hex_encode(ihex, isha, OTA_SHA256_LEN);
+    entry = json_pack("{s:I,s:{s:s},s:{s:s,s:O,s:s,s:I,s:s}}", "length", (json_int_t)len, "hashes",
                       "sha256", hex, "custom", "product", product, "hardware", hardware, "version",
-                      version, "security_version", (json_int_t)secver);
+                      version, "security_version", (json_int_t)secver, "index", ipath);
+    ientry = json_pack("{s:I,s:{s:s}}", "length", (json_int_t)ilen, "hashes", "sha256", ihex);
     tmap = json_object_get(json_object_get(r.pend_targets, "signed"), "targets");
     sigs = json_object_get(r.pend_targets, "signatures");
-    if (entry == NULL || ota_tuf_format_time(exp, ctx->now + r.expires[OTA_TUF_TARGETS]) != 0 ||
-        json_object_set(tmap, path, entry) != 0 ||
+    if (entry == NULL || ientry == NULL ||
+        ota_tuf_format_time(exp, ctx->now + r.expires[OTA_TUF_TARGETS]) != 0 ||
+        json_object_set(tmap, path, entry) != 0 || json_object_set(tmap, ipath, ientry) != 0 ||
         json_object_set_new(json_object_get(r.pend_targets, "signed"), "expires",
                             json_string(exp)) != 0) {
         rc = OTA_ERR_NOMEM;
@@ -290,12 +398,14 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         goto out;
     printf("added target %s (%" PRIu64 " bytes, sha256 %s) to pending targets v%" PRIu64 "\n", path,
            len, hex, r.pend_targets_md->version);
+    printf("added target %s (chunk index, %" PRIu64 " bytes, sha256 %s)\n", ipath, ilen, ihex);
     if (dropped > 0)
         printf("dropped %zu signature(s) from the pending targets: the signed content changed, "
                "signers must sign again\n",
                dropped);
     repo_print_pending(&r, stdout, false, true);
 out:
+    json_decref(ientry);
     json_decref(entry);
     json_decref(hardware);
     if (opened)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ledger.h"
@@ -576,6 +577,32 @@ static bool policy_met(const struct ota_tlog_policy *p, const struct wit *ws, si
     return ota_tlog_policy_quorum_met(p, witnessed);
 }
 
+/* OTACHAIN_TIMING=1 (benchmarks, docs/cli.md): milliseconds since t0 of a
+ * CLOCK_MONOTONIC reading, printed on standard error as
+ * "otachain: timing: <what> <ms> ms". */
+static bool timing_on(void)
+{
+    const char *v = getenv("OTACHAIN_TIMING");
+
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+static void timing_now(struct timespec *t)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+}
+
+static void timing_print(const char *what, const struct timespec *t0)
+{
+    struct timespec t1;
+
+    if (!timing_on())
+        return;
+    timing_now(&t1);
+    fprintf(stderr, "otachain: timing: %s %.3f ms\n", what,
+            (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6);
+}
+
 /* Runs the witness round for note and checks every policy's quorum;
  * appends the cosignature lines to note on success. */
 static int collect(struct ledger *lg, struct ota_buf *note, uint64_t size,
@@ -601,8 +628,13 @@ static int collect(struct ledger *lg, struct ota_buf *note, uint64_t size,
         rc = witness_union(ws, &nw, pols, npols);
     for (size_t i = 0; rc == 0 && i < nw; i++)
         rc = lg->store->ops->witness_get(lg->store, ws[i].pw->name, &ws[i].old_size, det);
-    if (rc == 0)
+    if (rc == 0) {
+        struct timespec t0;
+
+        timing_now(&t0);
         rc = cosign_round(ws, nw, note, size, &ts->src, det);
+        timing_print("witness-round", &t0);
+    }
     if (rc != 0)
         goto out;
     for (size_t p = 0; p < npols; p++)
@@ -848,6 +880,9 @@ int ledger_publish(struct ledger *lg, const struct ledger_record *recs, size_t n
     bool in_txn = false;
     int rc = edge == NULL || idx == NULL ? OTA_ERR_NOMEM : 0;
 
+    struct timespec t0;
+
+    timing_now(&t0);
     ota_buf_init(&note, NOTE_MAX);
     ota_buf_init(&body, OTA_CHECKPOINT_MAX_LEN);
     for (size_t p = 0; rc == 0 && p < npols; p++) {
@@ -902,6 +937,7 @@ int ledger_publish(struct ledger *lg, const struct ledger_record *recs, size_t n
         goto out;
     }
     rc = write_public(lg, NULL, "checkpoint", note.data, note.len, true, det);
+    timing_print("ledger-publish", &t0);
     if (rc == 0)
         fprintf(out, "ledger: checkpoint of size %" PRIu64 " cosigned by %zu witness%s\n",
                 edge->size, ncosig, ncosig == 1 ? "" : "es");

@@ -87,7 +87,25 @@ static const struct verb verbs[] = {
      "otachain release add DIR IMAGE --product P --hardware H[,H...] --version V\n"
      "                        --security-version N [--name NAME]",
      "Adds target P/V/NAME (NAME defaults to IMAGE's file name) to the pending\n"
-     "targets; signatures already on them are dropped.\n"},
+     "targets; signatures already on them are dropped. Also chunks the image: its\n"
+     "chunk index becomes target P/V/NAME.cidx (named in the image's custom.index)\n"
+     "and its pack is published as public/chunks/<image-sha256>.pack.\n"},
+    {"delta", "make", cmd_delta_make,
+     "otachain delta make DIR --release P/V (--from IMAGE | --from-version V)",
+     "Makes a reference delta from IMAGE (or the image of release P/V') to the image\n"
+     "of release P/V and writes it atomically to\n"
+     "DIR/public/deltas/<from-sha256>/<to-sha256>, where fetch looks for it. Needs\n"
+     "no signature: the device checks the output against the signed index.\n"},
+    {"fetch", "", cmd_fetch,
+     "otachain fetch --url URL --trusted-root FILE --state DIR --target P/V/NAME\n"
+     "               [--current IMAGE] --out FILE [--no-delta]",
+     "Refreshes the TUF metadata from URL (with the ledger rule when root names one),\n"
+     "downloads the target's chunk index (a signed target), then builds the image\n"
+     "from a reference delta against IMAGE when URL has one, else from IMAGE's\n"
+     "chunks and the missing ones fetched as byte ranges of the release's pack.\n"
+     "Every chunk and the whole image are verified; FILE appears only when they\n"
+     "are. Progress is kept in DIR: a rerun after an interruption fetches no\n"
+     "verified chunk again.\n"},
     {"release", "sign", cmd_release_sign, "otachain release sign DIR --key FILE",
      "Signs the pending targets with a targets key.\n"},
     {"release", "merge", cmd_release_merge, "otachain release merge DIR FILE...",
@@ -245,6 +263,15 @@ static int run(int argc, char **argv, struct ota_detail *det)
     if (!known_group(group)) {
         ota_detail_set(det, "unknown command '%s' (otachain --help)", group);
         return CLI_ERR_USAGE;
+    }
+    if (strcmp(group, "fetch") == 0) { /* a verb of its own, without a group */
+        if (wants_help(argc - 2, argv + 2)) {
+            for (size_t i = 0; i < NVERBS; i++)
+                if (strcmp(verbs[i].group, "fetch") == 0)
+                    printf("usage: %s\n\n%s", verbs[i].synopsis, verbs[i].help);
+            return 0;
+        }
+        return cmd_fetch(&g.ctx, argc - 2, argv + 2, det);
     }
     if (argc < 3) {
         ota_detail_set(det, "missing verb after '%s' (otachain %s --help)", group, group);

@@ -1209,11 +1209,59 @@ out:
     return rc;
 }
 
+/* The pack of an image target whose custom names a chunk index:
+ * blobs/<sha256>.pack -> public/chunks/<sha256>.pack (not a TUF target:
+ * every chunk in it is checked against the signed index). Skipped when
+ * present with the same length. */
+static int publish_pack(struct repo *r, const struct ota_tuf_target *t, struct ota_detail *det)
+{
+    char hex[OTA_SHA256_HEX_LEN + 1];
+    char dst[PATH_MAX];
+    char src[PATH_MAX];
+    char *slash;
+    struct stat st, sst;
+    int rc;
+
+    if (t->custom == NULL || !json_is_string(json_object_get(t->custom, "index")))
+        return 0;
+    ota_hex_encode(hex, t->sha256, OTA_SHA256_LEN);
+    rc = repo_path(src, r, "blobs/%s.pack", hex);
+    if (rc == 0)
+        rc = repo_path(dst, r, "public/chunks/%s.pack", hex);
+    if (rc != 0)
+        return rc;
+    if (stat(src, &sst) != 0 || !S_ISREG(sst.st_mode)) {
+        ota_detail_set(det, "%s: the pack %s is missing (release add makes it)", t->path, src);
+        return OTA_ERR_NOT_FOUND;
+    }
+    if (stat(dst, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == sst.st_size)
+        return 0;
+    slash = strrchr(dst, '/');
+    *slash = '\0';
+    rc = ota_fs_mkdirs(dst, 0755);
+    *slash = '/';
+    if (rc != 0) {
+        ota_detail_set(det, "creating the directory of %s", dst);
+        return rc;
+    }
+    rc = repo_copy_file(NULL, NULL, dst, src, NULL, NULL, REPO_MAX_IMAGE * 2, r->ctx->hook, det);
+    if (rc != 0)
+        ota_detail_prefix(det, t->path);
+    return rc;
+}
+
 /* Copies every target file of md into public/targets (from blobs/),
- * skipping those already present with the right length. */
+ * skipping those already present with the right length, and the packs of
+ * chunked images into public/chunks. */
 static int publish_target_files(struct repo *r, const struct ota_tuf_meta *md,
                                 struct ota_detail *det)
 {
+    for (size_t i = 0; i < md->ntargets; i++) {
+        int prc = publish_pack(r, &md->targets[i], det);
+
+        if (prc != 0)
+            return prc;
+    }
     for (size_t i = 0; i < md->ntargets; i++) {
         const struct ota_tuf_target *t = &md->targets[i];
         char hex[OTA_SHA256_HEX_LEN + 1];

@@ -49,7 +49,8 @@ def test_release_signed_on_separate_copies_and_merged(tmp_path, keys, nginx_fact
     pending = json.loads((repo / "pending" / "targets.json").read_text())
     t = pending["signed"]["targets"]["cam/1.2.0-rc.1/cam.img"]
     assert t["custom"] == {"product": "cam", "hardware": ["rev-a", "rev-b"],
-                           "version": "1.2.0-rc.1", "security_version": 3}
+                           "version": "1.2.0-rc.1", "security_version": 3,
+                           "index": "cam/1.2.0-rc.1/cam.img.cidx"}
 
     # Two signers, each on a copy of the repository directory.
     copy_a, copy_b = tmp_path / "signer-a", tmp_path / "signer-b"

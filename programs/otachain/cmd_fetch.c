@@ -1,0 +1,357 @@
+/* otachain fetch: the device's data-plane download (TUF refresh, the
+ * hash-pinned chunk index, then a reference delta or the missing chunks),
+ * and otachain delta make: a reference delta into DIR/public/deltas. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "otachain/chunk_index.h"
+#include "otachain/delta_make.h"
+#include "otachain/dp_fetch.h"
+#include "otachain/fetch.h"
+#include "otachain/fsutil.h"
+#include "otachain/tuf.h"
+#include "otachain/tuf_client.h"
+#include "repo.h"
+
+static int copy_path(char out[PATH_MAX], const char *fmt, const char *a, const char *b)
+{
+    int n = snprintf(out, PATH_MAX, fmt, a, b);
+
+    return n < 0 || n >= PATH_MAX ? OTA_ERR_TOO_LARGE : 0;
+}
+
+/* The index target an image target names in custom.index, verified by the
+ * TUF client (length and SHA-256 pinned by targets), parsed. */
+static int load_index(struct ota_chunk_index **out, struct ota_tuf_client *c,
+                      const struct ota_fetcher *f, const struct ota_tuf_target *t,
+                      const char *dp_dir, struct ota_detail *det)
+{
+    const char *ipath = json_string_value(json_object_get(t->custom, "index"));
+    const struct ota_tuf_target *it;
+    char file[PATH_MAX];
+    char hex[OTA_SHA256_HEX_LEN + 1];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    *out = NULL;
+    if (ipath == NULL) {
+        ota_detail_set(det, "target %s names no chunk index (custom.index)", t->path);
+        return OTA_ERR_FORMAT;
+    }
+    it = ota_tuf_find_target(ota_tuf_client_trusted(c, OTA_TUF_TARGETS), ipath);
+    if (it == NULL) {
+        ota_detail_set(det, "chunk index %s is not a signed target", ipath);
+        return OTA_ERR_TARGET_UNKNOWN;
+    }
+    if (it->length > OTA_CHUNK_INDEX_MAX_LEN) {
+        ota_detail_set(det, "chunk index %s: %" PRIu64 " bytes", ipath, it->length);
+        return OTA_ERR_TOO_LARGE;
+    }
+    ota_hex_encode(hex, it->sha256, OTA_SHA256_LEN);
+    rc = copy_path(file, "%s/%s.cidx", dp_dir, hex);
+    if (rc == 0)
+        rc = ota_tuf_client_download(c, f, ipath, file, det);
+    if (rc == 0)
+        rc = ota_fs_read(&data, &len, file, (size_t)it->length);
+    if (rc == 0 && (len != it->length)) {
+        ota_detail_set(det, "%s changed after download", file);
+        rc = OTA_ERR_LENGTH_MISMATCH;
+    }
+    if (rc == 0)
+        rc = ota_chunk_index_parse(out, data, len, det);
+    if (rc != 0)
+        ota_detail_prefix(det, ipath);
+    free(data);
+    return rc;
+}
+
+int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_opt opts[] = {
+        {"url", CLI_VAL | CLI_REQ, 0, {0}},
+        {"trusted-root", CLI_VAL | CLI_REQ, 0, {0}},
+        {"state", CLI_VAL | CLI_REQ, 0, {0}},
+        {"target", CLI_VAL | CLI_REQ, 0, {0}},
+        {"current", CLI_VAL, 0, {0}},
+        {"out", CLI_VAL | CLI_REQ, 0, {0}},
+        {"no-delta", 0, 0, {0}},
+    };
+    struct cli_args args;
+    struct ota_fetcher *f = NULL;
+    struct ota_tuf_client *c = NULL;
+    struct ota_tuf_client_opts copts;
+    struct ota_chunk_index *idx = NULL;
+    struct ota_dp_fetch_cfg cfg;
+    struct ota_dp_fetch_stats st;
+    const struct ota_tuf_target *t;
+    uint8_t *root = NULL;
+    size_t root_len = 0;
+    char tuf_dir[PATH_MAX];
+    char dp_dir[PATH_MAX];
+    const char *url, *state, *target, *current;
+    int cur_fd = -1;
+    int rc = cli_parse(opts, 7, &args, 0, 0, argc, argv, det);
+
+    if (rc != 0)
+        return rc;
+    url = cli_val(&opts[0]);
+    state = cli_val(&opts[2]);
+    target = cli_val(&opts[3]);
+    current = cli_val(&opts[4]);
+    if (copy_path(tuf_dir, "%s/%s", state, "tuf") != 0 ||
+        copy_path(dp_dir, "%s/%s", state, "dp") != 0) {
+        ota_detail_set(det, "--state: path too long");
+        return CLI_ERR_USAGE;
+    }
+    rc = ota_fs_read(&root, &root_len, cli_val(&opts[1]), OTA_TUF_ROOT_MAX_LEN);
+    if (rc != 0) {
+        ota_detail_set(det, "trusted root %s", cli_val(&opts[1]));
+        return rc;
+    }
+    if (ota_fs_mkdirs(tuf_dir, 0700) != 0 || ota_fs_mkdirs(dp_dir, 0700) != 0) {
+        ota_detail_set(det, "creating the state directory %s", state);
+        rc = OTA_ERR_IO;
+        goto out;
+    }
+    rc = ota_fetcher_http_new(&f, url, NULL);
+    if (rc != 0) {
+        ota_detail_set(det, "%s", url);
+        goto out;
+    }
+    memset(&copts, 0, sizeof(copts));
+    copts.state_dir = tuf_dir;
+    copts.hook = ctx->hook;
+    rc = ota_tuf_client_open(&c, &copts, root, root_len, det);
+    if (rc == 0)
+        rc = ota_tuf_client_refresh(c, f, det);
+    if (rc != 0)
+        goto out;
+    t = ota_tuf_find_target(ota_tuf_client_trusted(c, OTA_TUF_TARGETS), target);
+    if (t == NULL) {
+        ota_detail_set(det, "%s is not a signed target", target);
+        rc = OTA_ERR_TARGET_UNKNOWN;
+        goto out;
+    }
+    rc = load_index(&idx, c, f, t, dp_dir, det);
+    if (rc != 0)
+        goto out;
+    if (current != NULL) {
+        cur_fd = open(current, O_RDONLY | O_CLOEXEC);
+        if (cur_fd < 0) {
+            ota_detail_set(det, "--current %s: %s", current, strerror(errno));
+            rc = ota_fs_errno(errno);
+            goto out;
+        }
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.idx = idx;
+    cfg.image_length = t->length;
+    cfg.image_sha256 = t->sha256;
+    cfg.current_fd = cur_fd;
+    cfg.base_url = url;
+    cfg.out_path = cli_val(&opts[5]);
+    cfg.state_dir = dp_dir;
+    cfg.no_delta = opts[6].n > 0;
+    rc = ota_dp_fetch(&st, &cfg, det);
+    if (st.delta_tried && st.delta_error != 0)
+        fprintf(stderr,
+                "otachain: warning: reference delta refused (%s: %s); fell back to chunks\n",
+                ota_errname(st.delta_error), st.delta_detail);
+    printf("path: %s\n", st.delta_used ? "delta" : "chunks");
+    printf("bytes fetched: %" PRIu64 " (delta %" PRIu64 ", planned pack ranges %" PRIu64 ")\n",
+           st.bytes_fetched, st.delta_bytes, st.range_bytes);
+    printf("requests: %" PRIu32 "\n", st.requests);
+    printf("ranges: %" PRIu32 "\n", st.ranges);
+    printf("chunks: %" PRIu32 " total, %" PRIu32 " already verified, %" PRIu32 " copied, %" PRIu32
+           " fetched, %" PRIu32 " from the delta\n",
+           st.chunks, st.chunks_done, st.chunks_copied, st.chunks_fetched, st.chunks_from_delta);
+    if (rc == 0)
+        printf("target %s: %" PRIu64 " bytes verified -> %s\n", target, t->length, cfg.out_path);
+out:
+    if (cur_fd >= 0)
+        close(cur_fd);
+    ota_chunk_index_free(idx);
+    ota_tuf_client_free(c);
+    ota_fetcher_free(f);
+    free(root);
+    return rc;
+}
+
+/* The image target of release P/V in md: the one whose path starts with
+ * "P/V/" and whose custom names a chunk index. */
+static const struct ota_tuf_target *release_image(const struct ota_tuf_meta *md, const char *pv)
+{
+    size_t n = strlen(pv);
+
+    if (md == NULL)
+        return NULL;
+    for (size_t i = 0; i < md->ntargets; i++) {
+        const struct ota_tuf_target *t = &md->targets[i];
+
+        if (strncmp(t->path, pv, n) == 0 && t->path[n] == '/' && t->custom != NULL &&
+            json_is_string(json_object_get(t->custom, "index")))
+            return t;
+    }
+    return NULL;
+}
+
+struct file_sink {
+    int fd;
+};
+
+static int file_sink_write(void *ctx, const void *data, size_t len)
+{
+    struct file_sink *s = ctx;
+    const uint8_t *p = data;
+
+    while (len > 0) {
+        ssize_t n = write(s->fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return OTA_ERR_IO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_opt opts[] = {
+        {"release", CLI_VAL | CLI_REQ, 0, {0}},
+        {"from", CLI_VAL, 0, {0}},
+        {"from-version", CLI_VAL, 0, {0}},
+    };
+    struct cli_args args;
+    struct repo r;
+    bool opened = false;
+    const struct ota_tuf_target *to;
+    const struct ota_tuf_meta *md;
+    struct ota_delta_make_stats ms;
+    struct file_sink fs = {-1};
+    uint8_t *old_img = NULL, *new_img = NULL;
+    size_t old_len = 0, new_len = 0;
+    uint8_t from_sha[OTA_SHA256_LEN];
+    char from_hex[OTA_SHA256_HEX_LEN + 1], to_hex[OTA_SHA256_HEX_LEN + 1];
+    char path[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX], pv[PATH_MAX];
+    const char *rel, *from, *from_version;
+    int rc = cli_parse(opts, 3, &args, 1, 1, argc, argv, det);
+
+    if (rc != 0)
+        return rc;
+    rel = cli_val(&opts[0]);
+    from = cli_val(&opts[1]);
+    from_version = cli_val(&opts[2]);
+    tmp[0] = '\0';
+    if ((from == NULL) == (from_version == NULL)) {
+        ota_detail_set(det, "give exactly one of --from IMAGE and --from-version V");
+        return CLI_ERR_USAGE;
+    }
+    if (strchr(rel, '/') == NULL) {
+        ota_detail_set(det, "--release '%s': PRODUCT/VERSION", rel);
+        return CLI_ERR_USAGE;
+    }
+    rc = repo_open(&r, args.pos[0], REPO_LOCK, ctx, det);
+    if (rc != 0)
+        return rc;
+    opened = true;
+    md = r.targets != NULL ? r.targets : r.pend_targets_md;
+    to = release_image(md, rel);
+    if (to == NULL && r.pend_targets_md != NULL)
+        to = release_image(r.pend_targets_md, rel);
+    if (to == NULL) {
+        ota_detail_set(det, "no chunked image target under %s/ in targets", rel);
+        rc = OTA_ERR_TARGET_UNKNOWN;
+        goto out;
+    }
+    ota_hex_encode(to_hex, to->sha256, OTA_SHA256_LEN);
+    rc = repo_path(path, &r, "blobs/%s", to_hex);
+    if (rc == 0)
+        rc = ota_fs_read(&new_img, &new_len, path, (size_t)REPO_MAX_IMAGE);
+    if (rc == 0 && (new_len != to->length || ota_sha256(from_sha, new_img, new_len) != 0 ||
+                    !ota_ct_equal(from_sha, to->sha256, OTA_SHA256_LEN))) {
+        ota_detail_set(det, "%s does not match target %s", path, to->path);
+        rc = OTA_ERR_HASH_MISMATCH;
+    }
+    if (rc != 0)
+        goto out;
+    if (from_version != NULL) {
+        const struct ota_tuf_target *ft;
+        const char *slash = strchr(rel, '/');
+
+        if (snprintf(pv, sizeof(pv), "%.*s/%s", (int)(slash - rel), rel, from_version) >=
+            (int)sizeof(pv)) {
+            rc = CLI_ERR_USAGE;
+            goto out;
+        }
+        ft = release_image(md, pv);
+        if (ft == NULL) {
+            ota_detail_set(det, "no chunked image target under %s/ in targets", pv);
+            rc = OTA_ERR_TARGET_UNKNOWN;
+            goto out;
+        }
+        ota_hex_encode(from_hex, ft->sha256, OTA_SHA256_LEN);
+        rc = repo_path(path, &r, "blobs/%s", from_hex);
+        if (rc != 0)
+            goto out;
+        from = path;
+    }
+    rc = ota_fs_read(&old_img, &old_len, from, OTA_DELTA_MAKE_OLD_MAX);
+    if (rc != 0) {
+        ota_detail_set(det, "reading %s", from);
+        goto out;
+    }
+    rc = ota_sha256(from_sha, old_img, old_len);
+    if (rc != 0)
+        goto out;
+    ota_hex_encode(from_hex, from_sha, OTA_SHA256_LEN);
+    rc = repo_path(dir, &r, "public/deltas/%s", from_hex);
+    if (rc == 0)
+        rc = repo_path(path, &r, "public/deltas/%s/%s", from_hex, to_hex);
+    if (rc == 0)
+        rc = repo_path(tmp, &r, "public/deltas/%s/.%s.tmp", from_hex, to_hex);
+    if (rc == 0)
+        rc = ota_fs_mkdirs(dir, 0755);
+    if (rc != 0)
+        goto out;
+    fs.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fs.fd < 0) {
+        ota_detail_set(det, "%s: %s", tmp, strerror(errno));
+        rc = OTA_ERR_IO;
+        goto out;
+    }
+    rc = ota_delta_make(file_sink_write, &fs, &ms, old_img, old_len, new_img, new_len, NULL, det);
+    if (rc != 0)
+        goto out;
+    if (fsync(fs.fd) != 0 || rename(tmp, path) != 0 || ota_fs_sync_dir(dir) != 0) {
+        ota_detail_set(det, "writing %s: %s", path, strerror(errno));
+        rc = OTA_ERR_IO;
+        goto out;
+    }
+    tmp[0] = '\0';
+    printf("delta %s -> %s: %" PRIu64 " bytes (image %zu bytes)\n", from_hex, to->path,
+           ms.delta_length, new_len);
+    printf("wrote %s\n", path);
+out:
+    if (fs.fd >= 0)
+        close(fs.fd);
+    if (tmp[0] != '\0' && unlink(tmp) != 0) {
+        /* best effort: nothing was renamed */
+    }
+    free(old_img);
+    free(new_img);
+    if (opened)
+        repo_close(&r);
+    return rc;
+}

@@ -1,0 +1,309 @@
+"""The data plane against a plain static mirror (issue 4, acceptance 3).
+
+nginx serves DIR/public as static files (Range honoured, as for any static
+file). `otachain fetch` runs the TUF refresh, downloads the hash-pinned
+chunk index target, then builds the new image from a reference delta when
+the mirror has one, else from the current image's chunks plus byte ranges
+of the release's pack. The access log ("$request $status
+$body_bytes_sent") says what crossed the wire.
+
+- a client holding v1 fetches only the missing chunks of v2: the pack bytes
+  nginx sent equal the planned ranges and are a small part of the pack;
+- with a reference delta on the mirror, the delta is used and no pack
+  range is requested;
+- kill -9 in the middle of a slow download, then a rerun: it fetches
+  fewer bytes than a full run and no verified chunk again;
+- a mirror that flips one byte of one chunk in the pack is refused with an
+  error naming the chunk, and OUT never appears (OUT.part stays unrenamed);
+  a flipped delta is refused and the client falls back to verified chunks.
+"""
+
+import hashlib
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from otarepo import Repo
+from testlib import otachain, otachain_path
+
+TARGET2 = "app/2.0.0/firmware.img"
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def images(size=2 << 20, seed=7):
+    """v1: random bytes; v2: v1 with a few local edits (an insertion, an
+    overwrite, a deletion), as a small source fix would give."""
+    rnd = random.Random(seed)
+    v1 = bytearray(rnd.randbytes(size))
+    v2 = bytearray(v1)
+    v2[300_000:300_000] = rnd.randbytes(700)
+    v2[1_000_000:1_000_500] = rnd.randbytes(500)
+    del v2[1_600_000:1_601_000]
+    return bytes(v1), bytes(v2)
+
+
+@pytest.fixture(name="release")
+def release_fixture(tmp_path):
+    v1, v2 = images()
+    repo = Repo.create(tmp_path / "repo", ledger=False)
+    repo.add_release("app", "1.0.0", v1)
+    repo.add_release("app", "2.0.0", v2)
+    cur = tmp_path / "current.img"
+    cur.write_bytes(v1)
+    return repo, v1, v2, cur
+
+
+def pack_path(repo, data):
+    return repo.public / "chunks" / f"{sha(data)}.pack"
+
+
+def fetch(repo, srv, state, out, current=None, extra=(), env=None, check=False):
+    args = ["fetch", "--url", srv.url, "--trusted-root", repo.root1, "--state", state,
+            "--target", TARGET2, "--out", out, *extra]
+    if current is not None:
+        args += ["--current", current]
+    return otachain(*args, check=check, env=env)
+
+
+def stat(out, name):
+    m = re.search(rf"^{name}: (\d+)", out, re.M)
+    return int(m.group(1))
+
+
+def pack_requests(srv):
+    return [r for r in srv.requests() if "/chunks/" in r[1]]
+
+
+def test_release_add_publishes_index_target_and_pack(release):
+    repo, v1, v2, _ = release
+    tgt = repo.load(f"{repo.version('targets')}.targets.json")["signed"]["targets"]
+    img = tgt[TARGET2]
+    assert img["custom"]["index"] == TARGET2 + ".cidx"
+    idx = tgt[TARGET2 + ".cidx"]
+    files = list((repo.public / "targets" / "app" / "2.0.0").iterdir())
+    idx_file = [f for f in files if f.name.endswith(".firmware.img.cidx")][0]
+    assert sha(idx_file.read_bytes()) == idx["hashes"]["sha256"]
+    assert idx_file.read_bytes()[:8] == b"OTACHIDX"
+    assert pack_path(repo, v2).stat().st_size > len(v2) // 2
+    assert sum(e[0] for e in index_entries(repo, TARGET2)) == len(v2)
+
+
+def test_fetch_only_missing_chunks(tmp_path, release, nginx_factory):
+    repo, v1, v2, cur = release
+    srv = nginx_factory(root=repo.public)
+    out = tmp_path / "new.img"
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur, check=True)
+    assert out.read_bytes() == v2
+    assert not (tmp_path / "new.img.part").exists()
+    assert "path: chunks" in p.stdout
+    planned = int(re.search(r"planned pack ranges (\d+)", p.stdout).group(1))
+    reqs = pack_requests(srv)
+    assert reqs and all(r[2] == 206 for r in reqs)
+    sent = sum(r[3] for r in reqs)
+    pack_size = pack_path(repo, v2).stat().st_size
+    # nginx sent the planned ranges (plus multipart boundaries and part
+    # headers, < 200 bytes a range), a small part of the pack, in one
+    # multi-range request.
+    assert len(reqs) == 1
+    nranges = stat(p.stdout, "ranges")
+    assert planned <= sent <= planned + 200 * nranges
+    assert sent < pack_size // 8
+    assert stat(p.stdout, "requests") == 2  # the delta (404) and the pack
+    # The delta path was tried first and was absent.
+    assert any("/deltas/" in r[1] and r[2] == 404 for r in srv.requests())
+    m = re.search(r"chunks: (\d+) total, 0 already verified, (\d+) copied, (\d+) fetched", p.stdout)
+    total, copied, fetched = map(int, m.groups())
+    assert copied > 0 and 0 < fetched < total // 4
+
+
+def test_reference_delta_used(tmp_path, release, nginx_factory):
+    repo, v1, v2, cur = release
+    p = otachain("delta", "make", repo.dir, "--release", "app/2.0.0", "--from-version", "1.0.0")
+    delta = repo.public / "deltas" / sha(v1) / sha(v2)
+    assert delta.exists() and str(delta) in p.stdout
+    srv = nginx_factory(root=repo.public)
+    out = tmp_path / "new.img"
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur, check=True)
+    assert out.read_bytes() == v2
+    assert "path: delta" in p.stdout
+    got = [r for r in srv.requests() if "/deltas/" in r[1]]
+    assert len(got) == 1 and got[0][2] == 200 and got[0][3] == delta.stat().st_size
+    assert pack_requests(srv) == []
+    assert delta.stat().st_size < 20_000
+
+    # --from IMAGE gives the same delta.
+    os.unlink(delta)
+    otachain("delta", "make", repo.dir, "--release", "app/2.0.0", "--from", cur)
+    assert delta.exists()
+
+
+def index_entries(repo, target):
+    """(length, zlength, sha256 hex) of each chunk (docs/formats/chunk-index.md)."""
+    tgt = repo.load(f"{repo.version('targets')}.targets.json")["signed"]["targets"]
+    h = tgt[target + ".cidx"]["hashes"]["sha256"]
+    name = target.rsplit("/", 1)[1]
+    data = (repo.public / "targets" / target.rsplit("/", 1)[0] / f"{h}.{name}.cidx").read_bytes()
+    out = []
+    for off in range(120, len(data), 40):
+        e = data[off:off + 40]
+        out.append((int.from_bytes(e[0:4], "little"), int.from_bytes(e[4:8], "little"),
+                    e[8:40].hex()))
+    return out
+
+
+def test_flipped_byte_in_pack_refused(tmp_path, release, nginx_factory):
+    repo, v1, v2, cur = release
+    old = {e[2] for e in index_entries(repo, "app/1.0.0/firmware.img")}
+    new = index_entries(repo, TARGET2)
+    # The first chunk of v2 that v1 lacks: the client fetches its frame.
+    pos = 0
+    for i, (length, zlength, h) in enumerate(new):
+        if h not in old and zlength > 0:
+            break
+        pos += zlength
+    mirror = tmp_path / "mirror"
+    shutil.copytree(repo.public, mirror)
+    pack = mirror / "chunks" / f"{sha(v2)}.pack"
+    data = bytearray(pack.read_bytes())
+    data[pos + zlength // 2] ^= 0x01
+    pack.write_bytes(bytes(data))
+    srv = nginx_factory(root=mirror)
+    out = tmp_path / "new.img"
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur)
+    assert p.returncode == 1, p.stderr
+    assert re.search(r"^otachain: (hash_mismatch|decompress): ", p.stderr), p.stderr
+    assert f"bad chunk {i} (image bytes [" in p.stderr
+    assert f"pack bytes [{pos}, {pos + zlength})" in p.stderr
+    assert not out.exists()
+    assert (tmp_path / "new.img.part").exists()  # kept for resume, never renamed
+    # A rerun is refused the same way; OUT still never appears.
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur)
+    assert p.returncode == 1 and f"bad chunk {i} " in p.stderr
+    assert not out.exists()
+
+    # Without a current image (every chunk from the pack) likewise.
+    p = fetch(repo, srv, tmp_path / "st-full", tmp_path / "full.img")
+    assert p.returncode == 1 and f"bad chunk {i} " in p.stderr
+    assert not (tmp_path / "full.img").exists()
+
+
+def test_flipped_byte_in_delta_refused_falls_back(tmp_path, release, nginx_factory):
+    repo, v1, v2, cur = release
+    otachain("delta", "make", repo.dir, "--release", "app/2.0.0", "--from-version", "1.0.0")
+    mirror = tmp_path / "mirror"
+    shutil.copytree(repo.public, mirror)
+    delta = mirror / "deltas" / sha(v1) / sha(v2)
+    data = bytearray(delta.read_bytes())
+    data[len(data) - 40] ^= 0x01
+    delta.write_bytes(bytes(data))
+    srv = nginx_factory(root=mirror)
+    out = tmp_path / "new.img"
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur, check=True)
+    assert "reference delta refused" in p.stderr
+    assert "path: chunks" in p.stdout
+    assert out.read_bytes() == v2
+    assert any("/deltas/" in r[1] and r[2] == 200 for r in srv.requests())
+
+
+def test_server_ignoring_range_refused(tmp_path, release, nginx_factory):
+    repo, v1, v2, cur = release
+    # max_ranges 0 makes nginx answer 200 with the whole file.
+    srv = nginx_factory(root=repo.public, extra_conf="        max_ranges 0;\n")
+    out = tmp_path / "new.img"
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur)
+    assert p.returncode != 0
+    assert "ignored the Range request" in p.stderr
+    assert not out.exists()
+
+
+def test_resume_after_kill9(tmp_path, release, nginx_factory):
+    repo, v1, v2, cur = release
+    pack_size = pack_path(repo, v2).stat().st_size
+    slow = nginx_factory(root=repo.public,
+                         extra_conf="        location /chunks/ { limit_rate 256k; }\n")
+    fast = nginx_factory(root=repo.public)
+    state = tmp_path / "st"
+    out = tmp_path / "new.img"
+    # No current image: the whole pack in one slow range.
+    args = [otachain_path(), "fetch", "--url", slow.url, "--trusted-root", str(repo.root1),
+            "--state", str(state), "--target", TARGET2, "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    part = tmp_path / "new.img.part"
+    deadline = time.monotonic() + 30
+    while not part.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(3)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert part.exists() and not out.exists()
+
+    p = fetch(repo, fast, state, out, check=True)
+    assert out.read_bytes() == v2
+    assert not part.exists()
+    done = int(re.search(r"chunks: \d+ total, (\d+) already verified", p.stdout).group(1))
+    assert done > 0
+    sent = sum(r[3] for r in pack_requests(fast))
+    assert 0 < sent < pack_size - 200_000
+    assert sent == int(re.search(r"planned pack ranges (\d+)", p.stdout).group(1))
+
+
+def test_truncated_pack_refused(tmp_path, release, nginx_factory):
+    repo, v1, v2, cur = release
+    mirror = tmp_path / "mirror"
+    shutil.copytree(repo.public, mirror)
+    pack = mirror / "chunks" / f"{sha(v2)}.pack"
+    size = pack.stat().st_size
+    os.truncate(pack, size - 1000)
+    srv = nginx_factory(root=mirror)
+    out = tmp_path / "new.img"
+    # nginx clamps the range to the shorter file: a 206 that ends early.
+    p = fetch(repo, srv, tmp_path / "st", out)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.startswith("otachain: truncated: ")
+    assert f"range [0, {size}) ended after {size - 1000} bytes" in p.stderr
+    assert "incomplete chunk" in p.stderr
+    assert not out.exists()
+
+
+def test_mirror_without_multirange(tmp_path, release, nginx_factory):
+    """nginx max_ranges 1 answers a multi-range request with the whole file
+    (200): the client abandons it and asks for each range alone."""
+    repo, v1, v2, cur = release
+    srv = nginx_factory(root=repo.public, extra_conf="        max_ranges 1;\n")
+    out = tmp_path / "new.img"
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur, check=True)
+    assert out.read_bytes() == v2
+    reqs = pack_requests(srv)
+    assert reqs[0][2] == 200
+    singles = reqs[1:]
+    assert len(singles) == stat(p.stdout, "ranges") and all(r[2] == 206 for r in singles)
+    assert sum(r[3] for r in singles) == int(
+        re.search(r"planned pack ranges (\d+)", p.stdout).group(1))
+
+
+def test_fetch_with_ledger(tmp_path, nginx_factory):
+    """With the ledger on (no witnesses, quorum none) fetch applies the
+    ledger rule in its TUF refresh and works the same."""
+    v1, v2 = images(size=600_000, seed=9)
+    repo = Repo.create(tmp_path / "repo")
+    repo.add_release("app", "1.0.0", v1)
+    repo.add_release("app", "2.0.0", v2)
+    cur = tmp_path / "current.img"
+    cur.write_bytes(v1)
+    srv = nginx_factory(root=repo.public)
+    out = tmp_path / "new.img"
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur, check=True)
+    assert out.read_bytes() == v2
+    assert any(r[1].startswith("/ledger/checkpoint") for r in srv.requests())
+    assert (tmp_path / "st" / "tuf" / "checkpoint").exists()
+    assert stat(p.stdout, "ranges") >= 1
