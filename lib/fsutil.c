@@ -15,9 +15,12 @@
  */
 #include "otachain/fsutil.h"
 
+#include <signal.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,4 +466,63 @@ fail:
         close(fd);
     unlink(path);
     return rc;
+}
+
+const char *ota_fs_step_name(enum ota_fs_step step)
+{
+    switch (step) {
+    case OTA_FS_STEP_CREATE:
+        return "create";
+    case OTA_FS_STEP_WRITE:
+        return "write";
+    case OTA_FS_STEP_FSYNC:
+        return "fsync";
+    case OTA_FS_STEP_RENAME:
+        return "rename";
+    case OTA_FS_STEP_DIRSYNC:
+        return "dirsync";
+    case OTA_FS_STEP_UNLINK:
+        return "unlink";
+    }
+    return "unknown";
+}
+
+int ota_fs_fault_hook(void *ctx, enum ota_fs_step step, const char *path)
+{
+    struct ota_fs_fault *f = ctx;
+    unsigned long n = ++f->steps;
+
+    if (f->trace) {
+        fprintf(stderr, "fs-step %lu %s %s\n", n, ota_fs_step_name(step), path);
+        fflush(stderr);
+    }
+    if (f->crash_at != 0 && n == f->crash_at) {
+        fflush(stdout);
+        fflush(stderr);
+        raise(SIGKILL);
+    }
+    return 0;
+}
+
+int ota_fs_fault_from_env(struct ota_fs_fault *f, bool *active, struct ota_detail *det)
+{
+    const char *crash = getenv("OTACHAIN_CRASH_AT");
+    const char *trace = getenv("OTACHAIN_FS_TRACE");
+    unsigned long long n = 0;
+
+    memset(f, 0, sizeof(*f));
+    *active = false;
+    if (crash != NULL && crash[0] != '\0') {
+        char *end = NULL;
+        errno = 0;
+        n = strtoull(crash, &end, 10);
+        if (crash[0] < '1' || crash[0] > '9' || errno != 0 || *end != '\0' || n > (1ULL << 31)) {
+            ota_detail_set(det, "OTACHAIN_CRASH_AT=%s: expected a step number 1..2^31", crash);
+            return OTA_ERR_INVALID_ARG;
+        }
+    }
+    f->crash_at = (unsigned long)n;
+    f->trace = trace != NULL && trace[0] != '\0' && strcmp(trace, "0") != 0;
+    *active = f->crash_at != 0 || f->trace;
+    return 0;
 }

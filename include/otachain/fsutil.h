@@ -12,6 +12,7 @@
 #ifndef OTACHAIN_FSUTIL_H
 #define OTACHAIN_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,28 @@ struct ota_fs_hook {
     int (*fn)(void *ctx, enum ota_fs_step step, const char *path);
     void *ctx;
 };
+
+/* Fault injection driven by the environment (tests only; docs/cli.md):
+ * OTACHAIN_CRASH_AT=N kills the process with SIGKILL just before the N-th
+ * step, OTACHAIN_FS_TRACE=1 prints "fs-step N <step> <path>" on stderr.
+ * Shared by every program; the counter lives in the caller's struct. */
+struct ota_fs_fault {
+    unsigned long steps;    /* steps seen so far */
+    unsigned long crash_at; /* 0: never */
+    bool trace;
+};
+
+/* Reads the two variables into f. OTA_ERR_INVALID_ARG (det says which) if
+ * OTACHAIN_CRASH_AT is not a step number 1..2^31. On success *active
+ * tells whether a hook is needed at all. */
+OTA_WUR int ota_fs_fault_from_env(struct ota_fs_fault *f, bool *active, struct ota_detail *det);
+
+/* The hook function for struct ota_fs_hook, ctx = struct ota_fs_fault *.
+ * stdout and stderr are flushed before the kill. */
+int ota_fs_fault_hook(void *ctx, enum ota_fs_step step, const char *path);
+
+/* "create", "write", "fsync", "rename", "dirsync", "unlink". */
+const char *ota_fs_step_name(enum ota_fs_step step);
 
 /* Reads a whole regular file of at most max bytes into a new buffer
  * (free()); a NUL byte is appended (not counted). OTA_ERR_NOT_FOUND,

@@ -60,17 +60,9 @@ static const char usage_text[] =
     "before its N-th state file-system step; OTACHAIN_FS_TRACE=1 prints each\n"
     "step as 'fs-step N STEP PATH' on standard error.\n";
 
-/* Fault injection: count the file-system steps on the state, trace them,
- * kill the process before the N-th (as the otachain CLI, docs/cli.md). */
-struct fault {
-    unsigned long steps;
-    unsigned long crash_at; /* 0: never */
-    bool trace;
-};
-
 /* Every global of the program (STYLE rule 7). */
 static struct {
-    struct fault fault;
+    struct ota_fs_fault fault; /* fault injection (as the CLI, docs/cli.md) */
     struct ota_fs_hook hook;
     struct wit_config cfg;
     struct ota_note_signer *signer;
@@ -80,53 +72,14 @@ static struct {
     int lock_fd;
 } g = {.lock_fd = -1};
 
-static const char *step_name(enum ota_fs_step step)
-{
-    switch (step) {
-    case OTA_FS_STEP_CREATE:
-        return "create";
-    case OTA_FS_STEP_WRITE:
-        return "write";
-    case OTA_FS_STEP_FSYNC:
-        return "fsync";
-    case OTA_FS_STEP_RENAME:
-        return "rename";
-    case OTA_FS_STEP_DIRSYNC:
-        return "dirsync";
-    case OTA_FS_STEP_UNLINK:
-        return "unlink";
-    }
-    return "unknown";
-}
-
-static int fault_hook(void *ctx, enum ota_fs_step step, const char *path)
-{
-    struct fault *f = ctx;
-    unsigned long n = ++f->steps;
-
-    if (f->trace) {
-        fprintf(stderr, "fs-step %lu %s %s\n", n, step_name(step), path);
-        fflush(stderr);
-    }
-    if (f->crash_at != 0 && n == f->crash_at)
-        raise(SIGKILL);
-    return 0;
-}
-
 static int setup_fault(struct ota_detail *det)
 {
-    const char *crash = getenv("OTACHAIN_CRASH_AT");
-    const char *trace = getenv("OTACHAIN_FS_TRACE");
-    uint64_t n = 0;
+    bool active;
+    int rc = ota_fs_fault_from_env(&g.fault, &active, det);
 
-    if (crash != NULL && crash[0] != '\0' &&
-        (ota_checkpoint_parse_u64(&n, crash, strlen(crash), (uint64_t)1 << 31) != 0 || n == 0)) {
-        ota_detail_set(det, "OTACHAIN_CRASH_AT=%s: expected a positive step number", crash);
-        return OTA_ERR_INVALID_ARG;
-    }
-    g.fault.crash_at = (unsigned long)n;
-    g.fault.trace = trace != NULL && trace[0] != '\0' && strcmp(trace, "0") != 0;
-    g.hook.fn = fault_hook;
+    if (rc != 0)
+        return rc;
+    g.hook.fn = ota_fs_fault_hook;
     g.hook.ctx = &g.fault;
     return 0;
 }

@@ -386,6 +386,45 @@ static void test_sync_dir(void **state)
     assert_int_equal(ota_fs_sync_dir(p), OTA_ERR_NOT_FOUND);
 }
 
+/* OTACHAIN_CRASH_AT / OTACHAIN_FS_TRACE parsing and step counting. */
+static void test_fault_from_env(void **state)
+{
+    (void)state;
+    struct ota_fs_fault f;
+    bool active = true;
+    struct ota_detail det = {{0}};
+
+    unsetenv("OTACHAIN_CRASH_AT");
+    unsetenv("OTACHAIN_FS_TRACE");
+    assert_int_equal(ota_fs_fault_from_env(&f, &active, &det), 0);
+    assert_false(active);
+
+    static const char *const bad[] = {"0", "-1", "abc", "5x", "07", "2147483649", " 5"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv("OTACHAIN_CRASH_AT", bad[i], 1);
+        assert_int_equal(ota_fs_fault_from_env(&f, &active, &det), OTA_ERR_INVALID_ARG);
+        assert_non_null(strstr(det.msg, "OTACHAIN_CRASH_AT"));
+    }
+    setenv("OTACHAIN_CRASH_AT", "5", 1);
+    assert_int_equal(ota_fs_fault_from_env(&f, &active, &det), 0);
+    assert_true(active);
+    assert_int_equal(f.crash_at, 5);
+    assert_false(f.trace);
+
+    unsetenv("OTACHAIN_CRASH_AT");
+    setenv("OTACHAIN_FS_TRACE", "0", 1);
+    assert_int_equal(ota_fs_fault_from_env(&f, &active, &det), 0);
+    assert_false(active);
+    unsetenv("OTACHAIN_FS_TRACE");
+
+    /* Without a crash point the hook only counts. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ota_fs_fault_hook(&f, OTA_FS_STEP_WRITE, "x"), 0);
+    assert_int_equal(f.steps, 3);
+    assert_string_equal(ota_fs_step_name(OTA_FS_STEP_DIRSYNC), "dirsync");
+    assert_string_equal(ota_fs_step_name(OTA_FS_STEP_UNLINK), "unlink");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int main(void)
@@ -402,6 +441,7 @@ int main(void)
         T(test_remove),
         T(test_mkdirs),
         T(test_sync_dir),
+        cmocka_unit_test(test_fault_from_env),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
