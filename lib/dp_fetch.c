@@ -77,47 +77,11 @@ static int64_t ms_since(const struct timespec *t)
     return (int64_t)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
 }
 
-static int pwrite_all(int fd, const void *data, size_t len, uint64_t off)
-{
-    const uint8_t *p = data;
-
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return OTA_ERR_IO;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
-}
-
-static int pread_all(int fd, void *data, size_t len, uint64_t off)
-{
-    uint8_t *p = data;
-
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t)off);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return OTA_ERR_IO;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
-}
-
 /* Makes everything marked so far durable: output first, then the bitmap. */
 static int sync_state(struct dpf *d, struct ota_detail *det)
 {
     if (fdatasync(d->part_fd) != 0 ||
-        pwrite_all(d->state_fd, d->done, d->done_len, STATE_HEADER_LEN) != 0 ||
+        ota_fs_pwrite_all(d->state_fd, d->done, d->done_len, STATE_HEADER_LEN) != 0 ||
         fdatasync(d->state_fd) != 0) {
         ota_detail_set(det, "recording progress in %s: %s", d->state_path, strerror(errno));
         return OTA_ERR_IO;
@@ -133,7 +97,7 @@ static int put_chunk(struct dpf *d, uint32_t i, const uint8_t *data, struct ota_
 {
     const struct ota_chunk_entry *e = &d->idx->chunks[i];
 
-    if (pwrite_all(d->part_fd, data, e->length, e->offset) != 0) {
+    if (ota_fs_pwrite_all(d->part_fd, data, e->length, e->offset) != 0) {
         ota_detail_set(det, "writing %s: %s", d->part_path, strerror(errno));
         return OTA_ERR_IO;
     }
@@ -204,9 +168,9 @@ static int open_output(struct dpf *d, struct ota_detail *det)
         (uint64_t)st.st_size == d->cfg->image_length) {
         uint8_t have[STATE_HEADER_LEN];
 
-        if (pread_all(d->state_fd, have, sizeof(have), 0) == 0 &&
+        if (ota_fs_pread_all(d->state_fd, have, sizeof(have), 0) == 0 &&
             memcmp(have, hdr, sizeof(hdr)) == 0 &&
-            pread_all(d->state_fd, d->done, d->done_len, STATE_HEADER_LEN) == 0)
+            ota_fs_pread_all(d->state_fd, d->done, d->done_len, STATE_HEADER_LEN) == 0)
             resume = true;
     }
     if (!resume) {
@@ -220,7 +184,7 @@ static int open_output(struct dpf *d, struct ota_detail *det)
             open(d->state_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (d->part_fd < 0 || d->state_fd < 0 ||
             ftruncate(d->part_fd, (off_t)d->cfg->image_length) != 0 ||
-            pwrite_all(d->state_fd, hdr, sizeof(hdr), 0) != 0) {
+            ota_fs_pwrite_all(d->state_fd, hdr, sizeof(hdr), 0) != 0) {
             ota_detail_set(det, "creating %s and %s: %s", d->part_path, d->state_path,
                            strerror(errno));
             return OTA_ERR_IO;
@@ -737,7 +701,7 @@ static int copy_chunk(struct dpf *d, uint32_t i, int fd, uint64_t src, const cha
     const struct ota_chunk_entry *e = &d->idx->chunks[i];
     int rc;
 
-    if (pread_all(fd, d->buf, e->length, src) != 0) {
+    if (ota_fs_pread_all(fd, d->buf, e->length, src) != 0) {
         ota_detail_set(det, "reading chunk %" PRIu32 " from the %s: %s", i, from, strerror(errno));
         return OTA_ERR_IO;
     }
@@ -808,7 +772,7 @@ static int finish(struct dpf *d, struct ota_detail *det)
         uint64_t left = d->cfg->image_length - off;
         size_t n = left < OTA_CHUNK_LEN_CAP ? (size_t)left : OTA_CHUNK_LEN_CAP;
 
-        rc = pread_all(d->part_fd, d->buf, n, off);
+        rc = ota_fs_pread_all(d->part_fd, d->buf, n, off);
         if (rc == 0)
             rc = ota_sha256_update(h, d->buf, n);
         off += n;

@@ -61,9 +61,10 @@ static int run_hook(const struct ota_fs_hook *hook, enum ota_fs_step step, const
     return 0;
 }
 
-/* Writes all n bytes; 0 or OTA_ERR_IO (errno set). */
-static int write_all(int fd, const uint8_t *p, size_t n)
+int ota_fs_write_all(int fd, const void *data, size_t n)
 {
+    const uint8_t *p = data;
+
     while (n > 0) {
         ssize_t w = write(fd, p, n);
 
@@ -78,6 +79,60 @@ static int write_all(int fd, const uint8_t *p, size_t n)
         }
         p += w;
         n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ota_fs_pwrite_all(int fd, const void *data, size_t n, uint64_t off)
+{
+    const uint8_t *p = data;
+
+    if (off > (uint64_t)INT64_MAX - n) {
+        errno = EOVERFLOW;
+        return OTA_ERR_IO;
+    }
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return OTA_ERR_IO;
+        }
+        if (w == 0) {
+            errno = EIO;
+            return OTA_ERR_IO;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+int ota_fs_pread_all(int fd, void *data, size_t n, uint64_t off)
+{
+    uint8_t *p = data;
+
+    if (off > (uint64_t)INT64_MAX - n) {
+        errno = EOVERFLOW;
+        return OTA_ERR_IO;
+    }
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return OTA_ERR_IO;
+        }
+        if (r == 0) {
+            errno = EIO; /* end of file before n bytes */
+            return OTA_ERR_IO;
+        }
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
     }
     return 0;
 }
@@ -308,7 +363,7 @@ int ota_fs_replace(const char *path, const void *data, size_t len, unsigned mode
     rc = run_hook(hook, OTA_FS_STEP_WRITE, path);
     if (rc != 0)
         goto fail;
-    rc = write_all(fd, data, len);
+    rc = ota_fs_write_all(fd, data, len);
     if (rc != 0)
         goto fail;
 
@@ -447,7 +502,7 @@ int ota_fs_write_new(const char *path, const void *data, size_t len, unsigned mo
         rc = ota_fs_errno(errno);
         goto fail;
     }
-    rc = write_all(fd, data, len);
+    rc = ota_fs_write_all(fd, data, len);
     if (rc != 0)
         goto fail;
     if (fsync(fd) != 0) {

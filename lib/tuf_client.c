@@ -1339,19 +1339,10 @@ static int download_sink(void *ctx, const void *data, size_t len)
     int rc = ota_sha256_update(d->sha, data, len);
     if (rc != 0)
         return rc;
-    const uint8_t *p = data;
-    while (len > 0) {
-        ssize_t n = write(d->fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            d->write_errno = errno;
-            return OTA_ERR_IO;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    rc = ota_fs_write_all(d->fd, data, len);
+    if (rc != 0)
+        d->write_errno = errno;
+    return rc;
 }
 
 /* Directory part of path (new string): "." when there is none. */

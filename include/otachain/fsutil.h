@@ -82,6 +82,14 @@ OTA_WUR int ota_fs_mkdirs(const char *path, unsigned mode);
  * anything else -> IO. */
 int ota_fs_errno(int e);
 
+/* Writes all n bytes, retrying EINTR and short writes: 0 or OTA_ERR_IO
+ * (errno set). The p- variants write or read exactly n bytes at offset
+ * off; pread_all treats end of file before n bytes as OTA_ERR_IO (errno
+ * EIO). */
+OTA_WUR int ota_fs_write_all(int fd, const void *data, size_t n);
+OTA_WUR int ota_fs_pwrite_all(int fd, const void *data, size_t n, uint64_t off);
+OTA_WUR int ota_fs_pread_all(int fd, void *data, size_t n, uint64_t off);
+
 /* fsyncs a directory. */
 OTA_WUR int ota_fs_sync_dir(const char *dir);
 

@@ -210,20 +210,9 @@ struct file_sink {
 
 static int file_sink_write(void *ctx, const void *data, size_t len)
 {
-    struct file_sink *s = ctx;
-    const uint8_t *p = data;
+    const struct file_sink *s = ctx;
 
-    while (len > 0) {
-        ssize_t n = write(s->fd, p, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return OTA_ERR_IO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return ota_fs_write_all(s->fd, data, len);
 }
 
 int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)

@@ -386,6 +386,26 @@ static void test_sync_dir(void **state)
     assert_int_equal(ota_fs_sync_dir(p), OTA_ERR_NOT_FOUND);
 }
 
+/* Exact positional writes and reads; end of file before n bytes is an
+ * error, not a short read. */
+static void test_pwrite_pread_all(void **state)
+{
+    const struct tdir *t = *state;
+    char p[PATH_MAX];
+    join(p, t, "pio");
+    int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ota_fs_write_all(fd, "abc", 3), 0);
+    assert_int_equal(ota_fs_pwrite_all(fd, "XY", 2, 10), 0);
+    char buf[12] = {0};
+    assert_int_equal(ota_fs_pread_all(fd, buf, 12, 0), 0);
+    assert_memory_equal(buf, "abc\0\0\0\0\0\0\0XY", 12);
+    assert_int_equal(ota_fs_pread_all(fd, buf, 3, 10), OTA_ERR_IO);
+    assert_int_equal(errno, EIO);
+    assert_int_equal(ota_fs_pwrite_all(fd, "x", 1, (uint64_t)INT64_MAX), OTA_ERR_IO);
+    close(fd);
+}
+
 /* OTACHAIN_CRASH_AT / OTACHAIN_FS_TRACE parsing and step counting. */
 static void test_fault_from_env(void **state)
 {
@@ -441,6 +461,7 @@ int main(void)
         T(test_remove),
         T(test_mkdirs),
         T(test_sync_dir),
+        T(test_pwrite_pread_all),
         cmocka_unit_test(test_fault_from_env),
     };
 
