@@ -118,7 +118,7 @@ fuzz: build-fuzz
 # fuzz harnesses. It is printed only when every step passed (the first
 # failure stops make), so the failed count is 0 by construction.
 check: deps lint build-asan unit system build-fuzz fuzz
-	@unit=$$($(MESON) test -C build-asan --list 2>/dev/null | grep -c .); \
+	@unit=$$($(MESON) test -C build-asan --list 2>/dev/null | grep -v '^ninja:' | grep -c .); \
 	sys=$$(grep -o 'tests="[0-9]*"' build-asan/pytest-junit.xml | head -1 | tr -dc 0-9); \
 	skipped=$$(grep -o 'skipped="[0-9]*"' build-asan/pytest-junit.xml | head -1 | tr -dc 0-9); \
 	fz=$$(ls fuzz/fuzz_*.c 2>/dev/null | wc -l); \
