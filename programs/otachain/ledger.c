@@ -952,18 +952,31 @@ out:
 
 /* The latest cosigned checkpoint: its body and the note with the log's
  * signature only (re-signed: Ed25519 is deterministic). */
+/* The cosigned checkpoint stored last: its note bytes in stored, parsed
+ * into *parsed (caller frees) and cp. */
+static int stored_checkpoint(struct ledger *lg, struct ota_checkpoint *cp, struct ota_buf *stored,
+                             struct ota_note **parsed, struct ota_detail *det)
+{
+    int rc = lg->store->ops->checkpoint_get(lg->store, stored, det);
+
+    *parsed = NULL;
+    if (rc == OTA_ERR_NOT_FOUND)
+        ota_detail_set(det, "%s: nothing logged yet (repo publish)", lg->dir);
+    if (rc == 0)
+        rc = ota_note_parse(parsed, stored->data, stored->len, det);
+    if (rc == 0)
+        rc = ota_checkpoint_parse(cp, (*parsed)->text, (*parsed)->text_len, det);
+    return rc;
+}
+
+/* As stored_checkpoint, plus the checkpoint freshly signed by the log key
+ * alone in note (what a witness is sent). */
 static int current_checkpoint(struct ledger *lg, struct ota_checkpoint *cp, struct ota_buf *note,
                               struct ota_buf *stored, struct ota_detail *det)
 {
     struct ota_note *parsed = NULL;
-    int rc = lg->store->ops->checkpoint_get(lg->store, stored, det);
+    int rc = stored_checkpoint(lg, cp, stored, &parsed, det);
 
-    if (rc == OTA_ERR_NOT_FOUND)
-        ota_detail_set(det, "%s: nothing logged yet (repo publish)", lg->dir);
-    if (rc == 0)
-        rc = ota_note_parse(&parsed, stored->data, stored->len, det);
-    if (rc == 0)
-        rc = ota_checkpoint_parse(cp, parsed->text, parsed->text_len, det);
     if (rc == 0)
         rc = ota_buf_append(note, parsed->text, parsed->text_len);
     if (rc == 0)
@@ -1020,19 +1033,13 @@ int ledger_proof_index(struct ledger *lg, struct ota_buf *out, uint64_t index,
     struct ota_tiles_slot *slots = calloc(CACHE_TILES, sizeof(*slots));
     struct ota_tiles_source *ts = calloc(1, sizeof(*ts));
     struct ota_tiles_reader reader;
-    struct ota_buf note;
     struct ota_buf stored;
     struct ota_note *parsed = NULL;
     int rc = cp == NULL || proof == NULL || slots == NULL || ts == NULL ? OTA_ERR_NOMEM : 0;
 
-    ota_buf_init(&note, NOTE_MAX);
     ota_buf_init(&stored, NOTE_MAX);
     if (rc == 0)
-        rc = lg->store->ops->checkpoint_get(lg->store, &stored, det);
-    if (rc == 0)
-        rc = ota_note_parse(&parsed, stored.data, stored.len, det);
-    if (rc == 0)
-        rc = ota_checkpoint_parse(cp, parsed->text, parsed->text_len, det);
+        rc = stored_checkpoint(lg, cp, &stored, &parsed, det);
     if (rc == 0 && index >= cp->size) {
         ota_detail_set(det, "index %" PRIu64 " is not below the checkpoint size %" PRIu64, index,
                        cp->size);
@@ -1048,7 +1055,6 @@ int ledger_proof_index(struct ledger *lg, struct ota_buf *out, uint64_t index,
                                    (const uint8_t(*)[OTA_TLOG_PROOF_HASH_LEN])proof->hash,
                                    proof->count, stored.data, stored.len, det);
     ota_note_free(parsed);
-    ota_buf_free(&note);
     ota_buf_free(&stored);
     free(cp);
     free(proof);

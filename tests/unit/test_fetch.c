@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "testfs.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <dirent.h>
@@ -78,30 +80,6 @@ static void write_pattern(const char *rel, size_t len)
         p[i] = (uint8_t)(i * 7 + 3);
     write_file(rel, p, len);
     free(p);
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *de;
-            while ((de = readdir(d)) != NULL) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                    continue;
-                char sub[1024];
-                snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 /* A port that was free a moment ago. */

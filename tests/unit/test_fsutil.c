@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "testfs.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -40,36 +42,11 @@ static int setup_dir(void **state)
 }
 
 /* rm -r of our temporary directory (two levels are enough here). */
-static void rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    char p[PATH_MAX];
-
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 static int teardown_dir(void **state)
 {
     struct tdir *t = *state;
 
-    rm_tree(t->path);
+    rm_rf(t->path);
     free(t);
     return 0;
 }

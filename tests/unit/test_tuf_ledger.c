@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "testfs.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -94,30 +96,6 @@ struct fx {
     } while (0)
 
 /* ---- files ------------------------------------------------------------------ */
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *de;
-            while ((de = readdir(d)) != NULL) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                    continue;
-                char sub[1024];
-                snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 /* mkdir -p of the directory part of path. */
 static void mkparents(const char *path)
