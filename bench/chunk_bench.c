@@ -7,17 +7,20 @@
  *       chunk count, pack (store: distinct chunks) size, distinct chunks,
  *       index size.
  *   chunk_bench [opts] levels IMAGE
- *       the full build at zstd levels 1 3 4 5 6 9 12 15 19: MB/s (wall,
- *       CPU) and pack size.
+ *       the full build at zstd levels 1 3 4 5 6 9 12 15 19 (each with its
+ *       own search log) and at the default (level 5, search log 4): MB/s
+ *       (wall, CPU) and pack size.
  *   chunk_bench [opts] sweep V1 V2
  *       what a device holding V1 fetches for V2, at average chunk sizes 4,
  *       8, 16, 32 and 64 KiB (min = avg/4, max = 4 avg): chunks, index
  *       bytes, needed frame bytes, bytes requested after coalescing, HTTP
  *       ranges and requests, total = index + requested.
  *
- * opts: --level N (zstd level, default OTA_CHUNK_ZSTD_LEVEL_DEFAULT),
- *       --threads N (build threads, default 1),
- *       --avg BYTES (default 16384; min avg/4, max 4 avg), --gap BYTES,
+ * opts: --level N (zstd level), --search-log N (zstd searchLog, 0 = the
+ *       level's own), --avg BYTES (min avg/4, max 4 avg): each defaults to
+ *       what `otachain release add` uses for an image of that length
+ *       (ota_chunk_build_opts_for; in sweep, the V2 image's level);
+ *       --threads N (compression threads, default 1), --gap BYTES,
  *       --ranges-per-request N, --max-requests N.
  * Output: Markdown table rows on stdout. Images are mapped read-only and
  * touched once before timing, so the numbers are CPU, not disk.
@@ -41,11 +44,31 @@
 #include "otachain/plan.h"
 
 struct bench {
-    int level;
+    int level;      /* 0 = as for the image */
+    int search_log; /* -1 = as for the image */
+    uint32_t avg;   /* 0 = as for the image */
     unsigned threads;
-    uint32_t avg;
     struct ota_plan_opts plan;
 };
+
+/* Build options for an image of len bytes: what release add uses, with
+ * the command line's overrides. */
+static void opts_for(struct ota_chunk_build_opts *o, const struct bench *bc, uint64_t len)
+{
+    ota_chunk_build_opts_for(o, len);
+    if (bc->level != 0) {
+        o->zstd_level = bc->level;
+        o->zstd_search_log = 0;
+    }
+    if (bc->search_log >= 0)
+        o->zstd_search_log = bc->search_log;
+    if (bc->avg != 0) {
+        o->chunker.avg_size = bc->avg;
+        o->chunker.min_size = bc->avg / 4 < 64 ? 64 : bc->avg / 4;
+        o->chunker.max_size = bc->avg * 4 > OTA_CHUNK_LEN_CAP ? OTA_CHUNK_LEN_CAP : bc->avg * 4;
+    }
+    o->threads = bc->threads;
+}
 
 struct image {
     const uint8_t *data;
@@ -100,14 +123,6 @@ static int map_image(struct image *im, const char *path)
     return 0;
 }
 
-static void params_for(struct ota_chunker_params *p, uint32_t avg)
-{
-    p->avg_size = avg;
-    p->min_size = avg / 4 < 64 ? 64 : avg / 4;
-    p->max_size = avg * 4 > OTA_CHUNK_LEN_CAP ? OTA_CHUNK_LEN_CAP : avg * 4;
-    p->nc_level = OTA_CHUNKER_NC_DEFAULT;
-}
-
 struct build_result {
     double secs;
     double cpu_secs;
@@ -128,10 +143,8 @@ static int count_sink(void *ctx, const struct ota_chunk_entry *e, const uint8_t 
 
 /* The full build of im in memory; the pack is counted, not kept. */
 static int run_build(struct build_result *r, const struct image *im,
-                     const struct ota_chunker_params *p, int level, unsigned threads,
-                     struct ota_buf *index_out)
+                     const struct ota_chunk_build_opts *o, struct ota_buf *index_out)
 {
-    struct ota_chunk_build_opts o;
     struct ota_chunk_build *b = NULL;
     struct ota_chunk_index *idx = NULL;
     struct ota_buf index;
@@ -141,13 +154,10 @@ static int run_build(struct build_result *r, const struct image *im,
     int rc;
 
     memset(r, 0, sizeof(*r));
-    o.chunker = *p;
-    o.zstd_level = level;
-    o.threads = threads;
     ota_buf_init(&index, SIZE_MAX);
     t0 = now();
     c0 = cpu_now();
-    rc = ota_chunk_build_new(&b, &o, count_sink, &r->distinct, &det);
+    rc = ota_chunk_build_new(&b, o, count_sink, &r->distinct, &det);
     if (rc == 0)
         rc = ota_chunk_build_update(b, im->data, im->len, &det);
     if (rc == 0)
@@ -176,7 +186,7 @@ static int run_build(struct build_result *r, const struct image *im,
 static int cmd_build(const struct bench *bc, const char *path)
 {
     struct image im;
-    struct ota_chunker_params p;
+    struct ota_chunk_build_opts o;
     struct ota_chunker ch;
     struct build_result r;
     uint8_t h[OTA_SHA256_LEN];
@@ -186,9 +196,9 @@ static int cmd_build(const struct bench *bc, const char *path)
 
     if (map_image(&im, path) != 0)
         return 1;
-    params_for(&p, bc->avg);
+    opts_for(&o, bc, im.len);
     /* Chunking alone. */
-    if (ota_chunker_init(&ch, &p, NULL) != 0)
+    if (ota_chunker_init(&ch, &o.chunker, NULL) != 0)
         return 1;
     t0 = now();
     while (off < im.len) {
@@ -224,34 +234,44 @@ static int cmd_build(const struct bench *bc, const char *path)
             return 1;
     }
     t_hash = now() - t0;
-    if (run_build(&r, &im, &p, bc->level, bc->threads, NULL) != 0)
+    if (run_build(&r, &im, &o, NULL) != 0)
         return 1;
-    printf("| %s | %zu | %u KiB | %d | %u | %u | %.0f | %.0f | %.0f | %.1f | %.1f | %" PRIu64
+    printf("| %s | %zu | %u KiB | %d/%d | %u | %u | %.0f | %.0f | %.0f | %.1f | %.1f | %" PRIu64
            " | %u | %zu |\n",
-           path, im.len, bc->avg / 1024, bc->level, bc->threads, chunks, mbps(im.len, t_chunk),
-           mbps(im.len, t_sha), mbps(im.len, t_hash), mbps(im.len, r.secs),
-           mbps(im.len, r.cpu_secs), r.pack, r.distinct, r.index_len);
+           path, im.len, o.chunker.avg_size / 1024, o.zstd_level, o.zstd_search_log, o.threads,
+           chunks, mbps(im.len, t_chunk), mbps(im.len, t_sha), mbps(im.len, t_hash),
+           mbps(im.len, r.secs), mbps(im.len, r.cpu_secs), r.pack, r.distinct, r.index_len);
     return 0;
 }
 
 static int cmd_levels(const struct bench *bc, const char *path)
 {
-    static const int levels[] = {1, 3, 4, 5, 6, 9, 12, 15, 19};
+    /* {level, search log}: the levels as zstd defines them, then the
+     * large-image default. */
+    static const int levels[][2] = {
+        {1, 0},  {3, 0},
+        {4, 0},  {5, 0},
+        {6, 0},  {9, 0},
+        {12, 0}, {15, 0},
+        {19, 0}, {OTA_CHUNK_ZSTD_LEVEL_DEFAULT, OTA_CHUNK_ZSTD_SEARCH_LOG_DEFAULT}};
     struct image im;
-    struct ota_chunker_params p;
     size_t i;
 
     if (map_image(&im, path) != 0)
         return 1;
-    params_for(&p, bc->avg);
     for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        struct ota_chunk_build_opts o;
         struct build_result r;
 
-        if (run_build(&r, &im, &p, levels[i], bc->threads, NULL) != 0)
+        opts_for(&o, bc, im.len);
+        o.zstd_level = levels[i][0];
+        o.zstd_search_log = levels[i][1];
+        if (run_build(&r, &im, &o, NULL) != 0)
             return 1;
-        printf("| %s | %u KiB | %d | %u | %.1f | %.1f | %" PRIu64 " | %.1f %% |\n", path,
-               bc->avg / 1024, levels[i], bc->threads, mbps(im.len, r.secs),
-               mbps(im.len, r.cpu_secs), r.pack, 100.0 * (double)r.pack / (double)im.len);
+        printf("| %s | %u KiB | %d/%d | %u | %.1f | %.1f | %" PRIu64 " | %.1f %% |\n", path,
+               o.chunker.avg_size / 1024, o.zstd_level, o.zstd_search_log, o.threads,
+               mbps(im.len, r.secs), mbps(im.len, r.cpu_secs), r.pack,
+               100.0 * (double)r.pack / (double)im.len);
     }
     return 0;
 }
@@ -265,7 +285,7 @@ static int cmd_sweep(const struct bench *bc, const char *v1, const char *v2)
     if (map_image(&a, v1) != 0 || map_image(&b, v2) != 0)
         return 1;
     for (i = 0; i < sizeof(avgs) / sizeof(avgs[0]); i++) {
-        struct ota_chunker_params p;
+        struct ota_chunk_build_opts o;
         struct build_result r;
         struct ota_buf index;
         struct ota_chunk_index *idx = NULL;
@@ -275,13 +295,16 @@ static int cmd_sweep(const struct bench *bc, const char *v1, const char *v2)
         double t0, t_have;
         int rc;
 
-        params_for(&p, avgs[i]);
-        if (run_build(&r, &b, &p, bc->level, bc->threads, &index) != 0)
+        opts_for(&o, bc, b.len);
+        o.chunker.avg_size = avgs[i];
+        o.chunker.min_size = avgs[i] / 4;
+        o.chunker.max_size = avgs[i] * 4;
+        if (run_build(&r, &b, &o, &index) != 0)
             return 1;
         rc = ota_chunk_index_parse(&idx, index.data, index.len, &det);
         t0 = now();
         if (rc == 0)
-            rc = ota_plan_have_from_fd(&have, NULL, a.fd, UINT64_MAX, &p, &det);
+            rc = ota_plan_have_from_fd(&have, NULL, a.fd, UINT64_MAX, &o.chunker, &det);
         t_have = now() - t0;
         if (rc == 0)
             rc = ota_plan_make(&plan, idx, have, NULL, &bc->plan, &det);
@@ -305,7 +328,8 @@ static int cmd_sweep(const struct bench *bc, const char *v1, const char *v2)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: chunk_bench [--level N] [--threads N] [--avg BYTES] [--gap BYTES] "
+    fprintf(stderr, "usage: chunk_bench [--level N] [--search-log N] [--threads N] [--avg BYTES] "
+                    "[--gap BYTES] "
                     "[--ranges-per-request N] [--max-requests N]\n"
                     "                   build IMAGE | levels IMAGE | sweep V1 V2\n");
     return 2;
@@ -325,9 +349,10 @@ int main(int argc, char **argv)
     struct bench bc;
     int i = 1;
 
-    bc.level = OTA_CHUNK_ZSTD_LEVEL_DEFAULT;
+    bc.level = 0;
+    bc.search_log = -1;
     bc.threads = 1;
-    bc.avg = OTA_CHUNKER_AVG_DEFAULT;
+    bc.avg = 0;
     ota_plan_opts_default(&bc.plan);
     while (i + 1 < argc && strncmp(argv[i], "--", 2) == 0) {
         unsigned long long v;
@@ -336,6 +361,8 @@ int main(int argc, char **argv)
             return usage();
         if (strcmp(argv[i], "--level") == 0)
             bc.level = (int)v;
+        else if (strcmp(argv[i], "--search-log") == 0)
+            bc.search_log = (int)v;
         else if (strcmp(argv[i], "--threads") == 0)
             bc.threads = (unsigned)v;
         else if (strcmp(argv[i], "--avg") == 0)

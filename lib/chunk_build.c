@@ -1,32 +1,45 @@
 /* Chunk index and pack writer (see otachain/chunk_build.h).
  *
- * Chunks are processed in batches of `slots` chunks so that hashing and
- * compression can run on several threads; the output does not depend on
- * the number of threads (each frame is compressed alone, with the same
- * parameters, and everything is emitted in image order).
+ * The caller's thread reads, chunks and hashes; compression, the cost of
+ * a build, runs on worker threads when opts.threads >= 2. Chunks are
+ * collected in batches (about 2 MiB of image each); a full batch is
+ * handed to the workers, and the caller's thread fills the next one
+ * meanwhile. Batches are emitted (entries, sink calls) by the caller's
+ * thread, in image order. The output does not depend on the number of
+ * threads: each frame is compressed alone with the same parameters, and
+ * whether a chunk is a first occurrence is decided by the caller's
+ * thread, in image order, when the chunk is cut.
  *
- *   update: bytes -> chunker -> slot k's data area; a cut completes slot k
- *   flush (batch full, or finish):
- *     1. parallel    SHA-256 of every slot
- *     2. sequential  repeat lookup in image order (earlier batches and
- *                    earlier slots of this batch)
- *     3. parallel    compress every first occurrence into its frame area
- *     4. sequential  entries, index bytes, sink calls, in image order
+ *   update: bytes -> image SHA-256 -> chunker -> current batch's data;
+ *           a cut: chunk SHA-256, repeat lookup, entry (sha, length,
+ *           first), frame space reserved for a first occurrence;
+ *           batch full: submit it, take the next batch (waiting for it and
+ *           emitting it if it is still in flight)
+ *   workers: compress the first occurrences of submitted batches, oldest
+ *           batch first, one chunk at a time
+ *   finish: submit the last batch, emit every batch in order, write the
+ *           index
  *
- * Invariants between calls: slots [0, nfull) hold complete chunks not yet
- * flushed; slot nfull holds the current chunk's first chunker.pos bytes;
- * entries/e hold count chunks already emitted; off and zoff are the image
- * and pack lengths emitted so far.
+ * Without workers (threads 0 or 1, or none could be started) a submitted
+ * batch is compressed at once on the caller's thread.
+ *
+ * Invariants between calls: the current batch has room for one more
+ * max-size chunk (data, frame and slot); its first chunker.pos bytes
+ * after data_used are the current chunk's; e[0..count) are the entries of
+ * every chunk cut so far, of which the first `emitted` carry their
+ * offsets; off and zoff are the image and pack lengths emitted.
  */
 #include "otachain/chunk_build.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* For ZSTD_c_useRowMatchFinder (see new_cctx); nothing else from zstd's
+ * experimental section is used. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #include "otachain/crypto.h"
@@ -34,37 +47,74 @@
 
 #include "chunk_index_int.h"
 
-#define BUILD_READ_BLOCK       (1u << 20)
-#define BUILD_SLOTS_PER_THREAD 8u
+#define BUILD_READ_BLOCK  (1u << 20)
+#define BUILD_BATCH_BYTES (2u << 20) /* image bytes per batch (at least 2 max-size chunks) */
+#define BUILD_BATCHES     3u         /* with workers: one filling, two being compressed */
 
 struct slot {
+    size_t data_off;  /* in the batch's data */
+    size_t frame_off; /* in the batch's frame area (first occurrences) */
+    size_t zlen;      /* frame length (first occurrences, once compressed) */
     uint32_t len;
-    uint32_t first; /* chunk index of its first occurrence */
-    size_t zlen;    /* frame length (first occurrences) */
+    uint32_t index; /* chunk index in the image */
+    int first;      /* first occurrence: has a frame */
     int rc;
-    uint8_t sha256[OTA_SHA256_LEN];
+};
+
+struct batch {
+    uint8_t *data;
+    uint8_t *frame;
+    struct slot *slot;
+    uint32_t n; /* slots used */
+    size_t data_used;
+    size_t frame_used;
+    /* Under mu once submitted: */
+    int inflight;     /* submitted, not yet emitted */
+    uint64_t seq;     /* submission order */
+    uint32_t next;    /* next slot for a worker to look at */
+    uint32_t pending; /* frames not yet compressed */
+};
+
+struct ota_chunk_build;
+
+struct worker {
+    struct ota_chunk_build *b;
+    unsigned id; /* its compressor: cctx[id] */
 };
 
 struct ota_chunk_build {
     struct ota_chunk_build_opts opts;
     struct ota_chunker chunker;
-    unsigned threads;
-    ZSTD_CCtx **cctx; /* one per thread */
-    uint32_t nslots;
-    uint32_t nfull;
-    struct slot *slot;
-    uint8_t *data;  /* nslots * max_size */
-    uint8_t *frame; /* nslots * frame_cap */
+    size_t frame_bound; /* ZSTD_compressBound(max_size) */
+    uint32_t slot_cap;
+    size_t data_cap;
     size_t frame_cap;
+    unsigned nbatches;
+    unsigned cur; /* the batch being filled */
+    struct batch batch[BUILD_BATCHES];
+    uint64_t seq;
+    /* Workers. */
+    unsigned nworkers; /* started */
+    unsigned ncctx;
+    ZSTD_CCtx **cctx; /* one per worker, or one for the caller's thread */
+    pthread_t *th;
+    struct worker *workers;
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* a batch was submitted, or stop */
+    pthread_cond_t done; /* a batch's last frame was compressed */
+    int stop;
+    int sync_init;
+    /* Entries and the running image state (caller's thread only). */
     struct ota_sha256_ctx *image_hash;
-    struct ota_buf entries;    /* serialized, as in the index */
-    struct ota_chunk_entry *e; /* the same, parsed, for repeat lookups */
+    struct ota_buf entries;    /* serialized, as in the index (emitted chunks) */
+    struct ota_chunk_entry *e; /* every chunk cut, for repeat lookups */
     uint32_t e_alloc;
     struct ota_chunk_set seen;
+    uint32_t count;   /* chunks cut */
+    uint32_t emitted; /* chunks emitted */
     uint64_t off;
     uint64_t zoff;
     uint64_t image_len;
-    uint32_t count;
     ota_chunk_build_sink sink;
     void *sink_ctx;
     int failed;
@@ -74,13 +124,20 @@ void ota_chunk_build_opts_default(struct ota_chunk_build_opts *opts)
 {
     ota_chunker_params_default(&opts->chunker);
     opts->zstd_level = OTA_CHUNK_ZSTD_LEVEL_DEFAULT;
+    opts->zstd_search_log = OTA_CHUNK_ZSTD_SEARCH_LOG_DEFAULT;
     opts->threads = 1;
 }
 
-int ota_chunk_build_level_for(uint64_t image_length)
+void ota_chunk_build_opts_for(struct ota_chunk_build_opts *opts, uint64_t image_length)
 {
-    return image_length <= OTA_CHUNK_SMALL_IMAGE ? OTA_CHUNK_ZSTD_LEVEL_SMALL
-                                                 : OTA_CHUNK_ZSTD_LEVEL_DEFAULT;
+    ota_chunk_build_opts_default(opts);
+    if (image_length <= OTA_CHUNK_SMALL_IMAGE) {
+        opts->chunker.min_size = OTA_CHUNK_SMALL_AVG / 4;
+        opts->chunker.avg_size = OTA_CHUNK_SMALL_AVG;
+        opts->chunker.max_size = OTA_CHUNK_SMALL_AVG * 4;
+        opts->zstd_level = OTA_CHUNK_ZSTD_LEVEL_SMALL;
+        opts->zstd_search_log = 0;
+    }
 }
 
 static void wr32(uint8_t *p, uint32_t v)
@@ -97,17 +154,11 @@ static void wr64(uint8_t *p, uint64_t v)
     wr32(p + 4, (uint32_t)(v >> 32));
 }
 
-int ota_chunk_build_new(struct ota_chunk_build **out, const struct ota_chunk_build_opts *opts,
-                        ota_chunk_build_sink sink, void *sink_ctx, struct ota_detail *det)
+static int check_opts(const struct ota_chunk_build_opts *opts, struct ota_detail *det)
 {
-    struct ota_chunk_build *b;
-    unsigned t;
-    int rc;
+    ZSTD_bounds sl = ZSTD_cParam_getBounds(ZSTD_c_searchLog);
+    int rc = ota_chunker_params_check(&opts->chunker, det);
 
-    if (out == NULL || opts == NULL)
-        return OTA_ERR_INVALID_ARG;
-    *out = NULL;
-    rc = ota_chunker_params_check(&opts->chunker, det);
     if (rc != 0)
         return rc;
     if (opts->zstd_level < -7 || opts->zstd_level > ZSTD_maxCLevel() || opts->zstd_level == 0) {
@@ -115,15 +166,198 @@ int ota_chunk_build_new(struct ota_chunk_build **out, const struct ota_chunk_bui
                        ZSTD_maxCLevel());
         return OTA_ERR_INVALID_ARG;
     }
+    if (opts->zstd_search_log != 0 &&
+        (ZSTD_isError(sl.error) || opts->zstd_search_log < sl.lowerBound ||
+         opts->zstd_search_log > sl.upperBound)) {
+        ota_detail_set(det, "zstd search log %d is not 0 or in %d..%d", opts->zstd_search_log,
+                       sl.lowerBound, sl.upperBound);
+        return OTA_ERR_INVALID_ARG;
+    }
     if (opts->threads > OTA_CHUNK_BUILD_MAX_THREADS) {
         ota_detail_set(det, "%u threads (at most %u)", opts->threads, OTA_CHUNK_BUILD_MAX_THREADS);
         return OTA_ERR_INVALID_ARG;
     }
+    return 0;
+}
+
+static ZSTD_CCtx *new_cctx(const struct ota_chunk_build_opts *opts)
+{
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+
+    /* Content size on (the default), XXH64 checksum off: the index's
+     * SHA-256 supersedes it (docs/formats/pack.md). */
+    if (c == NULL ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, opts->zstd_level)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1)) ||
+        (opts->zstd_search_log != 0 &&
+         ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_searchLog, opts->zstd_search_log)))) {
+        ZSTD_freeCCtx(c);
+        return NULL;
+    }
+    /* zstd picks its row-based match finder for windows above 16 KiB;
+     * on chunk-sized inputs hash chains are faster here (about 10 % of a
+     * build, with a pack 0.04 % smaller; docs/BENCHMARKS.md). The switch
+     * is an experimental parameter, so it is set only when the library is
+     * the release series of the header we were built with, where its
+     * number is known. Elsewhere zstd's own choice stands: the same format,
+     * a little slower. An error here is not one: the setting is advice. */
+    if (ZSTD_versionNumber() / 100 == ZSTD_VERSION_NUMBER / 100)
+        (void)ZSTD_CCtx_setParameter(c, ZSTD_c_useRowMatchFinder, ZSTD_ps_disable);
+    return c;
+}
+
+/* Compresses slot k of batch bt with c, into the frame space cut_chunk
+ * reserved for it (zstd's bound for its length). */
+static void compress_slot(ZSTD_CCtx *c, struct batch *bt, uint32_t k)
+{
+    struct slot *s = &bt->slot[k];
+    size_t z = ZSTD_compress2(c, bt->frame + s->frame_off, ZSTD_compressBound(s->len),
+                              bt->data + s->data_off, s->len);
+
+    /* The only way zstd fails on a bounded output is memory. */
+    s->rc = ZSTD_isError(z) || z == 0 || z > ota_chunk_index_zbound(s->len) ? OTA_ERR_NOMEM : 0;
+    s->zlen = z;
+}
+
+/* Under mu: the oldest submitted batch with a slot left to hand out. */
+static struct batch *next_work(struct ota_chunk_build *b)
+{
+    struct batch *best = NULL;
+    unsigned i;
+
+    for (i = 0; i < b->nbatches; i++) {
+        struct batch *bt = &b->batch[i];
+
+        if (bt->inflight && bt->next < bt->n && (best == NULL || bt->seq < best->seq))
+            best = bt;
+    }
+    return best;
+}
+
+static void *worker_main(void *arg)
+{
+    const struct worker *w = arg;
+    struct ota_chunk_build *b = w->b;
+    ZSTD_CCtx *c = b->cctx[w->id];
+
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        struct batch *bt;
+        uint32_t k;
+
+        while (!b->stop && (bt = next_work(b)) == NULL)
+            pthread_cond_wait(&b->work, &b->mu);
+        if (b->stop)
+            break;
+        k = bt->next++;
+        if (!bt->slot[k].first)
+            continue;
+        pthread_mutex_unlock(&b->mu);
+        compress_slot(c, bt, k);
+        pthread_mutex_lock(&b->mu);
+        if (--bt->pending == 0)
+            pthread_cond_broadcast(&b->done);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+static void stop_workers(struct ota_chunk_build *b)
+{
+    unsigned t;
+
+    if (b->nworkers == 0)
+        return;
+    pthread_mutex_lock(&b->mu);
+    b->stop = 1;
+    pthread_cond_broadcast(&b->work);
+    pthread_mutex_unlock(&b->mu);
+    for (t = 0; t < b->nworkers; t++)
+        pthread_join(b->th[t], NULL);
+    b->nworkers = 0;
+}
+
+void ota_chunk_build_free(struct ota_chunk_build *b)
+{
+    unsigned i;
+
+    if (b == NULL)
+        return;
+    stop_workers(b);
+    if (b->sync_init) {
+        pthread_mutex_destroy(&b->mu);
+        pthread_cond_destroy(&b->work);
+        pthread_cond_destroy(&b->done);
+    }
+    for (i = 0; b->cctx != NULL && i < b->ncctx; i++)
+        ZSTD_freeCCtx(b->cctx[i]);
+    free(b->cctx);
+    free(b->th);
+    free(b->workers);
+    for (i = 0; i < BUILD_BATCHES; i++) {
+        free(b->batch[i].data);
+        free(b->batch[i].frame);
+        free(b->batch[i].slot);
+    }
+    ota_sha256_ctx_free(b->image_hash);
+    ota_buf_free(&b->entries);
+    free(b->e);
+    ota_chunk_set_free(&b->seen);
+    free(b);
+}
+
+/* Starts up to `threads` workers; fewer (even none) if the system refuses
+ * threads: the build still works, with less parallelism. */
+static int start_workers(struct ota_chunk_build *b, unsigned threads)
+{
+    struct worker *w;
+    unsigned t;
+
+    b->th = calloc(threads, sizeof(*b->th));
+    w = calloc(threads, sizeof(*w));
+    b->cctx = calloc(threads, sizeof(*b->cctx));
+    if (b->th == NULL || w == NULL || b->cctx == NULL) {
+        free(w);
+        return OTA_ERR_NOMEM;
+    }
+    b->ncctx = threads;
+    for (t = 0; t < threads; t++) {
+        b->cctx[t] = new_cctx(&b->opts);
+        if (b->cctx[t] == NULL) {
+            free(w);
+            return OTA_ERR_NOMEM;
+        }
+    }
+    b->workers = w;
+    for (t = 0; t < threads; t++) {
+        w[t].b = b;
+        w[t].id = t;
+        if (pthread_create(&b->th[t], NULL, worker_main, &w[t]) != 0)
+            break;
+        b->nworkers++;
+    }
+    return 0;
+}
+
+int ota_chunk_build_new(struct ota_chunk_build **out, const struct ota_chunk_build_opts *opts,
+                        ota_chunk_build_sink sink, void *sink_ctx, struct ota_detail *det)
+{
+    struct ota_chunk_build *b;
+    unsigned threads;
+    unsigned i;
+    int rc;
+
+    if (out == NULL || opts == NULL)
+        return OTA_ERR_INVALID_ARG;
+    *out = NULL;
+    rc = check_opts(opts, det);
+    if (rc != 0)
+        return rc;
     b = calloc(1, sizeof(*b));
     if (b == NULL)
         return OTA_ERR_NOMEM;
     b->opts = *opts;
-    b->threads = opts->threads == 0 ? 1 : opts->threads;
     b->sink = sink;
     b->sink_ctx = sink_ctx;
     ota_buf_init(&b->entries, (size_t)OTA_CHUNK_INDEX_MAX_CHUNKS * OTA_CHUNK_INDEX_ENTRY_LEN);
@@ -131,24 +365,23 @@ int ota_chunk_build_new(struct ota_chunk_build **out, const struct ota_chunk_bui
     if (rc != 0)
         goto fail;
     rc = OTA_ERR_NOMEM;
-    b->nslots = BUILD_SLOTS_PER_THREAD * b->threads;
-    b->frame_cap = ZSTD_compressBound(opts->chunker.max_size);
-    b->slot = calloc(b->nslots, sizeof(*b->slot));
-    b->data = malloc((size_t)b->nslots * opts->chunker.max_size);
-    b->frame = malloc((size_t)b->nslots * b->frame_cap);
-    b->cctx = calloc(b->threads, sizeof(*b->cctx));
-    if (b->slot == NULL || b->data == NULL || b->frame == NULL || b->cctx == NULL)
-        goto fail;
-    for (t = 0; t < b->threads; t++) {
-        ZSTD_CCtx *c = ZSTD_createCCtx();
+    threads = opts->threads;
+    b->frame_bound = ZSTD_compressBound(opts->chunker.max_size);
+    b->data_cap = BUILD_BATCH_BYTES;
+    if (b->data_cap < 2 * (size_t)opts->chunker.max_size)
+        b->data_cap = 2 * (size_t)opts->chunker.max_size;
+    /* Every chunk but the image's last is at least min_size long; a
+     * frame is at most len + len / 256 + 64 bytes (zstd's bound). */
+    b->slot_cap = (uint32_t)(b->data_cap / opts->chunker.min_size) + 1;
+    b->frame_cap = b->data_cap + b->data_cap / 256 + 64 * (size_t)b->slot_cap + b->frame_bound;
+    b->nbatches = threads >= 2 ? BUILD_BATCHES : 1;
+    for (i = 0; i < b->nbatches; i++) {
+        struct batch *bt = &b->batch[i];
 
-        b->cctx[t] = c;
-        /* Content size on (the default), XXH64 checksum off: the index's
-         * SHA-256 supersedes it (docs/formats/pack.md). */
-        if (c == NULL ||
-            ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, opts->zstd_level)) ||
-            ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0)) ||
-            ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1)))
+        bt->data = malloc(b->data_cap);
+        bt->frame = malloc(b->frame_cap);
+        bt->slot = calloc(b->slot_cap, sizeof(*bt->slot));
+        if (bt->data == NULL || bt->frame == NULL || bt->slot == NULL)
             goto fail;
     }
     rc = ota_chunk_set_init(&b->seen, 1024);
@@ -156,30 +389,41 @@ int ota_chunk_build_new(struct ota_chunk_build **out, const struct ota_chunk_bui
         rc = ota_sha256_init(&b->image_hash);
     if (rc != 0)
         goto fail;
+    rc = OTA_ERR_NOMEM;
+    if (threads >= 2) {
+        if (pthread_mutex_init(&b->mu, NULL) != 0)
+            goto fail;
+        if (pthread_cond_init(&b->work, NULL) != 0) {
+            pthread_mutex_destroy(&b->mu);
+            goto fail;
+        }
+        if (pthread_cond_init(&b->done, NULL) != 0) {
+            pthread_cond_destroy(&b->work);
+            pthread_mutex_destroy(&b->mu);
+            goto fail;
+        }
+        b->sync_init = 1;
+        rc = start_workers(b, threads);
+        if (rc != 0)
+            goto fail;
+    }
+    if (b->nworkers == 0) {
+        /* Compression on the caller's thread. */
+        if (b->ncctx == 0) {
+            b->cctx = calloc(1, sizeof(*b->cctx));
+            if (b->cctx == NULL)
+                goto fail;
+            b->ncctx = 1;
+            b->cctx[0] = new_cctx(&b->opts);
+            if (b->cctx[0] == NULL)
+                goto fail;
+        }
+    }
     *out = b;
     return 0;
 fail:
     ota_chunk_build_free(b);
     return rc;
-}
-
-void ota_chunk_build_free(struct ota_chunk_build *b)
-{
-    unsigned t;
-
-    if (b == NULL)
-        return;
-    for (t = 0; b->cctx != NULL && t < b->threads; t++)
-        ZSTD_freeCCtx(b->cctx[t]);
-    free(b->cctx);
-    free(b->slot);
-    free(b->data);
-    free(b->frame);
-    ota_sha256_ctx_free(b->image_hash);
-    ota_buf_free(&b->entries);
-    free(b->e);
-    ota_chunk_set_free(&b->seen);
-    free(b);
 }
 
 /* Room for n more parsed entries. */
@@ -203,149 +447,139 @@ static int grow_entries(struct ota_chunk_build *b, uint32_t n)
     return 0;
 }
 
-enum build_phase { PHASE_HASH, PHASE_COMPRESS };
-
-struct worker {
-    struct ota_chunk_build *b;
-    unsigned tid;
-    enum build_phase phase;
-};
-
-/* Slots tid, tid + threads, ... of the current batch. */
-static void *work(void *arg)
+/* Hands a full batch to the workers, or compresses it here. */
+static void submit(struct ota_chunk_build *b, struct batch *bt)
 {
-    const struct worker *w = arg;
-    struct ota_chunk_build *b = w->b;
     uint32_t k;
+    uint32_t frames = 0;
 
-    for (k = w->tid; k < b->nfull; k += b->threads) {
-        struct slot *s = &b->slot[k];
-        const uint8_t *src = b->data + (size_t)k * b->opts.chunker.max_size;
-
-        if (w->phase == PHASE_HASH) {
-            s->rc = ota_sha256(s->sha256, src, s->len);
-        } else if (s->first == b->count + k) {
-            size_t z = ZSTD_compress2(b->cctx[w->tid], b->frame + (size_t)k * b->frame_cap,
-                                      b->frame_cap, src, s->len);
-
-            /* The only way zstd fails on a bounded output is memory. */
-            s->rc =
-                ZSTD_isError(z) || z == 0 || z > ota_chunk_index_zbound(s->len) ? OTA_ERR_NOMEM : 0;
-            s->zlen = z;
-        }
+    for (k = 0; k < bt->n; k++)
+        frames += (uint32_t)bt->slot[k].first;
+    if (b->nworkers == 0) {
+        for (k = 0; k < bt->n; k++)
+            if (bt->slot[k].first)
+                compress_slot(b->cctx[0], bt, k);
+        bt->inflight = 1;
+        bt->pending = 0;
+        bt->next = bt->n;
+        return;
     }
-    return NULL;
+    pthread_mutex_lock(&b->mu);
+    bt->inflight = 1;
+    bt->seq = b->seq++;
+    bt->next = 0;
+    bt->pending = frames;
+    pthread_cond_broadcast(&b->work);
+    pthread_mutex_unlock(&b->mu);
 }
 
-/* Runs a phase on every slot, on b->threads threads (the caller's one
- * included). Returns the first slot error. */
-static int run_phase(struct ota_chunk_build *b, enum build_phase phase)
+/* Waits until every frame of a submitted batch is compressed, then emits
+ * its chunks in image order and empties it. */
+static int emit(struct ota_chunk_build *b, struct batch *bt, struct ota_detail *det)
 {
-    struct worker w[OTA_CHUNK_BUILD_MAX_THREADS];
-    pthread_t th[OTA_CHUNK_BUILD_MAX_THREADS];
-    unsigned started = 1;
-    unsigned t;
     uint32_t k;
+    int rc = 0;
 
-    for (t = 0; t < b->threads; t++) {
-        w[t].b = b;
-        w[t].tid = t;
-        w[t].phase = phase;
+    if (b->nworkers > 0) {
+        pthread_mutex_lock(&b->mu);
+        while (bt->pending > 0)
+            pthread_cond_wait(&b->done, &b->mu);
+        bt->inflight = 0;
+        pthread_mutex_unlock(&b->mu);
+    } else {
+        bt->inflight = 0;
     }
-    for (t = 1; t < b->threads && t < b->nfull; t++) {
-        if (pthread_create(&th[t], NULL, work, &w[t]) != 0)
+    for (k = 0; k < bt->n && rc == 0; k++) {
+        const struct slot *s = &bt->slot[k];
+        struct ota_chunk_entry *e = &b->e[s->index];
+        uint8_t raw[OTA_CHUNK_INDEX_ENTRY_LEN];
+
+        if (s->first && s->rc != 0) {
+            ota_detail_set(det, "zstd failed (out of memory)");
+            rc = s->rc;
             break;
-        started++;
+        }
+        e->offset = b->off;
+        if (s->first) {
+            e->pack_offset = b->zoff;
+            e->zlength = (uint32_t)s->zlen;
+        } else {
+            e->pack_offset = b->e[e->first].pack_offset;
+            e->zlength = b->e[e->first].zlength;
+        }
+        wr32(raw, e->length);
+        wr32(raw + 4, s->first ? e->zlength : 0);
+        memcpy(raw + 8, e->sha256, OTA_SHA256_LEN);
+        rc = ota_buf_append(&b->entries, raw, sizeof(raw));
+        if (rc == 0 && b->sink != NULL)
+            rc = b->sink(b->sink_ctx, e, s->first ? bt->frame + s->frame_off : NULL,
+                         s->first ? s->zlen : 0);
+        if (rc != 0)
+            break;
+        b->emitted++;
+        b->off += e->length;
+        if (s->first)
+            b->zoff += e->zlength;
     }
-    work(&w[0]);
-    /* Slots of threads that could not start run here. */
-    for (t = started; t < b->threads; t++)
-        work(&w[t]);
-    for (t = 1; t < started; t++)
-        pthread_join(th[t], NULL);
-    for (k = 0; k < b->nfull; k++)
-        if (b->slot[k].rc != 0)
-            return b->slot[k].rc;
-    return 0;
+    bt->n = 0;
+    bt->data_used = 0;
+    bt->frame_used = 0;
+    return rc;
 }
 
-/* Emits the nfull complete chunks of the batch. */
-static int flush(struct ota_chunk_build *b, struct ota_detail *det)
+static int has_room(const struct ota_chunk_build *b, const struct batch *bt)
 {
-    uint32_t k;
+    return bt->n < b->slot_cap && bt->data_used + b->opts.chunker.max_size <= b->data_cap &&
+           bt->frame_used + b->frame_bound <= b->frame_cap;
+}
+
+/* The current chunk (len bytes at data_used in the current batch) is
+ * complete: hash it, decide whether it repeats an earlier chunk, and
+ * move on to the next batch when this one is full. */
+static int cut_chunk(struct ota_chunk_build *b, uint32_t len, struct ota_detail *det)
+{
+    struct batch *bt = &b->batch[b->cur];
+    struct slot *s = &bt->slot[bt->n];
+    struct ota_chunk_entry *e;
+    uint32_t first;
     int rc;
 
-    if (b->nfull == 0)
-        return 0;
-    if ((uint64_t)b->count + b->nfull > OTA_CHUNK_INDEX_MAX_CHUNKS) {
+    if (b->count >= OTA_CHUNK_INDEX_MAX_CHUNKS) {
         ota_detail_set(det, "image has more than 2^24 chunks");
         return OTA_ERR_TOO_LARGE;
     }
-    rc = grow_entries(b, b->nfull);
+    rc = grow_entries(b, 1);
     if (rc != 0)
         return rc;
-    for (k = 0; k < b->nfull; k++)
-        b->slot[k].rc = 0;
-    rc = run_phase(b, PHASE_HASH);
+    e = &b->e[b->count];
+    memset(e, 0, sizeof(*e));
+    e->length = len;
+    rc = ota_sha256(e->sha256, bt->data + bt->data_used, len);
     if (rc != 0)
         return rc;
-    /* Repeats, in image order: the set grows as first occurrences come. */
-    for (k = 0; k < b->nfull; k++) {
-        struct slot *s = &b->slot[k];
-        struct ota_chunk_entry *e = &b->e[b->count + k];
-        uint32_t first;
-
-        memset(e, 0, sizeof(*e));
-        e->length = s->len;
-        memcpy(e->sha256, s->sha256, OTA_SHA256_LEN);
-        first = ota_chunk_set_find(&b->seen, b->e, s->sha256, s->len);
-        s->first = first == OTA_CHUNK_SET_NONE ? b->count + k : first;
-        s->zlen = 0;
-        if (first == OTA_CHUNK_SET_NONE) {
-            rc = ota_chunk_set_add(&b->seen, b->e, b->count + k);
-            if (rc != 0)
-                return rc;
-        }
-    }
-    rc = run_phase(b, PHASE_COMPRESS);
-    if (rc != 0) {
-        ota_detail_set(det, "zstd failed (out of memory)");
-        return rc;
-    }
-    for (k = 0; k < b->nfull; k++) {
-        const struct slot *s = &b->slot[k];
-        struct ota_chunk_entry *e = &b->e[b->count];
-        uint8_t raw[OTA_CHUNK_INDEX_ENTRY_LEN];
-        int repeat = s->first != b->count;
-
-        e->offset = b->off;
-        e->first = s->first;
-        if (repeat) {
-            e->pack_offset = b->e[s->first].pack_offset;
-            e->zlength = b->e[s->first].zlength;
-        } else {
-            e->pack_offset = b->zoff;
-            e->zlength = (uint32_t)s->zlen;
-        }
-        wr32(raw, e->length);
-        wr32(raw + 4, repeat ? 0 : e->zlength);
-        memcpy(raw + 8, e->sha256, OTA_SHA256_LEN);
-        rc = ota_buf_append(&b->entries, raw, sizeof(raw));
+    first = ota_chunk_set_find(&b->seen, b->e, e->sha256, len);
+    memset(s, 0, sizeof(*s));
+    s->data_off = bt->data_used;
+    s->len = len;
+    s->index = b->count;
+    s->first = first == OTA_CHUNK_SET_NONE;
+    e->first = s->first ? b->count : first;
+    if (s->first) {
+        rc = ota_chunk_set_add(&b->seen, b->e, b->count);
         if (rc != 0)
             return rc;
-        if (b->sink != NULL) {
-            rc = b->sink(b->sink_ctx, e, repeat ? NULL : b->frame + (size_t)k * b->frame_cap,
-                         repeat ? 0 : s->zlen);
-            if (rc != 0)
-                return rc;
-        }
-        b->count++;
-        b->off += e->length;
-        if (!repeat)
-            b->zoff += e->zlength;
+        s->frame_off = bt->frame_used;
+        bt->frame_used += ZSTD_compressBound(len);
     }
-    b->nfull = 0;
-    return 0;
+    b->count++;
+    bt->n++;
+    bt->data_used += len;
+    if (has_room(b, bt))
+        return 0;
+    submit(b, bt);
+    b->cur = (b->cur + 1) % b->nbatches;
+    bt = &b->batch[b->cur];
+    return bt->inflight ? emit(b, bt, det) : 0;
 }
 
 int ota_chunk_build_update(struct ota_chunk_build *b, const void *data, size_t len,
@@ -366,20 +600,18 @@ int ota_chunk_build_update(struct ota_chunk_build *b, const void *data, size_t l
         goto fail;
     b->image_len += len;
     while (len > 0) {
+        struct batch *bt = &b->batch[b->cur];
         uint32_t pos = b->chunker.pos;
         uint32_t cut = 0;
         size_t n = ota_chunker_scan(&b->chunker, &cut, p, len);
 
-        memcpy(b->data + (size_t)b->nfull * b->opts.chunker.max_size + pos, p, n);
+        memcpy(bt->data + bt->data_used + pos, p, n);
         p += n;
         len -= n;
         if (cut != 0) {
-            b->slot[b->nfull++].len = cut;
-            if (b->nfull == b->nslots) {
-                rc = flush(b, det);
-                if (rc != 0)
-                    goto fail;
-            }
+            rc = cut_chunk(b, cut, det);
+            if (rc != 0)
+                goto fail;
         }
     }
     return 0;
@@ -393,17 +625,34 @@ int ota_chunk_build_finish(struct ota_buf *index_out, struct ota_chunk_build *b,
 {
     uint8_t h[OTA_CHUNK_INDEX_HEADER_LEN];
     uint32_t last;
+    unsigned i;
     int rc;
 
     if (index_out == NULL || b == NULL || b->failed)
         return OTA_ERR_INVALID_ARG;
     b->failed = 1; /* spent, whatever happens next */
     last = ota_chunker_end(&b->chunker);
-    if (last != 0)
-        b->slot[b->nfull++].len = last; /* nfull < nslots: flushed when full */
-    rc = flush(b, det);
-    if (rc != 0)
-        return rc;
+    if (last != 0) {
+        /* The current batch has room for it (invariant); the cut may
+         * move on to the next batch, emitting an older one. */
+        rc = cut_chunk(b, last, det);
+        if (rc != 0)
+            return rc;
+    }
+    /* Emit what is left, oldest first: the batches after the current
+     * one, then the current one. */
+    if (b->batch[b->cur].n > 0)
+        submit(b, &b->batch[b->cur]);
+    for (i = 1; i <= b->nbatches; i++) {
+        struct batch *bt = &b->batch[(b->cur + i) % b->nbatches];
+
+        if (bt->inflight) {
+            rc = emit(b, bt, det);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    stop_workers(b);
     memset(h, 0, sizeof(h));
     memcpy(h, OTA_CHUNK_INDEX_MAGIC, 8);
     wr32(h + 8, OTA_CHUNK_INDEX_VERSION);
@@ -429,27 +678,11 @@ int ota_chunk_build_finish(struct ota_buf *index_out, struct ota_chunk_build *b,
     return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return ota_fs_errno(errno);
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int pack_fd_sink(void *ctx, const struct ota_chunk_entry *e, const uint8_t *frame,
                         size_t frame_len)
 {
     (void)e;
-    return write_all(*(const int *)ctx, frame, frame_len);
+    return ota_fs_write_all(*(const int *)ctx, frame, frame_len);
 }
 
 int ota_chunk_build_fd(struct ota_buf *index_out, int pack_fd, int image_fd,

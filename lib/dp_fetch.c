@@ -36,12 +36,13 @@
 #include "otachain/pack.h"
 #include "otachain/plan.h"
 
-#define STATE_MAGIC      "OTADPST1"
-#define STATE_HEADER_LEN 48u
-#define SYNC_CHUNKS      32u
-#define SYNC_BYTES       (UINT64_C(4) << 20)
-#define SYNC_MS          500
-#define URL_MAX          2048
+#define STATE_MAGIC         "OTADPST1"
+#define STATE_HEADER_LEN    48u
+#define SYNC_CHUNKS         32u
+#define SYNC_BYTES          (UINT64_C(4) << 20)
+#define SYNC_MS             500
+#define URL_MAX             2048
+#define DP_ERROR_PAGE_DRAIN (16u * 1024) /* error page bytes read and dropped, at most */
 
 struct dpf {
     const struct ota_dp_fetch_cfg *cfg;
@@ -232,6 +233,23 @@ static int http_setup(struct dpf *d)
 /* One GET: body to write_fn(ctx); range NULL = whole object. Returns the
  * HTTP status in *status, or a transport error. A callback error is
  * returned as cb_err by the caller. */
+/* After a transfer: the HTTP version it used and the connections it had
+ * to open (0 when it reused the keep-alive one). */
+static void note_connection(struct dpf *d)
+{
+    long ver = 0;
+    long conns = 0;
+
+    if (curl_easy_getinfo(d->easy, CURLINFO_HTTP_VERSION, &ver) == CURLE_OK && ver != 0)
+        d->st->http_version = ver == CURL_HTTP_VERSION_3     ? 30
+                              : ver == CURL_HTTP_VERSION_2_0 ? 20
+                              : ver == CURL_HTTP_VERSION_1_1 ? 11
+                              : ver == CURL_HTTP_VERSION_1_0 ? 10
+                                                             : 0;
+    if (curl_easy_getinfo(d->easy, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK && conns > 0)
+        d->st->connections += (uint32_t)conns;
+}
+
 static int http_get(long *status, struct dpf *d, const char *url, const char *range,
                     curl_write_callback write_fn, void *ctx, struct ota_detail *det)
 {
@@ -248,6 +266,7 @@ static int http_get(long *status, struct dpf *d, const char *url, const char *ra
     d->st->requests++;
     cc = curl_easy_perform(d->easy);
     curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, status);
+    note_connection(d);
     if (cc == CURLE_WRITE_ERROR)
         return 1; /* the callback stopped it; its error is in ctx */
     if (cc != CURLE_OK) {
@@ -267,6 +286,7 @@ struct delta_ctx {
     uint32_t filled; /* its bytes so far */
     uint64_t got;
     uint64_t cap;
+    uint64_t drained; /* error page bytes dropped */
     int err;
     bool status_checked;
     struct ota_detail det;
@@ -325,8 +345,13 @@ static size_t delta_write(char *data, size_t size, size_t nmemb, void *ctx)
         if (status != 200) {
             c->err = status == 404 || status == 403 ? OTA_ERR_NOT_FOUND : OTA_ERR_NETWORK;
             ota_detail_set(&c->det, "HTTP status %ld", status);
-            return 0;
         }
+    }
+    if (c->err != 0) {
+        /* An error page: dropped, and read to its end when short so that
+         * the keep-alive connection survives the usual 404 (no delta). */
+        c->drained += n;
+        return c->drained <= DP_ERROR_PAGE_DRAIN ? n : 0;
     }
     c->got += n;
     if (c->got > c->cap) {

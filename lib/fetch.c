@@ -26,8 +26,12 @@
 #define HTTP_USER_AGENT              "otachain/0.1"
 
 /* Set in http_ctx.abort_err when the write callback stopped a transfer
- * because the status was not 2xx (the error page is never read). */
-#define ABORT_STATUS 1
+ * because the status was not 2xx and its error page was longer than
+ * HTTP_ERROR_PAGE_DRAIN. A shorter page is read and dropped, so that the
+ * connection stays open for the next request (a 404 is routine: the next
+ * root probe). It never reaches the sink. */
+#define ABORT_STATUS          1
+#define HTTP_ERROR_PAGE_DRAIN (16u * 1024)
 
 static const char *kind_dir(enum ota_fetch_kind kind)
 {
@@ -237,7 +241,9 @@ struct http_ctx {
     uint64_t count;
     ota_sink_fn sink;
     void *sink_ctx;
-    int abort_err; /* why the write callback stopped the transfer */
+    int abort_err;    /* why the write callback stopped the transfer */
+    bool error_page;  /* the answer is not 2xx: its body is dropped */
+    uint64_t drained; /* error page bytes dropped */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -261,14 +267,20 @@ static size_t http_write(char *data, size_t size, size_t nmemb, void *ud)
 {
     struct http_ctx *h = ud;
     size_t len = size * nmemb;
-    if (h->count == 0) {
+    if (h->count == 0 && !h->error_page) {
         /* First body bytes: an error page is not handed to the sink. */
         long status = 0;
         if (curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
-            !status_ok(status)) {
+            !status_ok(status))
+            h->error_page = true;
+    }
+    if (h->error_page) {
+        if ((uint64_t)len > HTTP_ERROR_PAGE_DRAIN - h->drained) {
             h->abort_err = ABORT_STATUS;
             return 0;
         }
+        h->drained += len;
+        return len;
     }
     if ((uint64_t)len > h->max - h->count) {
         h->abort_err = OTA_ERR_TOO_LARGE;
@@ -307,6 +319,8 @@ static int http_fetch(void *ctx, enum ota_fetch_kind kind, const char *name, uin
     h->sink = sink;
     h->sink_ctx = sink_ctx;
     h->abort_err = 0;
+    h->error_page = false;
+    h->drained = 0;
     h->errbuf[0] = '\0';
 
     /* 0 means "no limit" to curl; the write callback still caps. */

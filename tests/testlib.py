@@ -11,6 +11,7 @@ Plain helpers:
     REPO, VECTORS, INTEROP                paths
     bin_dir(), otachain_path(), otachain(*args, ...)
     free_port()
+    self_signed_cert(dir)                   (cert, key) for 127.0.0.1, via the openssl CLI
     ed25519_pem_from_seed(seed_hex, path)  PKCS#8 PEM via the openssl CLI
     forge(infile, out, set=..., sign=..., ...)  runs tests/interop/forge.mjs
     run_tufjs(...)                          runs tests/interop/tufjs-client.mjs
@@ -109,6 +110,21 @@ def _wait_listening(port, proc, deadline):
     return False
 
 
+def self_signed_cert(dir, cn="127.0.0.1"):
+    """A self-signed ECDSA P-256 server certificate for IP cn: (cert, key) paths."""
+    dir = Path(dir)
+    dir.mkdir(parents=True, exist_ok=True)
+    cert, key = dir / "tls.crt", dir / "tls.key"
+    proc = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={cn}",
+         "-addext", f"subjectAltName=IP:{cn}"],
+        stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"openssl req failed: {proc.stderr.decode(errors='replace')}")
+    return cert, key
+
+
 # ----------------------------------------------------------------------- nginx
 
 _NGINX_CONF = """\
@@ -118,7 +134,9 @@ error_log {tmp}/error.log info;
 events {{ worker_connections 256; }}
 http {{
     log_format otachain '$request $status $body_bytes_sent';
+    log_format otachain_conn '$connection $server_protocol $request_uri';
     access_log {tmp}/access.log otachain;
+    access_log {tmp}/conn.log otachain_conn;
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
@@ -131,8 +149,9 @@ http {{
     default_type application/octet-stream;
     sendfile on;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{listen_opts};
         server_name localhost;
+{tls_conf}
         root {root};
         autoindex off;
 {extra}
@@ -144,18 +163,25 @@ http {{
 class Nginx:
     """A real nginx serving `root` as static files on 127.0.0.1.
 
-    .url          http://127.0.0.1:PORT (no trailing slash)
+    .url          http://127.0.0.1:PORT (no trailing slash); https:// with tls
+    tls=True      serves HTTPS with HTTP/2 offered (ALPN), on a self-signed
+                  certificate for 127.0.0.1: .ca_file is its path (the CA to
+                  trust)
     .root         Path of the served directory (tests may add files any time)
     .access_log() lines "$request $status $body_bytes_sent",
                   e.g. "GET /1.root.json HTTP/1.1 200 1234"
     .requests()   the same parsed: list of (method, path, status, bytes)
+    .connections() list of (connection serial, protocol, uri) per request,
+                  e.g. (1, "HTTP/2.0", "/chunks/x.pack")
     .error_log()  text of nginx's error log
     """
 
-    def __init__(self, root, tmp, extra_conf=""):
+    def __init__(self, root, tmp, extra_conf="", tls=False):
         self.root = Path(root).resolve()
         self.tmp = Path(tmp).resolve()
         self.extra_conf = extra_conf
+        self.tls = tls
+        self.ca_file = None
         self.proc = None
         self.port = None
         self.url = None
@@ -166,12 +192,21 @@ class Nginx:
         # As root, nginx workers would run as 'nobody', which cannot enter
         # pytest's 0700 temp directories: keep the workers as root there.
         user = "user root;\n" if os.geteuid() == 0 else ""
+        listen_opts, tls_conf, scheme = "", "", "http"
+        if self.tls:
+            cert, key = self_signed_cert(self.tmp)
+            self.ca_file = cert
+            listen_opts, scheme = " ssl http2", "https"
+            tls_conf = (f"        ssl_certificate {cert};\n"
+                        f"        ssl_certificate_key {key};\n"
+                        "        ssl_protocols TLSv1.2 TLSv1.3;\n")
         for _ in range(attempts):
             port = free_port()
             conf = self.tmp / "nginx.conf"
             conf.write_text(
                 _NGINX_CONF.format(
-                    user=user, tmp=self.tmp, port=port, root=self.root, extra=self.extra_conf
+                    user=user, tmp=self.tmp, port=port, root=self.root, extra=self.extra_conf,
+                    listen_opts=listen_opts, tls_conf=tls_conf
                 )
             )
             with open(self.tmp / "stderr.log", "w") as stderr:
@@ -184,7 +219,7 @@ class Nginx:
                 )
             if _wait_listening(port, proc, time.monotonic() + 10):
                 self.proc, self.port = proc, port
-                self.url = f"http://127.0.0.1:{port}"
+                self.url = f"{scheme}://127.0.0.1:{port}"
                 return self
             if proc.poll() is None:
                 proc.kill()
@@ -216,6 +251,14 @@ class Nginx:
                 out.append((parts[0], parts[1], int(parts[-2]), int(parts[-1])))
         return out
 
+    def connections(self):
+        path = self.tmp / "conn.log"
+        out = []
+        for line in (path.read_text().splitlines() if path.exists() else []):
+            conn, proto, uri = line.split(" ", 2)
+            out.append((int(conn), proto, uri))
+        return out
+
     def error_log(self):
         path = self.tmp / "error.log"
         return path.read_text() if path.exists() else ""
@@ -223,17 +266,17 @@ class Nginx:
 
 @pytest.fixture
 def nginx_factory(tmp_path):
-    """Start more nginx servers: nginx_factory(root=None, extra_conf="") -> Nginx.
+    """Start more nginx servers: nginx_factory(root=None, extra_conf="", tls=False) -> Nginx.
 
     extra_conf is pasted into the server block (e.g. a location returning 500
     or a limit_rate for slow-retrieval tests). All are stopped at teardown.
     """
     servers = []
 
-    def start(root=None, extra_conf=""):
+    def start(root=None, extra_conf="", tls=False):
         n = len(servers)
         root = Path(root) if root is not None else tmp_path / f"www{n}"
-        srv = Nginx(root, tmp_path / f"nginx{n}", extra_conf)
+        srv = Nginx(root, tmp_path / f"nginx{n}", extra_conf, tls)
         servers.append(srv)
         return srv.start()
 

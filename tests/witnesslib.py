@@ -325,11 +325,3 @@ def verify_cosignature(vkey, checkpoint_body, response):
     return t
 
 
-def self_signed_cert(dir, cn="127.0.0.1"):
-    """A self-signed ECDSA P-256 server certificate for 127.0.0.1."""
-    dir = Path(dir)
-    cert, key = dir / "tls.crt", dir / "tls.key"
-    _run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-          "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN={cn}",
-          "-addext", f"subjectAltName=IP:{cn}"])
-    return cert, key

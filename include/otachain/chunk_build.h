@@ -6,9 +6,14 @@
  * handed to the caller's sink in image order; finish writes the index.
  * Each distinct chunk is compressed once: a chunk that repeats an earlier
  * one (same SHA-256 and length) is recorded with no frame.
- * Memory: a batch of 8 chunks and 8 frames per thread (each <= max_size
- * plus zstd's bound), one zstd compressor per thread, and about 110 bytes
- * per chunk for the index and the repeat lookup.
+ * Threads: the caller's thread reads, chunks and hashes; with
+ * opts.threads >= 2, that many worker threads compress, batch by batch
+ * (about 2 MiB of image each), while the caller's thread fills the next
+ * batch. The output does not depend on the number of threads.
+ * Memory: one batch (threads 0 or 1) or three, each about 2 MiB of chunk
+ * data plus as much for frames (more if max_size exceeds 1 MiB); one zstd
+ * compressor per thread; about 110 bytes per chunk for the index and the
+ * repeat lookup.
  */
 #ifndef OTACHAIN_CHUNK_BUILD_H
 #define OTACHAIN_CHUNK_BUILD_H
@@ -21,32 +26,44 @@
 #include "otachain/chunker.h"
 #include "otachain/err.h"
 
-/* Default zstd level (docs/decisions.md): 6 is the cheapest level whose
- * pack is smaller than casync's store for the same rootfs image; higher
- * levels save little (9: -0.4 %) until 15-19 (-5 %) at 5-18x the CPU
- * time. For small images that time does not matter:
- * ota_chunk_build_level_for() picks 19 up to OTA_CHUNK_SMALL_IMAGE. */
-#define OTA_CHUNK_ZSTD_LEVEL_DEFAULT 6
-#define OTA_CHUNK_ZSTD_LEVEL_SMALL   19
-#define OTA_CHUNK_SMALL_IMAGE        (UINT64_C(32) << 20)
+/* Defaults (docs/decisions.md, measured in docs/BENCHMARKS.md).
+ *
+ * Large images: 16 KiB average chunks (the chunker's defaults), zstd level
+ * 5 with search log 4: the cheapest setting whose pack is no larger than
+ * casync's store for the same rootfs image (level 5 alone is 0.05 %
+ * larger on the tar; level 6 costs 30 % more CPU for 1 % less).
+ *
+ * Images up to OTA_CHUNK_SMALL_IMAGE (firmware, single programs): 8 KiB
+ * average chunks (min 2 KiB, max 32 KiB) and level 19. A small image has
+ * few chunks, so finer chunks cost little index, and a build takes a few
+ * seconds at most at level 19. The planner chunks the device's current
+ * image with the new index's parameters, so a release crossing the
+ * threshold still reuses what the device has. */
+#define OTA_CHUNK_ZSTD_LEVEL_DEFAULT      5
+#define OTA_CHUNK_ZSTD_SEARCH_LOG_DEFAULT 4
+#define OTA_CHUNK_ZSTD_LEVEL_SMALL        19
+#define OTA_CHUNK_SMALL_AVG               (8u * 1024u)
+#define OTA_CHUNK_SMALL_IMAGE             (UINT64_C(32) << 20)
 
 /* Cap on worker threads. */
 #define OTA_CHUNK_BUILD_MAX_THREADS 64u
 
 struct ota_chunk_build_opts {
     struct ota_chunker_params chunker;
-    int zstd_level;   /* 1..ZSTD_maxCLevel() (22), or negative "fast" levels down to -7 */
-    unsigned threads; /* hashing and compression threads, 0 or 1 = the caller's only;
-                       * the output is the same for any value */
+    int zstd_level;      /* 1..ZSTD_maxCLevel() (22), or negative "fast" levels down to -7 */
+    int zstd_search_log; /* zstd's searchLog, overriding the level's; 0 = the level's own */
+    unsigned threads;    /* compression threads; 0 or 1 = the caller's only. The output
+                          * is the same for any value */
 };
 
-/* Fills opts with the chunker defaults, OTA_CHUNK_ZSTD_LEVEL_DEFAULT and
- * one thread. */
+/* Fills opts with the chunker defaults, OTA_CHUNK_ZSTD_LEVEL_DEFAULT,
+ * OTA_CHUNK_ZSTD_SEARCH_LOG_DEFAULT and one thread. */
 void ota_chunk_build_opts_default(struct ota_chunk_build_opts *opts);
 
-/* The recommended level for an image of this length: 19 up to 32 MiB
- * (a few seconds at most), OTA_CHUNK_ZSTD_LEVEL_DEFAULT above. */
-int ota_chunk_build_level_for(uint64_t image_length);
+/* The recommended options for an image of this length: the defaults
+ * above OTA_CHUNK_SMALL_IMAGE, the small-image chunk size and level up to
+ * it (one thread; set threads after). */
+void ota_chunk_build_opts_for(struct ota_chunk_build_opts *opts, uint64_t image_length);
 
 /* Receives each chunk in image order: its entry (all fields set, offsets
  * included) and its compressed frame, valid only during the call. A chunk
@@ -61,7 +78,7 @@ struct ota_chunk_build;
 
 /* Creates a builder. sink may be NULL (the index alone is wanted). The
  * sink is called from the thread calling update/finish, in image order,
- * in batches (so a few chunks after they were fed). OTA_ERR_CHUNK_PARAMS,
+ * in batches (so up to a few MiB of image after the chunks were fed). OTA_ERR_CHUNK_PARAMS,
  * OTA_ERR_INVALID_ARG (zstd level, threads), OTA_ERR_NOMEM. */
 OTA_WUR int ota_chunk_build_new(struct ota_chunk_build **out,
                                 const struct ota_chunk_build_opts *opts, ota_chunk_build_sink sink,

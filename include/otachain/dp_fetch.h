@@ -77,6 +77,8 @@ struct ota_dp_fetch_stats {
     uint64_t delta_bytes;              /* delta bytes received */
     uint64_t bytes_fetched;            /* body bytes received, all requests */
     uint32_t requests;                 /* HTTP requests made */
+    uint32_t connections;              /* connections opened for them (keep-alive: 1) */
+    unsigned http_version;             /* of the last answer: 10, 11, 20, 30; 0 = none */
     uint32_t chunks;                   /* chunks in the image */
     uint32_t chunks_done;              /* already verified by an earlier run */
     uint32_t chunks_copied;            /* from the current image or earlier output */

@@ -84,8 +84,10 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
         {"current", CLI_VAL, 0, {0}},
         {"out", CLI_VAL | CLI_REQ, 0, {0}},
         {"no-delta", 0, 0, {0}},
+        {"ca-file", CLI_VAL, 0, {0}},
     };
     struct cli_args args;
+    struct ota_http_opts hopts;
     struct ota_fetcher *f = NULL;
     struct ota_tuf_client *c = NULL;
     struct ota_tuf_client_opts copts;
@@ -99,10 +101,12 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     char dp_dir[PATH_MAX];
     const char *url, *state, *target, *current;
     int cur_fd = -1;
-    int rc = cli_parse(opts, 7, &args, 0, 0, argc, argv, det);
+    int rc = cli_parse(opts, 8, &args, 0, 0, argc, argv, det);
 
     if (rc != 0)
         return rc;
+    memset(&hopts, 0, sizeof(hopts));
+    hopts.ca_file = cli_val(&opts[7]);
     url = cli_val(&opts[0]);
     state = cli_val(&opts[2]);
     target = cli_val(&opts[3]);
@@ -122,7 +126,7 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
         rc = OTA_ERR_IO;
         goto out;
     }
-    rc = ota_fetcher_http_new(&f, url, NULL);
+    rc = ota_fetcher_http_new(&f, url, &hopts);
     if (rc != 0) {
         ota_detail_set(det, "%s", url);
         goto out;
@@ -161,6 +165,7 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     cfg.out_path = cli_val(&opts[5]);
     cfg.state_dir = dp_dir;
     cfg.no_delta = opts[6].n > 0;
+    cfg.http = &hopts;
     rc = ota_dp_fetch(&st, &cfg, det);
     if (st.delta_tried && st.delta_error != 0)
         fprintf(stderr,
@@ -170,6 +175,12 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     printf("bytes fetched: %" PRIu64 " (delta %" PRIu64 ", planned pack ranges %" PRIu64 ")\n",
            st.bytes_fetched, st.delta_bytes, st.range_bytes);
     printf("requests: %" PRIu32 "\n", st.requests);
+    if (st.http_version >= 20) /* HTTP/2, HTTP/3: no minor version */
+        printf("protocol: HTTP/%u, %" PRIu32 " connection%s\n", st.http_version / 10,
+               st.connections, st.connections == 1 ? "" : "s");
+    else if (st.http_version != 0)
+        printf("protocol: HTTP/%u.%u, %" PRIu32 " connection%s\n", st.http_version / 10,
+               st.http_version % 10, st.connections, st.connections == 1 ? "" : "s");
     printf("ranges: %" PRIu32 "\n", st.ranges);
     printf("chunks: %" PRIu32 " total, %" PRIu32 " already verified, %" PRIu32 " copied, %" PRIu32
            " fetched, %" PRIu32 " from the delta\n",

@@ -202,8 +202,7 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len, cons
 
     tmp[0] = '\0';
     ota_buf_init(&ib, (size_t)OTA_CHUNK_INDEX_MAX_LEN);
-    ota_chunk_build_opts_default(&bo);
-    bo.zstd_level = ota_chunk_build_level_for(img_len);
+    ota_chunk_build_opts_for(&bo, img_len);
     bo.threads = ncpu < 1                                            ? 1u
                  : (unsigned long)ncpu > OTA_CHUNK_BUILD_MAX_THREADS ? OTA_CHUNK_BUILD_MAX_THREADS
                                                                      : (unsigned)ncpu;

@@ -71,10 +71,11 @@ static const struct verb verbs[] = {
      "who has signed and what is missing.\n"},
     {"repo", "verify", cmd_repo_verify,
      "otachain repo verify (--url URL | --dir DIR) --trusted-root FILE [--state DIR]\n"
-     "                        [--target PATH --out FILE]",
+     "                        [--target PATH --out FILE] [--ca-file PEM]",
      "Runs the TUF client workflow against a published repository (URL or DIR is\n"
      "the public/ directory), optionally downloading a verified target to FILE.\n"
-     "--state defaults to $XDG_STATE_HOME/otachain/verify/<id>.\n"},
+     "--state defaults to $XDG_STATE_HOME/otachain/verify/<id>. --ca-file: the CAs\n"
+     "to trust for an https URL instead of the system's.\n"},
     {"release", "add", cmd_release_add,
      "otachain release add DIR IMAGE --product P --hardware H[,H...] --version V\n"
      "                        --security-version N [--name NAME]",
@@ -90,14 +91,15 @@ static const struct verb verbs[] = {
      "no signature: the device checks the output against the signed index.\n"},
     {"fetch", "", cmd_fetch,
      "otachain fetch --url URL --trusted-root FILE --state DIR --target P/V/NAME\n"
-     "               [--current IMAGE] --out FILE [--no-delta]",
+     "               [--current IMAGE] --out FILE [--no-delta] [--ca-file PEM]",
      "Refreshes the TUF metadata from URL (with the ledger rule when root names one),\n"
      "downloads the target's chunk index (a signed target), then builds the image\n"
      "from a reference delta against IMAGE when URL has one, else from IMAGE's\n"
      "chunks and the missing ones fetched as byte ranges of the release's pack.\n"
      "Every chunk and the whole image are verified; FILE appears only when they\n"
      "are. Progress is kept in DIR: a rerun after an interruption fetches no\n"
-     "verified chunk again.\n"},
+     "verified chunk again. HTTP/2 is used when an https URL offers it; --ca-file:\n"
+     "the CAs to trust instead of the system's.\n"},
     {"release", "sign", cmd_release_sign, "otachain release sign DIR --key FILE",
      "Signs the pending targets with a targets key.\n"},
     {"release", "merge", cmd_release_merge, "otachain release merge DIR FILE...",

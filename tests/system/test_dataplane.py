@@ -13,9 +13,15 @@ $body_bytes_sent") says what crossed the wire.
   range is requested;
 - kill -9 in the middle of a slow download, then a rerun: it fetches
   fewer bytes than a full run and no verified chunk again;
+- kill -9 in the middle of a slow reference delta, then a rerun: the chunks
+  the delta had produced and verified are kept, the rest comes from the
+  delta again;
 - a mirror that flips one byte of one chunk in the pack is refused with an
   error naming the chunk, and OUT never appears (OUT.part stays unrenamed);
-  a flipped delta is refused and the client falls back to verified chunks.
+  a flipped delta is refused and the client falls back to verified chunks;
+- every request of a fetch goes over one keep-alive connection, and over
+  HTTPS nginx's HTTP/2 is used (its log says HTTP/2.0), with the same
+  bytes as HTTP/1.1.
 """
 
 import hashlib
@@ -118,6 +124,11 @@ def test_fetch_only_missing_chunks(tmp_path, release, nginx_factory):
     assert planned <= sent <= planned + 200 * nranges
     assert sent < pack_size // 8
     assert stat(p.stdout, "requests") == 2  # the delta (404) and the pack
+    # One keep-alive connection for the delta probe and the pack ranges
+    # (the TUF refresh and the index have their own).
+    assert "protocol: HTTP/1.1, 1 connection\n" in p.stdout
+    assert len({c[0] for c in srv.connections() if c[2].startswith(("/chunks/", "/deltas/"))}) == 1
+    assert len({c[0] for c in srv.connections()}) == 2
     # The delta path was tried first and was absent.
     assert any("/deltas/" in r[1] and r[2] == 404 for r in srv.requests())
     m = re.search(r"chunks: (\d+) total, 0 already verified, (\d+) copied, (\d+) fetched", p.stdout)
@@ -255,6 +266,104 @@ def test_resume_after_kill9(tmp_path, release, nginx_factory):
     sent = sum(r[3] for r in pack_requests(fast))
     assert 0 < sent < pack_size - 200_000
     assert sent == int(re.search(r"planned pack ranges (\d+)", p.stdout).group(1))
+
+
+def spread_images(size=4 << 20, seed=11):
+    """v2 = v1 with 8 KiB of new bytes every 64 KiB: a delta whose literal
+    bytes (512 KiB, several zstd blocks) spread over the whole image, so
+    that a slow delta killed half way has produced part of the image (the
+    applier outputs a zstd block once the whole block has arrived)."""
+    rnd = random.Random(seed)
+    v1 = rnd.randbytes(size)
+    parts = []
+    for off in range(0, size, 64 << 10):
+        parts.append(v1[off:off + (64 << 10)])
+        parts.append(rnd.randbytes(8 << 10))
+    return v1, b"".join(parts)
+
+
+def test_resume_after_kill9_in_delta(tmp_path, nginx_factory):
+    v1, v2 = spread_images()
+    repo = Repo.create(tmp_path / "repo", ledger=False)
+    repo.add_release("app", "1.0.0", v1)
+    repo.add_release("app", "2.0.0", v2)
+    cur = tmp_path / "current.img"
+    cur.write_bytes(v1)
+    otachain("delta", "make", repo.dir, "--release", "app/2.0.0", "--from-version", "1.0.0")
+    delta = repo.public / "deltas" / sha(v1) / sha(v2)
+    size = delta.stat().st_size
+    assert size > 500_000
+    # About 3.5 s for the delta; the client syncs its progress every 0.5 s.
+    rate = size * 2 // 7
+    slow = nginx_factory(root=repo.public,
+                         extra_conf=f"        location /deltas/ {{ limit_rate {rate}; }}\n")
+    fast = nginx_factory(root=repo.public)
+    state = tmp_path / "st"
+    out = tmp_path / "new.img"
+    args = [otachain_path(), "fetch", "--url", slow.url, "--trusted-root", str(repo.root1),
+            "--state", str(state), "--target", TARGET2, "--current", str(cur), "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    part = tmp_path / "new.img.part"
+    deadline = time.monotonic() + 30
+    while not part.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.8)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert part.exists() and not out.exists()
+
+    p = fetch(repo, fast, state, out, current=cur, check=True)
+    assert out.read_bytes() == v2
+    assert not part.exists()
+    assert "path: delta" in p.stdout
+    m = re.search(r"chunks: (\d+) total, (\d+) already verified, \d+ copied, \d+ fetched, "
+                  r"(\d+) from the delta", p.stdout)
+    total, done, from_delta = map(int, m.groups())
+    # The first run got part of the way; the rerun produced only the rest.
+    assert 0 < done < total
+    assert done + from_delta == total
+    assert pack_requests(fast) == []
+
+
+def test_http2_over_tls(tmp_path, release, nginx_factory):
+    """nginx over HTTPS offering HTTP/2 (ALPN): the fetch uses it, on one
+    connection, and receives the same pack bytes as over HTTP/1.1."""
+    repo, v1, v2, cur = release
+    srv = nginx_factory(root=repo.public, tls=True)
+    assert srv.url.startswith("https://")
+    out = tmp_path / "new.img"
+    # The certificate is self-signed: without --ca-file it is refused.
+    p = fetch(repo, srv, tmp_path / "st0", out, current=cur)
+    assert p.returncode == 3 and p.stderr.startswith("otachain: network: "), p.stderr
+    assert "certificate" in p.stderr
+    assert not out.exists()
+
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur, check=True,
+              extra=("--ca-file", str(srv.ca_file)))
+    assert out.read_bytes() == v2
+    assert "path: chunks" in p.stdout
+    assert "protocol: HTTP/2, 1 connection\n" in p.stdout
+    conns = srv.connections()
+    assert conns and all(c[1] == "HTTP/2.0" for c in conns)
+    # Data plane on one connection; the TUF refresh and the index on another.
+    assert len({c[0] for c in conns if c[2].startswith(("/chunks/", "/deltas/"))}) == 1
+    assert len({c[0] for c in conns}) == 2
+    sent = sum(r[3] for r in pack_requests(srv))
+    planned = int(re.search(r"planned pack ranges (\d+)", p.stdout).group(1))
+    nranges = stat(p.stdout, "ranges")
+    assert planned <= sent <= planned + 200 * nranges
+
+    # The same over plain HTTP/1.1: the same planned bytes.
+    plain = nginx_factory(root=repo.public)
+    p1 = fetch(repo, plain, tmp_path / "st1", tmp_path / "new1.img", current=cur, check=True)
+    assert int(re.search(r"planned pack ranges (\d+)", p1.stdout).group(1)) == planned
+    assert "protocol: HTTP/1.1, 1 connection\n" in p1.stdout
+
+    # repo verify takes the same --ca-file.
+    v = otachain("repo", "verify", "--url", srv.url, "--trusted-root", repo.root1,
+                 "--state", tmp_path / "vst", "--ca-file", srv.ca_file, check=True)
+    assert v.returncode == 0
 
 
 def test_truncated_pack_refused(tmp_path, release, nginx_factory):

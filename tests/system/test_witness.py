@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 
 from otarepo import Repo
+from testlib import self_signed_cert
 from witnesslib import (
     TestLog,
     Witness,
     body_note,
     note_body,
-    self_signed_cert,
     verify_cosignature,
     witness_path,
 )

@@ -194,9 +194,12 @@ static void test_errors(void **state)
     ota_chunk_build_opts_default(&o);
     assert_int_equal(o.zstd_level, OTA_CHUNK_ZSTD_LEVEL_DEFAULT);
     assert_int_equal(o.threads, 1);
-    assert_int_equal(ota_chunk_build_level_for(0), 19);
-    assert_int_equal(ota_chunk_build_level_for(32u << 20), 19);
-    assert_int_equal(ota_chunk_build_level_for((32u << 20) + 1), OTA_CHUNK_ZSTD_LEVEL_DEFAULT);
+    o.zstd_search_log = 31;
+    assert_int_equal(ota_chunk_build_new(&b, &o, NULL, NULL, &det), OTA_ERR_INVALID_ARG);
+    assert_non_null(strstr(det.msg, "search log 31"));
+    o.zstd_search_log = -1;
+    assert_int_equal(ota_chunk_build_new(&b, &o, NULL, NULL, NULL), OTA_ERR_INVALID_ARG);
+    o.zstd_search_log = OTA_CHUNK_ZSTD_SEARCH_LOG_DEFAULT;
     o.zstd_level = 0;
     assert_int_equal(ota_chunk_build_new(&b, &o, NULL, NULL, &det), OTA_ERR_INVALID_ARG);
     assert_non_null(strstr(det.msg, "zstd level"));
@@ -208,16 +211,36 @@ static void test_errors(void **state)
     o.chunker.avg_size = 3000;
     assert_int_equal(ota_chunk_build_new(&b, &o, NULL, NULL, NULL), OTA_ERR_CHUNK_PARAMS);
     assert_null(b);
-    /* A sink failure aborts the build and sticks. */
+    /* A sink failure aborts the build and sticks: in finish (the image
+     * fits one batch) and in update (it does not), with and without
+     * workers. */
     ota_chunk_build_opts_default(&o);
     o.zstd_level = 1;
     assert_int_equal(ota_chunk_build_new(&b, &o, failing_sink, &calls, NULL), 0);
-    assert_int_equal(ota_chunk_build_update(b, img, IMG_LEN, NULL), OTA_ERR_IO);
+    assert_int_equal(ota_chunk_build_update(b, img, IMG_LEN, NULL), 0);
+    ota_buf_init(&index, SIZE_MAX);
+    assert_int_equal(ota_chunk_build_finish(&index, b, NULL), OTA_ERR_IO);
     assert_int_equal(calls, 3);
     assert_int_equal(ota_chunk_build_update(b, img, 10, NULL), OTA_ERR_INVALID_ARG);
-    ota_buf_init(&index, SIZE_MAX);
     assert_int_equal(ota_chunk_build_finish(&index, b, NULL), OTA_ERR_INVALID_ARG);
     ota_chunk_build_free(b);
+    for (o.threads = 1; o.threads <= 3; o.threads += 2) {
+        size_t fed = 0;
+        int rc = 0;
+
+        calls = 0;
+        assert_int_equal(ota_chunk_build_new(&b, &o, failing_sink, &calls, NULL), 0);
+        while (rc == 0 && fed < 16u * IMG_LEN) {
+            rc = ota_chunk_build_update(b, img, IMG_LEN, NULL);
+            fed += IMG_LEN;
+        }
+        assert_int_equal(rc, OTA_ERR_IO);
+        assert_int_equal(calls, 3);
+        assert_int_equal(ota_chunk_build_update(b, img, 10, NULL), OTA_ERR_INVALID_ARG);
+        /* Freed with batches still in the workers' hands. */
+        ota_chunk_build_free(b);
+    }
+    o.threads = 1;
     /* finish spends the builder. */
     assert_int_equal(ota_chunk_build_new(&b, &o, NULL, NULL, NULL), 0);
     assert_int_equal(ota_chunk_build_update(b, img, 1000, NULL), 0);
@@ -235,6 +258,83 @@ static void test_errors(void **state)
     assert_int_equal(ota_chunk_build_finish(&index, b, NULL), OTA_ERR_TOO_LARGE);
     ota_chunk_build_free(b);
     ota_buf_free(&index);
+    free(img);
+}
+
+/* What release add uses: the defaults above 32 MiB; 8 KiB chunks and
+ * level 19 up to it. Both are valid for the builder. */
+static void test_opts_for(void **state)
+{
+    struct ota_chunk_build_opts o;
+    struct ota_chunk_build *b = NULL;
+    static const uint64_t lens[] = {0, 170000, UINT64_C(32) << 20, (UINT64_C(32) << 20) + 1,
+                                    UINT64_C(1) << 40};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        int small = lens[i] <= OTA_CHUNK_SMALL_IMAGE;
+
+        ota_chunk_build_opts_for(&o, lens[i]);
+        assert_int_equal(o.zstd_level, small ? 19 : 5);
+        assert_int_equal(o.zstd_search_log, small ? 0 : 4);
+        assert_int_equal(o.chunker.avg_size, small ? 8192 : 16384);
+        assert_int_equal(o.chunker.min_size, small ? 2048 : 4096);
+        assert_int_equal(o.chunker.max_size, small ? 32768 : 65536);
+        assert_int_equal(o.chunker.nc_level, OTA_CHUNKER_NC_DEFAULT);
+        assert_int_equal(o.threads, 1);
+        assert_int_equal(ota_chunk_build_new(&b, &o, NULL, NULL, NULL), 0);
+        ota_chunk_build_free(b);
+        b = NULL;
+    }
+}
+
+/* Several batches (about 2 MiB each) in flight: with 1, 2 and 4 threads
+ * the index and pack are identical, and the pack holds every distinct
+ * chunk once, in image order, with repeats across batches. */
+static void test_many_batches(void **state)
+{
+    const size_t n = (size_t)9 << 20;
+    uint8_t *img = malloc(n);
+    struct ota_chunk_build_opts o;
+    struct ota_buf i1, p1, i2, p2;
+    struct ota_chunk_index *idx = NULL;
+    uint64_t zsum = 0;
+    uint32_t k, repeats = 0;
+    unsigned t;
+
+    (void)state;
+    assert_non_null(img);
+    fx_firmware(img, n, 23);
+    memcpy(img + (6u << 20), img + (1u << 20), 1u << 20); /* repeats two batches later */
+    ota_chunk_build_opts_default(&o);
+    o.zstd_level = 1;
+    o.zstd_search_log = 0;
+    assert_int_equal(fx_build(&i1, &p1, img, n, &o, 0), 0);
+    assert_int_equal(ota_chunk_index_parse(&idx, i1.data, i1.len, NULL), 0);
+    for (k = 0; k < idx->count; k++) {
+        if (idx->chunks[k].first != k) {
+            repeats++;
+            continue;
+        }
+        assert_int_equal(idx->chunks[k].pack_offset, zsum);
+        zsum += idx->chunks[k].zlength;
+    }
+    assert_int_equal(zsum, p1.len);
+    assert_true(repeats >= 30); /* about 1 MiB of ~22 KiB chunks */
+    ota_chunk_index_free(idx);
+    for (t = 2; t <= 4; t += 2) {
+        o.threads = t;
+        assert_int_equal(fx_build(&i2, &p2, img, n, &o, t == 2 ? 0 : 300001), 0);
+        assert_int_equal(i1.len, i2.len);
+        assert_memory_equal(i1.data, i2.data, i1.len);
+        assert_int_equal(p1.len, p2.len);
+        assert_memory_equal(p1.data, p2.data, p1.len);
+        ota_buf_free(&i2);
+        ota_buf_free(&p2);
+    }
+    ota_buf_free(&i1);
+    ota_buf_free(&p1);
     free(img);
 }
 
@@ -273,6 +373,8 @@ int main(void)
         cmocka_unit_test(test_fd_helper),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_incompressible_and_zeros),
+        cmocka_unit_test(test_opts_for),
+        cmocka_unit_test(test_many_batches),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
