@@ -156,6 +156,10 @@ static int check_tree(const json_t *v, unsigned depth, const struct ota_json_lim
 
 static int map_jansson_error(const json_error_t *err)
 {
+    /* json_loadb returns NULL with the error still blank (no text,
+     * line -1) only when its lexer cannot allocate its buffer. */
+    if (err->text[0] == '\0')
+        return OTA_ERR_NOMEM;
     switch (json_error_code(err)) {
     case json_error_duplicate_key:
         return OTA_ERR_JSON_DUP_KEY;
@@ -189,8 +193,12 @@ int ota_json_parse(json_t **out, const void *data, size_t len, const struct ota_
     }
     root = json_loadb(len > 0 ? data : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (root == NULL) {
-        ota_detail_set(det, "line %d column %d: %s", err.line, err.column, err.text);
-        return map_jansson_error(&err);
+        rc = map_jansson_error(&err);
+        if (rc == OTA_ERR_NOMEM)
+            ota_detail_set(det, "out of memory");
+        else
+            ota_detail_set(det, "line %d column %d: %s", err.line, err.column, err.text);
+        return rc;
     }
     path.s[0] = '$';
     path.s[1] = '\0';

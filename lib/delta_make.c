@@ -626,7 +626,7 @@ int ota_delta_make(ota_sink_fn sink, void *sink_ctx, struct ota_delta_make_stats
     if (o.level == 0)
         o.level = DEF_LEVEL;
     if (o.window_log == 0)
-        o.window_log = OTA_DELTA_WINDOW_LOG_MAX;
+        o.window_log = OTA_DELTA_MAKE_WINDOW_LOG_DEFAULT;
     if (o.frame_size == 0)
         o.frame_size = DEF_FRAME;
     if (o.min_gain == 0)

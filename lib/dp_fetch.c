@@ -42,6 +42,7 @@
 #define SYNC_BYTES          (UINT64_C(4) << 20)
 #define SYNC_MS             500
 #define URL_MAX             2048
+#define BUF_MIN             (64u * 1024) /* read block of the final hash pass */
 #define DP_ERROR_PAGE_DRAIN (16u * 1024) /* error page bytes read and dropped, at most */
 
 struct dpf {
@@ -59,8 +60,13 @@ struct dpf {
     uint32_t unsynced;
     uint64_t unsynced_bytes;
     struct timespec last_sync;
-    uint8_t *buf; /* one chunk */
+    uint8_t *buf; /* one chunk: buf_len = the index's max_size, at least BUF_MIN */
+    size_t buf_len;
     struct ota_pack_reader *reader;
+    /* The chunks of the current image (NULL without one). Dropped when a
+     * delta answers, so that its set and the delta applier are never in
+     * memory together; built again if the delta fails. */
+    struct ota_plan_have *have;
     CURL *easy;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -345,6 +351,9 @@ static size_t delta_write(char *data, size_t size, size_t nmemb, void *ctx)
         if (status != 200) {
             c->err = status == 404 || status == 403 ? OTA_ERR_NOT_FOUND : OTA_ERR_NETWORK;
             ota_detail_set(&c->det, "HTTP status %ld", status);
+        } else {
+            ota_plan_have_free(c->d->have);
+            c->d->have = NULL;
         }
     }
     if (c->err != 0) {
@@ -504,7 +513,7 @@ static int consume(struct range_ctx *c, const uint8_t *data, size_t n)
             continue;
         }
         if (!c->started) {
-            rc = ota_pack_reader_begin(d->reader, d->buf, OTA_CHUNK_LEN_CAP, e);
+            rc = ota_pack_reader_begin(d->reader, d->buf, d->buf_len, e);
             if (rc != 0)
                 return rc;
             c->started = true;
@@ -795,7 +804,7 @@ static int finish(struct dpf *d, struct ota_detail *det)
     rc = ota_sha256_init(&h);
     while (rc == 0 && off < d->cfg->image_length) {
         uint64_t left = d->cfg->image_length - off;
-        size_t n = left < OTA_CHUNK_LEN_CAP ? (size_t)left : OTA_CHUNK_LEN_CAP;
+        size_t n = left < d->buf_len ? (size_t)left : d->buf_len;
 
         rc = ota_fs_pread_all(d->part_fd, d->buf, n, off);
         if (rc == 0)
@@ -847,7 +856,6 @@ int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg
                  struct ota_detail *det)
 {
     struct ota_dp_fetch_stats local;
-    struct ota_plan_have *have = NULL;
     uint8_t cur_sha[OTA_SHA256_LEN];
     uint64_t cur_len = 0;
     struct dpf d;
@@ -886,7 +894,9 @@ int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg
     n = snprintf(d.state_path, sizeof(d.state_path), "%s/%s.dpstate", cfg->state_dir, d.hex);
     if (n < 0 || n >= (int)sizeof(d.state_path))
         return OTA_ERR_TOO_LARGE;
-    d.buf = malloc(OTA_CHUNK_LEN_CAP);
+    /* The parser holds every chunk to max_size (<= OTA_CHUNK_LEN_CAP). */
+    d.buf_len = cfg->idx->chunker.max_size < BUF_MIN ? BUF_MIN : cfg->idx->chunker.max_size;
+    d.buf = malloc(d.buf_len);
     if (d.buf == NULL)
         return OTA_ERR_NOMEM;
     rc = ota_pack_reader_new(&d.reader);
@@ -895,8 +905,8 @@ int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg
     if (rc == 0 && cfg->current_fd >= 0) {
         struct stat st;
 
-        rc = ota_plan_have_from_fd(&have, cur_sha, cfg->current_fd, UINT64_MAX, &cfg->idx->chunker,
-                                   det);
+        rc = ota_plan_have_from_fd(&d.have, cur_sha, cfg->current_fd, UINT64_MAX,
+                                   &cfg->idx->chunker, det);
         if (rc == 0 && fstat(cfg->current_fd, &st) == 0)
             cur_len = (uint64_t)st.st_size;
         if (rc != 0)
@@ -922,9 +932,16 @@ int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg
         }
         rc = 0;
     }
-    /* 3. Chunks for whatever is still missing. */
+    /* 3. Chunks for whatever is still missing (the current image's set
+     * again if a delta answered and then failed). */
+    if (rc == 0 && !stats->delta_used && cfg->current_fd >= 0 && d.have == NULL) {
+        rc = ota_plan_have_from_fd(&d.have, NULL, cfg->current_fd, UINT64_MAX, &cfg->idx->chunker,
+                                   det);
+        if (rc != 0)
+            ota_detail_prefix(det, "reading the current image");
+    }
     if (rc == 0 && !stats->delta_used)
-        rc = chunk_path(&d, have, det);
+        rc = chunk_path(&d, d.have, det);
     /* 4. */
     if (rc == 0)
         rc = finish(&d, det);
@@ -933,7 +950,7 @@ int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg
     }
     if (d.easy != NULL)
         curl_easy_cleanup(d.easy);
-    ota_plan_have_free(have);
+    ota_plan_have_free(d.have);
     ota_pack_reader_free(d.reader);
     if (d.part_fd >= 0)
         close(d.part_fd);
@@ -942,7 +959,7 @@ int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg
     if (d.lock_fd >= 0)
         close(d.lock_fd);
     if (d.buf != NULL)
-        ota_wipe(d.buf, OTA_CHUNK_LEN_CAP);
+        ota_wipe(d.buf, d.buf_len);
     free(d.buf);
     free(d.done);
     return rc;

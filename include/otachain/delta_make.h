@@ -23,10 +23,16 @@
 /* The from-image must be below 2^31 bytes (32-bit suffix array). */
 #define OTA_DELTA_MAKE_OLD_MAX ((size_t)0x7fffffff)
 
+/* The maker's default cap on the body's window: 2 MiB (docs/decisions.md:
+ * 2.1 MB less device memory than the format's 4 MiB cap, for deltas about
+ * 1.2 % larger on the rootfs pairs). */
+#define OTA_DELTA_MAKE_WINDOW_LOG_DEFAULT 21
+
 /* Zero means the default for every field. */
 struct ota_delta_make_opts {
     int level;           /* zstd level, 1..22; default 22 */
-    unsigned window_log; /* cap on the body's window, 10..22; default 22 */
+    unsigned window_log; /* cap on the body's window, 10..22; default
+                            OTA_DELTA_MAKE_WINDOW_LOG_DEFAULT */
     uint64_t frame_size; /* op-stream bytes after which a new frame starts; default 16 MiB */
     unsigned min_gain;   /* a match must beat the current alignment by more than this to
                             start a new one; default 32 */

@@ -223,6 +223,13 @@ def test_flipped_byte_in_delta_refused_falls_back(tmp_path, release, nginx_facto
     assert "path: chunks" in p.stdout
     assert out.read_bytes() == v2
     assert any("/deltas/" in r[1] and r[2] == 200 for r in srv.requests())
+    # The current image's chunks (dropped while the delta ran) are used
+    # again: most of v2 is copied, only a few chunks come from the pack.
+    m = re.search(r"chunks: (\d+) total, \d+ already verified, (\d+) copied, (\d+) fetched, "
+                  r"(\d+) from the delta", p.stdout)
+    total, copied, fetched, from_delta = map(int, m.groups())
+    assert copied > 0 and fetched < total // 4
+    assert copied + fetched + from_delta == total
 
 
 def test_server_ignoring_range_refused(tmp_path, release, nginx_factory):

@@ -18,6 +18,7 @@
 #include "otachain/chunk_index.h"
 
 #include "chunk_fixture.h"
+#include "failalloc.h"
 
 #define IMG_LEN (700u * 1024u + 1u)
 
@@ -364,9 +365,64 @@ static void test_incompressible_and_zeros(void **state)
     free(img);
 }
 
+/* STYLE rule 9: each allocation of a build (builder, batches, worker
+ * set-up, entries, the repeat set, the sink's pack buffer, the index)
+ * fails in turn, without and with workers; the output of a run that
+ * succeeds is the reference. Worker threads make no wrapped allocation
+ * (zstd allocates on its own), so the counter stays single-threaded. */
+static void test_alloc_faults(void **state)
+{
+    const size_t n = (size_t)5 << 19; /* two batches and a half */
+    uint8_t *img = malloc(n);
+    struct ota_chunk_build_opts o;
+    struct ota_buf ri, rp;
+    unsigned t;
+
+    (void)state;
+    assert_non_null(img);
+    fx_firmware(img, n, 29);
+    memcpy(img + (2u << 20), img, 1u << 19);
+    ota_chunk_build_opts_default(&o);
+    o.zstd_level = 1;
+    o.zstd_search_log = 0;
+    assert_int_equal(fx_build(&ri, &rp, img, n, &o, 0), 0);
+    for (t = 1; t <= 2; t++) {
+        unsigned long k;
+
+        o.threads = t;
+        for (k = 1;; k++) {
+            struct ota_buf i2, p2;
+            int rc;
+            int fired;
+
+            fa_arm(k);
+            rc = fx_build(&i2, &p2, img, n, &o, 1u << 20);
+            fired = fa_disarm();
+            if (rc == 0) {
+                assert_int_equal(i2.len, ri.len);
+                assert_memory_equal(i2.data, ri.data, ri.len);
+                assert_int_equal(p2.len, rp.len);
+                assert_memory_equal(p2.data, rp.data, rp.len);
+            } else if (!fa_rc_ok(rc)) {
+                fail_msg("threads %u, allocation %lu failed: %s", t, k, ota_errname(rc));
+            }
+            ota_buf_free(&i2);
+            ota_buf_free(&p2);
+            if (!fired)
+                break;
+        }
+    }
+    assert_true(fa_failed_runs() >= 20);
+    ota_buf_free(&ri);
+    ota_buf_free(&rp);
+    free(img);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alloc_faults),
         cmocka_unit_test(test_split_independent_output),
         cmocka_unit_test(test_threads_same_output),
         cmocka_unit_test(test_frames),

@@ -18,6 +18,7 @@
 #include "otachain/delta.h"
 
 #include "delta_fixture.h"
+#include "failalloc.h"
 
 #define OLD_LEN 4096
 #define WLOG    12
@@ -766,9 +767,48 @@ static void test_mem_bound(void **state)
     ota_buf_free(&d);
 }
 
+/* Applies d with the from- and to-image hashes checked: 0 and the
+ * expected output, or an error. */
+static int fa_apply(const struct ota_buf *d, const struct ota_buf *expect, const uint8_t *old_sha,
+                    const uint8_t *to_sha)
+{
+    struct dx_out out;
+    struct ota_detail det = {{0}};
+    int rc = dx_apply_checked(&out, d->data, d->len, old_img, OLD_LEN, 7, old_sha, to_sha,
+                              expect->len, &det);
+
+    if (rc == 0 && (out.b.len != expect->len || memcmp(out.b.data, expect->data, expect->len)))
+        rc = OTA_ERR_HASH_MISMATCH;
+    ota_buf_free(&out.b);
+    return rc;
+}
+
+/* STYLE rule 9: each allocation of an apply (applier, workspace, hash
+ * contexts, the output buffer's growth in the sink) fails in turn. */
+static void test_alloc_faults(void **state)
+{
+    struct ota_buf ops, expect, d;
+    uint8_t old_sha[OTA_SHA256_LEN], to_sha[OTA_SHA256_LEN];
+    int rc;
+
+    (void)state;
+    good_ops(&ops, &expect);
+    make_delta(&d, &ops, expect.data, expect.len);
+    assert_int_equal(ota_sha256(old_sha, old_img, OLD_LEN), 0);
+    assert_int_equal(ota_sha256(to_sha, expect.data, expect.len), 0);
+    assert_int_equal(fa_apply(&d, &expect, old_sha, to_sha), 0);
+    FA_LOOP(rc, fa_apply(&d, &expect, old_sha, to_sha));
+    assert_true(fa_failed_runs() >= 4);
+    ota_buf_free(&ops);
+    ota_buf_free(&expect);
+    ota_buf_free(&d);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alloc_faults),
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_header_parse),
         cmocka_unit_test(test_header_errors),

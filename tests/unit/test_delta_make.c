@@ -482,6 +482,28 @@ static void test_window_log(void **state)
     ota_buf_free(&d);
     free(o.p);
     free(nw.p);
+    /* A to-image above 2 MiB: the default cap, 2^21; the format's 2^22 on
+     * request. */
+    {
+        struct img o2 = img_new(4096);
+        struct img n2 = img_new((3u << 20) + 5);
+        struct ota_delta_make_opts opts;
+
+        memset(&opts, 0, sizeof(opts));
+        opts.level = 1;
+        dx_random(o2.p, o2.n, 13);
+        dx_random(n2.p, n2.n, 14);
+        assert_int_equal(make(&d, &o2, &n2, &opts, &st), 0);
+        assert_int_equal(st.window_log, OTA_DELTA_MAKE_WINDOW_LOG_DEFAULT);
+        assert_int_equal(st.window_log, 21);
+        ota_buf_free(&d);
+        opts.window_log = OTA_DELTA_WINDOW_LOG_MAX;
+        assert_int_equal(make(&d, &o2, &n2, &opts, &st), 0);
+        assert_int_equal(st.window_log, 22);
+        ota_buf_free(&d);
+        free(o2.p);
+        free(n2.p);
+    }
 }
 
 /* ---- memory bound, measured ---- */

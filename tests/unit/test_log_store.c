@@ -1,7 +1,8 @@
 /* Tests of the SQLite log store (otachain/log_store.h): round trips of
  * entries, tiles, edge, checkpoint and witness sizes; a rolled-back
  * transaction leaves nothing; state survives a reopen; proofs served from
- * the stored tiles agree with the edge's root. */
+ * the stored tiles agree with the edge's root; an allocation failure at any
+ * point of an append leaves the store as it was or fully appended. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +15,10 @@
 
 #include <cmocka.h>
 
+#include "otachain/fsutil.h"
 #include "otachain/log_store.h"
+
+#include "failalloc.h"
 
 struct fixture {
     char dir[64];
@@ -275,9 +279,126 @@ static void test_not_a_store(void **state)
     ota_log_store_close(NULL);
 }
 
+/* append_n without assertions: opens the store, appends n entries with
+ * their tiles and edge in one transaction, commits, closes. */
+static int fa_append(const char *path, uint64_t n)
+{
+    struct ota_log_store *s = NULL;
+    struct ota_merkle_edge *edge = calloc(1, sizeof(*edge));
+    uint8_t(*leaves)[OTA_MERKLE_HASH_LEN] = calloc(n, OTA_MERKLE_HASH_LEN);
+    struct ota_tiles_reader reader;
+    struct sink_ctx sc;
+    struct ota_tiles_sink sink = {put_tile, &sc};
+    bool in_tx = false;
+    uint64_t old = 0;
+    int rc = edge == NULL || leaves == NULL ? OTA_ERR_NOMEM : 0;
+
+    if (rc == 0)
+        rc = ota_log_store_sqlite_open(&s, path, NULL);
+    if (rc == 0)
+        rc = s->ops->begin(s, NULL);
+    in_tx = rc == 0;
+    if (rc == 0)
+        rc = s->ops->edge_get(s, edge, NULL);
+    old = edge != NULL ? edge->size : 0;
+    for (uint64_t i = 0; rc == 0 && i < n; i++) {
+        char e[32];
+        char key[32];
+        int len = snprintf(e, sizeof(e), "entry %llu\n", (unsigned long long)(old + i));
+
+        snprintf(key, sizeof(key), "k/%llu", (unsigned long long)(old + i));
+        rc = ota_merkle_leaf_hash(leaves[i], e, (size_t)len);
+        if (rc == 0)
+            rc = s->ops->append(s, old + i, (const uint8_t *)e, (size_t)len, leaves[i], key, NULL);
+        if (rc == 0)
+            rc = ota_merkle_edge_append(edge, leaves[i], NULL);
+    }
+    if (rc == 0) {
+        sc.s = s;
+        ota_log_store_tiles_reader(&reader, s);
+        rc = ota_tiles_append(old, (const uint8_t(*)[OTA_MERKLE_HASH_LEN])leaves, n, &reader, &sink,
+                              NULL);
+    }
+    if (rc == 0)
+        rc = s->ops->edge_put(s, edge, NULL);
+    if (rc == 0)
+        rc = s->ops->commit(s, NULL);
+    else if (in_tx)
+        s->ops->rollback(s);
+    ota_log_store_close(s);
+    free(edge);
+    free(leaves);
+    return rc;
+}
+
+static uint64_t stored_size(const char *path)
+{
+    struct ota_log_store *s = NULL;
+    struct ota_merkle_edge edge;
+
+    assert_int_equal(ota_log_store_sqlite_open(&s, path, NULL), 0);
+    assert_int_equal(s->ops->edge_get(s, &edge, NULL), 0);
+    ota_log_store_close(s);
+    return edge.size;
+}
+
+/* STYLE rule 9 on the durable store: 200 entries committed, then an
+ * append of 100 more (crossing the first full tile) with each allocation
+ * failing in turn. After every run the store holds 200 or 300 entries,
+ * never anything in between, and accepts the next append. SQLite's own
+ * allocations are not failed (it allocates through its own allocator). */
+static void test_alloc_faults(void **state)
+{
+    struct fixture *f = *state;
+    char pristine[128];
+    unsigned long k;
+
+    snprintf(pristine, sizeof(pristine), "%s/pristine.db", f->dir);
+    assert_int_equal(fa_append(f->path, 200), 0);
+    assert_int_equal(stored_size(f->path), 200);
+    {
+        uint8_t *db = NULL;
+        size_t len = 0;
+
+        assert_int_equal(ota_fs_read(&db, &len, f->path, 1 << 26), 0);
+        assert_int_equal(ota_fs_replace(pristine, db, len, 0600, NULL), 0);
+        free(db);
+    }
+    assert_int_equal(fa_append(f->path, 100), 0); /* warm-up */
+    for (k = 1;; k++) {
+        uint8_t *db = NULL;
+        size_t len = 0;
+        uint64_t size;
+        int rc;
+        int fired;
+
+        assert_int_equal(ota_fs_read(&db, &len, pristine, 1 << 26), 0);
+        assert_int_equal(ota_fs_replace(f->path, db, len, 0600, NULL), 0);
+        free(db);
+        fa_arm(k);
+        rc = fa_append(f->path, 100);
+        fired = fa_disarm();
+        size = stored_size(f->path);
+        if (!fired) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(size, 300);
+            break;
+        }
+        if (!fa_rc_ok(rc))
+            fail_msg("allocation %lu failed: %s", k, ota_errname(rc));
+        assert_int_equal(size, rc == 0 ? 300 : 200);
+        assert_int_equal(fa_append(f->path, 10), 0);
+        assert_int_equal(stored_size(f->path), size + 10);
+    }
+    assert_true(fa_failed_runs() >= 10);
+    unlink(pristine);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_alloc_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_need_a_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),

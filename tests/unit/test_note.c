@@ -20,6 +20,8 @@
 #include "otachain/note.h"
 #include "otachain/note_sign.h"
 
+#include "failalloc.h"
+
 #define V1_FILE "c2sp-signed-note-example.note"
 #define V1_VKEY "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
 #define V2_FILE "go-note-two-signers.note"
@@ -744,9 +746,45 @@ static void test_format_round_trip(void **state)
     ota_note_free(n);
 }
 
+/* Parse and verify the two-signer vector: 0 with both keys verified, or
+ * an error (a signature that did not verify counts as bad_signature). */
+static int fa_open(const uint8_t *data, size_t len, const struct ota_note_verifier *v)
+{
+    struct ota_note_check c[2];
+    struct ota_note *n = NULL;
+    size_t nv = 0;
+    int rc = ota_note_parse(&n, data, len, NULL);
+
+    if (rc == 0)
+        rc = ota_note_verify(c, &nv, n, v, 2, NULL);
+    if (rc == 0 && (nv != 2 || !c[0].verified || !c[1].verified))
+        rc = OTA_ERR_BAD_SIGNATURE;
+    ota_note_free(n);
+    return rc;
+}
+
+/* STYLE rule 9: each allocation of parse + verify fails in turn. */
+static void test_alloc_faults(void **state)
+{
+    struct ota_note_verifier v[2];
+    size_t len = 0;
+    uint8_t *data = read_vector(V2_FILE, &len);
+    int rc;
+
+    (void)state;
+    vkey(&v[0], PN_VKEY);
+    vkey(&v[1], ER_VKEY);
+    assert_int_equal(fa_open(data, len, v), 0);
+    FA_LOOP(rc, fa_open(data, len, v));
+    assert_true(fa_failed_runs() >= 2);
+    free(data);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alloc_faults),
         cmocka_unit_test(test_readme_names_the_keys),
         cmocka_unit_test(test_vector_c2sp_example_verifies),
         cmocka_unit_test(test_vector_two_signers_verify),

@@ -3,7 +3,8 @@
  * twice) the plan copies every chunk v1 has, fetches each missing chunk
  * once, copies repeats from the new image, and executing it rebuilds v2
  * exactly; coalescing merges ranges by gap and respects the request caps;
- * resume skips done chunks; the current image may be an fd or an index. */
+ * resume skips done chunks; the current image may be an fd or an index;
+ * every allocation of parse + plan + execute can fail cleanly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include "otachain/plan.h"
 
 #include "chunk_fixture.h"
+#include "failalloc.h"
 
 #define MIB    (1024u * 1024u)
 #define V1_LEN (4u * MIB)
@@ -406,12 +408,69 @@ static void test_other_params(void **state)
     ota_buf_free(&p1);
 }
 
+/* The device's chunk path without the network: parse the new index,
+ * chunk the current image, plan, then build v2 from copies and decoded
+ * pack frames. 0 and the right bytes, or an error. */
+static int fa_chunk_path(const struct fx *f)
+{
+    struct ota_chunk_index *idx = NULL;
+    struct ota_plan_have *h = NULL;
+    struct ota_plan_have *hi = NULL;
+    struct ota_plan *p = NULL;
+    struct ota_pack_reader *r = NULL;
+    uint8_t *out = NULL;
+    int rc = ota_chunk_index_parse(&idx, f->i2.data, f->i2.len, NULL);
+
+    if (rc == 0)
+        rc = ota_plan_have_from_fd(&h, NULL, f->fd1, UINT64_MAX, &idx->chunker, NULL);
+    if (rc == 0)
+        rc = ota_plan_have_from_index(&hi, f->idx1, NULL);
+    if (rc == 0)
+        rc = ota_plan_make(&p, idx, h, NULL, NULL, NULL);
+    if (rc == 0)
+        rc = ota_pack_reader_new(&r);
+    if (rc == 0 && (out = malloc(f->v2_len)) == NULL)
+        rc = OTA_ERR_NOMEM;
+    for (uint32_t i = 0; rc == 0 && i < p->nsteps; i++) {
+        const struct ota_chunk_entry *e = &idx->chunks[i];
+        const struct ota_plan_step *s = &p->steps[i];
+
+        if (s->kind == OTA_PLAN_COPY_OLD)
+            memcpy(out + e->offset, f->v1 + s->src, e->length);
+        else if (s->kind == OTA_PLAN_COPY_NEW)
+            memcpy(out + e->offset, out + s->src, e->length);
+        else
+            rc = ota_pack_decode_chunk(out + e->offset, e->length, r, f->p2.data + s->src,
+                                       e->zlength, e, NULL);
+    }
+    if (rc == 0 && memcmp(out, f->v2, f->v2_len) != 0)
+        rc = OTA_ERR_HASH_MISMATCH;
+    free(out);
+    ota_pack_reader_free(r);
+    ota_plan_free(p);
+    ota_plan_have_free(hi);
+    ota_plan_have_free(h);
+    ota_chunk_index_free(idx);
+    return rc;
+}
+
+static void test_alloc_faults(void **state)
+{
+    struct fx *f = *state;
+    int rc;
+
+    assert_int_equal(fa_chunk_path(f), 0);
+    FA_LOOP(rc, fa_chunk_path(f));
+    assert_true(fa_failed_runs() >= 8);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plan_from_fd_and_index), cmocka_unit_test(test_coalescing),
-        cmocka_unit_test(test_resume_and_no_have),     cmocka_unit_test(test_have_from_fd_errors),
-        cmocka_unit_test(test_other_params),
+        cmocka_unit_test(test_alloc_faults),        cmocka_unit_test(test_plan_from_fd_and_index),
+        cmocka_unit_test(test_coalescing),          cmocka_unit_test(test_resume_and_no_have),
+        cmocka_unit_test(test_have_from_fd_errors), cmocka_unit_test(test_other_params),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,8 +1,8 @@
 /* The TUF client workflow against small repositories built here with the
  * library (fixed-seed keys, ota_tuf_sign, canonical JSON) and served by the
  * directory fetcher. Each rule of tuf_client.h is broken once and must be
- * refused with its own error; the fast-forward recovery and a failure at
- * every state write are played through. */
+ * refused with its own error; the fast-forward recovery, a failure at
+ * every state write and a failure at every allocation are played through. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "failalloc.h"
 #include "testfs.h"
 
 #include <dirent.h>
@@ -1259,9 +1260,78 @@ static void test_state_survives_failure_at_every_write(void **state)
     assert_versions(fx, 2, 2, 2, 2);
 }
 
+/* ---- allocation faults ------------------------------------------------------------ */
+
+/* From an empty state: open, refresh through a root rotation, download. */
+static int fa_update(struct fx *fx)
+{
+    struct ota_detail det = {{0}};
+    struct ota_tuf_client *c = NULL;
+    int rc = ota_tuf_client_open(&c, &fx->opts, fx->root1, fx->root1_len, &det);
+
+    if (rc == 0)
+        rc = ota_tuf_client_refresh(c, fx->f, &det);
+    if (rc == 0)
+        rc = ota_tuf_client_download(c, fx->f, TARGET, fx->out, &det);
+    ota_tuf_client_free(c);
+    /* FA_DEBUG=1 lists what each injected failure was reported as. */
+    if (rc != 0 && getenv("FA_DEBUG"))
+        print_message("fa: %s: %s\n", ota_errname(rc), det.msg);
+    return rc;
+}
+
+/* STYLE rule 9: each allocation of the update fails in turn (the
+ * library's, jansson's and OpenSSL's). Every run reports nomem or crypto
+ * (or tolerates the failure), leaks nothing (LeakSanitizer), leaves no
+ * output file unless it succeeded, and the state it leaves behind lets a
+ * normal run reach the same trusted versions. */
+static void test_alloc_faults(void **state)
+{
+    struct fx *fx = *state;
+    unsigned long n;
+
+    rotate_root(fx, K_TS1, K_TG1);
+    rm_rf(fx->state);
+    assert_int_equal(fa_update(fx), 0); /* warms OpenSSL's lazy set-up */
+    for (n = 1;; n++) {
+        int rc;
+        int fired;
+
+        rm_rf(fx->state);
+        (void)unlink(fx->out);
+        fa_arm(n);
+        rc = fa_update(fx);
+        fired = fa_disarm();
+        if (!fired) {
+            assert_int_equal(rc, 0);
+            break;
+        }
+        if (!fa_rc_ok(rc))
+            fail_msg("allocation %lu failed: %s", n, ota_errname(rc));
+        if (rc != 0) {
+            assert_false(exists(fx->out));
+        } else {
+            size_t len, want_len;
+            uint8_t *got = read_path(fx->out, &len);
+            uint8_t *want = payload(0, &want_len);
+
+            assert_non_null(got);
+            assert_int_equal(len, want_len);
+            assert_memory_equal(got, want, len);
+            free(got);
+            free(want);
+        }
+        open_and_refresh(fx);
+        assert_versions(fx, 2, 1, 1, 1);
+    }
+    assert_true(fa_failed_runs() > 50);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_alloc_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_happy_path_and_download, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_without_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bootstrap_not_self_signed, setup, teardown),

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "failalloc.h"
 #include "testfs.h"
 
 #include <dirent.h>
@@ -1268,9 +1269,59 @@ static void test_state_survives_failure_at_every_write(void **state)
     assert_int_equal(stored_size(fx), fx->log.n);
 }
 
+/* ---- allocation faults ------------------------------------------------------------ */
+
+static int fa_refresh(struct fx *fx)
+{
+    struct ota_detail det = {{0}};
+    struct ota_tuf_client *c = NULL;
+    int rc = ota_tuf_client_open(&c, &fx->opts, fx->root1, fx->root1_len, &det);
+
+    if (rc == 0)
+        rc = ota_tuf_client_refresh(c, fx->f, &det);
+    ota_tuf_client_free(c);
+    return rc;
+}
+
+/* STYLE rule 9, with the ledger rule: from an empty state, a refresh
+ * through a root rotation that changes the witness set (checkpoint,
+ * cosignatures, tiles, inclusion and consistency proofs), each
+ * allocation failing in turn. Every run fails cleanly or succeeds, and
+ * the state it leaves lets a normal refresh reach the same versions. */
+static void test_alloc_faults(void **state)
+{
+    struct fx *fx = *state;
+    struct cosig both[] = {{W1, NOW}, {W2, NOW}, {W4, NOW}, {W5, NOW}, {W7, NOW}};
+    unsigned long n;
+
+    rotate(fx, K_ROOT2, POL_SECOND, false);
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    put_checkpoint(fx, &fx->log, both, 5);
+    assert_int_equal(fa_refresh(fx), 0);
+    for (n = 1;; n++) {
+        int rc;
+
+        rm_rf(fx->state);
+        fa_arm(n);
+        rc = fa_refresh(fx);
+        if (!fa_disarm()) {
+            assert_int_equal(rc, 0);
+            break;
+        }
+        if (!fa_rc_ok(rc))
+            fail_msg("allocation %lu failed: %s", n, ota_errname(rc));
+        open_and_refresh(fx);
+        assert_versions(fx, 2, 2, 2, 2);
+    }
+    assert_true(fa_failed_runs() > 50);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_alloc_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_good_sequence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_missing_from_state_is_refetched, setup,
                                         teardown),
