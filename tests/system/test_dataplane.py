@@ -57,15 +57,20 @@ def images(size=2 << 20, seed=7):
     return bytes(v1), bytes(v2)
 
 
-@pytest.fixture(name="release")
-def release_fixture(tmp_path):
-    v1, v2 = images()
+def make_release(tmp_path, v1, v2):
+    """A repository (no ledger) with releases 1.0.0 = v1 and 2.0.0 = v2,
+    and current.img = v1: (repo, v1, v2, current)."""
     repo = Repo.create(tmp_path / "repo", ledger=False)
     repo.add_release("app", "1.0.0", v1)
     repo.add_release("app", "2.0.0", v2)
     cur = tmp_path / "current.img"
     cur.write_bytes(v1)
     return repo, v1, v2, cur
+
+
+@pytest.fixture(name="release")
+def release_fixture(tmp_path):
+    return make_release(tmp_path, *images())
 
 
 def pack_path(repo, data):
@@ -243,6 +248,27 @@ def test_server_ignoring_range_refused(tmp_path, release, nginx_factory):
     assert not out.exists()
 
 
+def kill_fetch_midway(repo, srv, state, out, current, after):
+    """Starts `otachain fetch` against srv, waits until OUT.part exists and
+    then `after` more seconds, and kills it with SIGKILL. Returns OUT.part,
+    which must exist while OUT must not."""
+    args = [otachain_path(), "fetch", "--url", srv.url, "--trusted-root", str(repo.root1),
+            "--state", str(state), "--target", TARGET2, "--out", str(out)]
+    if current is not None:
+        args += ["--current", str(current)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    part = out.with_name(out.name + ".part")
+    deadline = time.monotonic() + 30
+    while not part.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(after)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert part.exists() and not out.exists()
+    return part
+
+
 def test_resume_after_kill9(tmp_path, release, nginx_factory):
     repo, v1, v2, cur = release
     pack_size = pack_path(repo, v2).stat().st_size
@@ -252,18 +278,7 @@ def test_resume_after_kill9(tmp_path, release, nginx_factory):
     state = tmp_path / "st"
     out = tmp_path / "new.img"
     # No current image: the whole pack in one slow range.
-    args = [otachain_path(), "fetch", "--url", slow.url, "--trusted-root", str(repo.root1),
-            "--state", str(state), "--target", TARGET2, "--out", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    part = tmp_path / "new.img.part"
-    deadline = time.monotonic() + 30
-    while not part.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(3)
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert part.exists() and not out.exists()
+    part = kill_fetch_midway(repo, slow, state, out, None, after=3)
 
     p = fetch(repo, fast, state, out, check=True)
     assert out.read_bytes() == v2
@@ -290,12 +305,7 @@ def spread_images(size=4 << 20, seed=11):
 
 
 def test_resume_after_kill9_in_delta(tmp_path, nginx_factory):
-    v1, v2 = spread_images()
-    repo = Repo.create(tmp_path / "repo", ledger=False)
-    repo.add_release("app", "1.0.0", v1)
-    repo.add_release("app", "2.0.0", v2)
-    cur = tmp_path / "current.img"
-    cur.write_bytes(v1)
+    repo, v1, v2, cur = make_release(tmp_path, *spread_images())
     otachain("delta", "make", repo.dir, "--release", "app/2.0.0", "--from-version", "1.0.0")
     delta = repo.public / "deltas" / sha(v1) / sha(v2)
     size = delta.stat().st_size
@@ -307,18 +317,7 @@ def test_resume_after_kill9_in_delta(tmp_path, nginx_factory):
     fast = nginx_factory(root=repo.public)
     state = tmp_path / "st"
     out = tmp_path / "new.img"
-    args = [otachain_path(), "fetch", "--url", slow.url, "--trusted-root", str(repo.root1),
-            "--state", str(state), "--target", TARGET2, "--current", str(cur), "--out", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    part = tmp_path / "new.img.part"
-    deadline = time.monotonic() + 30
-    while not part.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.8)
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert part.exists() and not out.exists()
+    part = kill_fetch_midway(repo, slow, state, out, cur, after=1.8)
 
     p = fetch(repo, fast, state, out, current=cur, check=True)
     assert out.read_bytes() == v2

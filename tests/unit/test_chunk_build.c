@@ -22,6 +22,16 @@
 
 #define IMG_LEN (700u * 1024u + 1u)
 
+/* Two builds gave the same index and pack. */
+static void assert_same_build(const struct ota_buf *i1, const struct ota_buf *p1,
+                              const struct ota_buf *i2, const struct ota_buf *p2)
+{
+    assert_int_equal(i1->len, i2->len);
+    assert_memory_equal(i1->data, i2->data, i1->len);
+    assert_int_equal(p1->len, p2->len);
+    assert_memory_equal(p1->data, p2->data, p1->len);
+}
+
 static void test_split_independent_output(void **state)
 {
     uint8_t *img = malloc(IMG_LEN);
@@ -69,10 +79,7 @@ static void test_threads_same_output(void **state)
     for (t = 2; t <= 5; t += 3) {
         o.threads = t;
         assert_int_equal(fx_build(&i2, &p2, img, IMG_LEN, &o, 7777), 0);
-        assert_int_equal(i1.len, i2.len);
-        assert_memory_equal(i1.data, i2.data, i1.len);
-        assert_int_equal(p1.len, p2.len);
-        assert_memory_equal(p1.data, p2.data, p1.len);
+        assert_same_build(&i1, &p1, &i2, &p2);
         ota_buf_free(&i2);
         ota_buf_free(&p2);
     }
@@ -327,10 +334,7 @@ static void test_many_batches(void **state)
     for (t = 2; t <= 4; t += 2) {
         o.threads = t;
         assert_int_equal(fx_build(&i2, &p2, img, n, &o, t == 2 ? 0 : 300001), 0);
-        assert_int_equal(i1.len, i2.len);
-        assert_memory_equal(i1.data, i2.data, i1.len);
-        assert_int_equal(p1.len, p2.len);
-        assert_memory_equal(p1.data, p2.data, p1.len);
+        assert_same_build(&i1, &p1, &i2, &p2);
         ota_buf_free(&i2);
         ota_buf_free(&p2);
     }
@@ -398,12 +402,9 @@ static void test_alloc_faults(void **state)
             fa_arm(k);
             rc = fx_build(&i2, &p2, img, n, &o, 1u << 20);
             fired = fa_disarm();
-            if (rc == 0) {
-                assert_int_equal(i2.len, ri.len);
-                assert_memory_equal(i2.data, ri.data, ri.len);
-                assert_int_equal(p2.len, rp.len);
-                assert_memory_equal(p2.data, rp.data, rp.len);
-            } else if (!fa_rc_ok(rc)) {
+            if (rc == 0)
+                assert_same_build(&ri, &rp, &i2, &p2);
+            else if (!fa_rc_ok(rc)) {
                 fail_msg("threads %u, allocation %lu failed: %s", t, k, ota_errname(rc));
             }
             ota_buf_free(&i2);

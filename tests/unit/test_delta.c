@@ -70,6 +70,16 @@ static void make_delta(struct ota_buf *d, const struct ota_buf *ops, const uint8
     dx_frame(d, ops->data, ops->len, WLOG, 0);
 }
 
+/* The reference delta with the SHA-256 of its from- and to-image. */
+static void good_delta(struct ota_buf *ops, struct ota_buf *expect, struct ota_buf *d,
+                       uint8_t old_sha[OTA_SHA256_LEN], uint8_t to_sha[OTA_SHA256_LEN])
+{
+    good_ops(ops, expect);
+    make_delta(d, ops, expect->data, expect->len);
+    assert_int_equal(ota_sha256(old_sha, old_img, OLD_LEN), 0);
+    assert_int_equal(ota_sha256(to_sha, expect->data, expect->len), 0);
+}
+
 /* Expects `want` from applying d, with at most max_out bytes of output. */
 static void expect_err(const struct ota_buf *d, int want, size_t max_out)
 {
@@ -182,10 +192,7 @@ static void test_header_errors(void **state)
     size_t i;
 
     (void)state;
-    good_ops(&ops, &expect);
-    make_delta(&d, &ops, expect.data, expect.len);
-    assert_int_equal(ota_sha256(old_sha, old_img, OLD_LEN), 0);
-    assert_int_equal(ota_sha256(to_sha, expect.data, expect.len), 0);
+    good_delta(&ops, &expect, &d, old_sha, to_sha);
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct dx_old o = {old_img, OLD_LEN, 0, 0};
         struct dx_out out;
@@ -792,10 +799,7 @@ static void test_alloc_faults(void **state)
     int rc;
 
     (void)state;
-    good_ops(&ops, &expect);
-    make_delta(&d, &ops, expect.data, expect.len);
-    assert_int_equal(ota_sha256(old_sha, old_img, OLD_LEN), 0);
-    assert_int_equal(ota_sha256(to_sha, expect.data, expect.len), 0);
+    good_delta(&ops, &expect, &d, old_sha, to_sha);
     assert_int_equal(fa_apply(&d, &expect, old_sha, to_sha), 0);
     FA_LOOP(rc, fa_apply(&d, &expect, old_sha, to_sha));
     assert_true(fa_failed_runs() >= 4);

@@ -246,6 +246,20 @@ static uint8_t *payload(uint8_t fill, size_t *len)
     return p;
 }
 
+/* fx->out holds the payload of variant fill. */
+static void assert_out_is_payload(const struct fx *fx, uint8_t fill)
+{
+    size_t len, want_len;
+    uint8_t *got = read_path(fx->out, &len);
+    uint8_t *want = payload(fill, &want_len);
+
+    assert_non_null(got);
+    assert_int_equal(len, want_len);
+    assert_memory_equal(got, want, len);
+    free(got);
+    free(want);
+}
+
 /* repo path of a target: targets/fw/<sha256>.app.bin */
 static void target_repo_path(const struct fx *fx, const uint8_t *data, size_t len, char *out,
                              size_t size)
@@ -463,14 +477,7 @@ static void test_happy_path_and_download(void **state)
     assert_non_null(ota_tuf_find_target(tg, TARGET));
 
     assert_err(ota_tuf_client_download(fx->c, fx->f, TARGET, fx->out, &det), 0, &det);
-    size_t len, want_len;
-    uint8_t *got = read_path(fx->out, &len);
-    uint8_t *want = payload(0, &want_len);
-    assert_non_null(got);
-    assert_int_equal(len, want_len);
-    assert_memory_equal(got, want, len);
-    free(got);
-    free(want);
+    assert_out_is_payload(fx, 0);
     char part[256];
     snprintf(part, sizeof(part), "%s.part", fx->out);
     assert_false(exists(part));
@@ -512,12 +519,7 @@ static void test_happy_path_and_download(void **state)
     assert_err(refresh(fx, &det), 0, &det);
     assert_versions(fx, 1, 2, 2, 2);
     assert_err(ota_tuf_client_download(fx->c, fx->f, TARGET, fx->out, &det), 0, &det);
-    got = read_path(fx->out, &len);
-    want = payload(9, &want_len);
-    assert_non_null(got);
-    assert_memory_equal(got, want, want_len);
-    free(got);
-    free(want);
+    assert_out_is_payload(fx, 9);
 }
 
 static void test_open_without_root(void **state)
@@ -1308,19 +1310,10 @@ static void test_alloc_faults(void **state)
         }
         if (!fa_rc_ok(rc))
             fail_msg("allocation %lu failed: %s", n, ota_errname(rc));
-        if (rc != 0) {
+        if (rc != 0)
             assert_false(exists(fx->out));
-        } else {
-            size_t len, want_len;
-            uint8_t *got = read_path(fx->out, &len);
-            uint8_t *want = payload(0, &want_len);
-
-            assert_non_null(got);
-            assert_int_equal(len, want_len);
-            assert_memory_equal(got, want, len);
-            free(got);
-            free(want);
-        }
+        else
+            assert_out_is_payload(fx, 0);
         open_and_refresh(fx);
         assert_versions(fx, 2, 1, 1, 1);
     }
