@@ -852,6 +852,35 @@ static int finish(struct dpf *d, struct ota_detail *det)
     return 0;
 }
 
+/* How many bytes of current_fd are the current image: current_length,
+ * or the size of a regular file. A device or pipe without a length is
+ * refused: hashing a whole slot would name an image that does not exist
+ * (no delta would ever match) and chunk bytes that are not the image. */
+static int current_length(uint64_t *out, const struct ota_dp_fetch_cfg *cfg, struct ota_detail *det)
+{
+    struct stat st;
+
+    if (fstat(cfg->current_fd, &st) != 0) {
+        ota_detail_set(det, "fstat: %s", strerror(errno));
+        return OTA_ERR_IO;
+    }
+    if (cfg->current_length != 0) {
+        if (S_ISREG(st.st_mode) && cfg->current_length > (uint64_t)st.st_size) {
+            ota_detail_set(det, "current length %" PRIu64 " is beyond the file's %" PRIu64 " bytes",
+                           cfg->current_length, (uint64_t)st.st_size);
+            return OTA_ERR_TRUNCATED;
+        }
+        *out = cfg->current_length;
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ota_detail_set(det, "not a regular file: give the length of the image it holds");
+        return OTA_ERR_INVALID_ARG;
+    }
+    *out = (uint64_t)st.st_size;
+    return 0;
+}
+
 int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg *cfg,
                  struct ota_detail *det)
 {
@@ -903,12 +932,10 @@ int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg
     if (rc == 0)
         rc = open_output(&d, det);
     if (rc == 0 && cfg->current_fd >= 0) {
-        struct stat st;
-
-        rc = ota_plan_have_from_fd(&d.have, cur_sha, cfg->current_fd, UINT64_MAX,
-                                   &cfg->idx->chunker, det);
-        if (rc == 0 && fstat(cfg->current_fd, &st) == 0)
-            cur_len = (uint64_t)st.st_size;
+        rc = current_length(&cur_len, cfg, det);
+        if (rc == 0)
+            rc = ota_plan_have_from_fd(&d.have, cur_sha, cfg->current_fd, cur_len,
+                                       &cfg->idx->chunker, det);
         if (rc != 0)
             ota_detail_prefix(det, "reading the current image");
     }
@@ -935,8 +962,8 @@ int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg
     /* 3. Chunks for whatever is still missing (the current image's set
      * again if a delta answered and then failed). */
     if (rc == 0 && !stats->delta_used && cfg->current_fd >= 0 && d.have == NULL) {
-        rc = ota_plan_have_from_fd(&d.have, NULL, cfg->current_fd, UINT64_MAX, &cfg->idx->chunker,
-                                   det);
+        rc =
+            ota_plan_have_from_fd(&d.have, NULL, cfg->current_fd, cur_len, &cfg->idx->chunker, det);
         if (rc != 0)
             ota_detail_prefix(det, "reading the current image");
     }

@@ -61,6 +61,9 @@ struct ota_dp_fetch_cfg {
     uint64_t image_length;             /* from the signed image target */
     const uint8_t *image_sha256;       /* from the signed image target */
     int current_fd;                    /* the current image (pread only), or -1 */
+    uint64_t current_length;           /* its first current_length bytes are the image (a
+                                          slot device is longer than what it holds); 0: up to
+                                          the end of a regular file (anything else: refused) */
     const char *base_url;              /* the mirror: <base>/chunks/..., <base>/deltas/... */
     const char *out_path;              /* OUT; OUT.part while working */
     const char *state_dir;             /* resume state (created 0700 if missing) */

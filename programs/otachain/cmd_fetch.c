@@ -85,9 +85,11 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
         {"out", CLI_VAL | CLI_REQ, 0, {0}},
         {"no-delta", 0, 0, {0}},
         {"ca-file", CLI_VAL, 0, {0}},
+        {"current-length", CLI_VAL, 0, {0}},
     };
     struct cli_args args;
     struct ota_http_opts hopts;
+    uint64_t cur_length = 0;
     struct ota_fetcher *f = NULL;
     struct ota_tuf_client *c = NULL;
     struct ota_tuf_client_opts copts;
@@ -101,10 +103,18 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     char dp_dir[PATH_MAX];
     const char *url, *state, *target, *current;
     int cur_fd = -1;
-    int rc = cli_parse(opts, 8, &args, 0, 0, argc, argv, det);
+    int rc = cli_parse(opts, 9, &args, 0, 0, argc, argv, det);
 
     if (rc != 0)
         return rc;
+    if (cli_val(&opts[8]) != NULL) {
+        if (cli_val(&opts[4]) == NULL ||
+            cli_parse_u64(&cur_length, cli_val(&opts[8]), UINT64_C(1) << 40) != 0 ||
+            cur_length == 0) {
+            ota_detail_set(det, "--current-length: a byte count of 1..2^40, with --current");
+            return CLI_ERR_USAGE;
+        }
+    }
     memset(&hopts, 0, sizeof(hopts));
     hopts.ca_file = cli_val(&opts[7]);
     url = cli_val(&opts[0]);
@@ -161,6 +171,7 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     cfg.image_length = t->length;
     cfg.image_sha256 = t->sha256;
     cfg.current_fd = cur_fd;
+    cfg.current_length = cur_length;
     cfg.base_url = url;
     cfg.out_path = cli_val(&opts[5]);
     cfg.state_dir = dp_dir;

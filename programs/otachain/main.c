@@ -91,7 +91,8 @@ static const struct verb verbs[] = {
      "no signature: the device checks the output against the signed index.\n"},
     {"fetch", "", cmd_fetch,
      "otachain fetch --url URL --trusted-root FILE --state DIR --target P/V/NAME\n"
-     "               [--current IMAGE] --out FILE [--no-delta] [--ca-file PEM]",
+     "               [--current IMAGE [--current-length N]] --out FILE [--no-delta]\n"
+     "               [--ca-file PEM]",
      "Refreshes the TUF metadata from URL (with the ledger rule when root names one),\n"
      "downloads the target's chunk index (a signed target), then builds the image\n"
      "from a reference delta against IMAGE when URL has one, else from IMAGE's\n"
@@ -99,7 +100,8 @@ static const struct verb verbs[] = {
      "Every chunk and the whole image are verified; FILE appears only when they\n"
      "are. Progress is kept in DIR: a rerun after an interruption fetches no\n"
      "verified chunk again. HTTP/2 is used when an https URL offers it; --ca-file:\n"
-     "the CAs to trust instead of the system's.\n"},
+     "the CAs to trust instead of the system's. IMAGE may be a slot device: then\n"
+     "--current-length gives the length of the image it holds.\n"},
     {"release", "sign", cmd_release_sign, "otachain release sign DIR --key FILE",
      "Signs the pending targets with a targets key.\n"},
     {"release", "merge", cmd_release_merge, "otachain release merge DIR FILE...",

@@ -156,6 +156,23 @@ def test_reference_delta_used(tmp_path, release, nginx_factory):
     assert pack_requests(srv) == []
     assert delta.stat().st_size < 20_000
 
+    # A slot device holds the image and more: with --current-length the
+    # image is found (its SHA-256 names the delta); without, the slot's
+    # bytes name no delta and the chunk path is taken.
+    slot = tmp_path / "slot.img"
+    slot.write_bytes(v1 + b"\xff" * 300_000)
+    p = fetch(repo, srv, tmp_path / "st-slot", tmp_path / "slot-out.img", current=slot,
+              extra=("--current-length", str(len(v1))), check=True)
+    assert "path: delta" in p.stdout
+    assert (tmp_path / "slot-out.img").read_bytes() == v2
+    p = fetch(repo, srv, tmp_path / "st-slot2", tmp_path / "slot-out2.img", current=slot,
+              check=True)
+    assert "path: chunks" in p.stdout
+    assert (tmp_path / "slot-out2.img").read_bytes() == v2
+    p = fetch(repo, srv, tmp_path / "st-slot3", tmp_path / "slot-out3.img",
+              extra=("--current-length", "5"))
+    assert p.returncode == 2 and "--current-length" in p.stderr
+
     # --from IMAGE gives the same delta.
     os.unlink(delta)
     otachain("delta", "make", repo.dir, "--release", "app/2.0.0", "--from", cur)

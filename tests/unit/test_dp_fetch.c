@@ -5,7 +5,9 @@
  * request and renamed into place, the progress removed; a run that cannot
  * reach the mirror leaves OUT absent and OUT.part unrenamed, and a rerun
  * resumes from the chunks it verified; a second run on the same state
- * while one holds it is refused (locked). */
+ * while one holds it is refused (locked); a current image inside a longer
+ * file or device is read to its given length only, and a device or pipe
+ * without one is refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,9 +212,56 @@ static void test_concurrent_run_locked(void **state)
     assert_int_equal(ota_dp_fetch(NULL, &c, &det), OTA_ERR_INVALID_ARG);
 }
 
+/* A slot holds the image followed by other bytes: with current_length
+ * only the image is chunked and hashed; beyond the file it is truncated;
+ * a pipe (like a device, st_size 0) needs a length. */
+static void test_current_length(void **state)
+{
+    struct fx *f = *state;
+    struct ota_dp_fetch_cfg c;
+    struct ota_dp_fetch_stats st;
+    struct ota_detail det;
+    uint8_t *slot = malloc(LEN + 100000);
+    int slot_fd;
+    int pipefd[2];
+
+    assert_non_null(slot);
+    memcpy(slot, f->v2, LEN);
+    memset(slot + LEN, 0xa5, 100000);
+    slot_fd = fx_temp_fd(slot, LEN + 100000);
+    assert_true(slot_fd >= 0);
+    cfg_init(&c, f, slot_fd);
+    c.current_length = LEN + 100001;
+    assert_int_equal(ota_dp_fetch(&st, &c, &det), OTA_ERR_TRUNCATED);
+    assert_non_null(strstr(det.msg, "beyond the file"));
+    assert_false(exists(f->out));
+    c.current_length = LEN;
+    assert_int_equal(ota_dp_fetch(&st, &c, &det), 0);
+    assert_int_equal(st.chunks_copied, f->idx2->count);
+    assert_int_equal(st.chunks_fetched, 0);
+    assert_true(exists(f->out));
+    assert_int_equal(unlink(f->out), 0);
+    /* Without the length the trailing bytes change the last chunks, which
+     * are then fetched (the mirror is unreachable here). */
+    c.current_length = 0;
+    assert_int_equal(ota_dp_fetch(&st, &c, &det), OTA_ERR_NETWORK);
+    assert_true(st.chunks_copied < f->idx2->count);
+    assert_false(exists(f->out));
+    close(slot_fd);
+    free(slot);
+
+    assert_int_equal(pipe(pipefd), 0);
+    cfg_init(&c, f, pipefd[0]);
+    assert_int_equal(ota_dp_fetch(&st, &c, &det), OTA_ERR_INVALID_ARG);
+    assert_non_null(strstr(det.msg, "not a regular file"));
+    close(pipefd[0]);
+    close(pipefd[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_current_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_must_match_signed_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_chunks_local, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_mirror_then_resume, setup, teardown),
