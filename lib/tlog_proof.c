@@ -207,8 +207,13 @@ int ota_tlog_proof_format(struct ota_buf *out, const uint8_t *extra, size_t extr
         rc = ota_buf_append(&tmp, note, note_len);
     if (rc == OTA_ERR_TOO_LARGE)
         rc = OTA_ERR_INVALID_ARG; /* the note alone is over its cap */
-    if (rc == 0 && ota_tlog_proof_parse(&check, tmp.data, tmp.len, det) != 0)
-        rc = OTA_ERR_INVALID_ARG;
+    if (rc == 0) {
+        /* What we wrote must parse; if it does not, the inputs were bad
+         * (memory aside). */
+        rc = ota_tlog_proof_parse(&check, tmp.data, tmp.len, det);
+        if (rc != 0 && rc != OTA_ERR_NOMEM)
+            rc = OTA_ERR_INVALID_ARG;
+    }
     if (rc == 0)
         rc = ota_buf_append(out, tmp.data, tmp.len);
     ota_tlog_proof_free(check);

@@ -14,6 +14,8 @@
 #include "otachain/note_sign.h"
 #include "otachain/tlog_proof.h"
 
+#include "failalloc.h"
+
 #define ORIGIN "example.com/fancylog"
 #define ROOT   "sFodV/vSp5O8n9a8QpW6PRY97tfOSW5bsc2Xl/EQi08="
 #define H1     "gSKyXoYZUgZ6jduWYrkDOARinOMGJveXjgMkBTcdPlQ="
@@ -273,14 +275,51 @@ static void test_refuse_checkpoint(void **state)
     assert_null(pr);
 }
 
+/* Formats a proof with extra data and 63 hashes and parses it back: 0 and
+ * the same fields, or an error. */
+static int fa_round_trip(const uint8_t (*hashes)[32])
+{
+    struct ota_tlog_proof *pr = NULL;
+    struct ota_buf b;
+    int rc;
+
+    ota_buf_init(&b, 1 << 20);
+    rc = ota_tlog_proof_format(&b, (const uint8_t *)"extra", 5, 109481, hashes,
+                               OTA_TLOG_PROOF_MAX_HASHES, note_text, note_len, NULL);
+    if (rc == 0)
+        rc = ota_tlog_proof_parse(&pr, b.data, b.len, NULL);
+    if (rc == 0 && (pr->index != 109481 || pr->nhashes != OTA_TLOG_PROOF_MAX_HASHES ||
+                    !pr->has_extra || pr->extra_len != 5 ||
+                    memcmp(pr->hashes, hashes, (size_t)OTA_TLOG_PROOF_MAX_HASHES * 32) != 0))
+        rc = OTA_ERR_FORMAT;
+    ota_tlog_proof_free(pr);
+    ota_buf_free(&b);
+    return rc;
+}
+
+/* STYLE rule 9: each allocation of format + parse fails in turn. */
+static void test_alloc_faults(void **state)
+{
+    uint8_t hashes[OTA_TLOG_PROOF_MAX_HASHES][32];
+    int rc;
+
+    (void)state;
+    for (int i = 0; i < OTA_TLOG_PROOF_MAX_HASHES; i++)
+        memset(hashes[i], i + 1, 32);
+    assert_int_equal(fa_round_trip((const uint8_t(*)[32])hashes), 0);
+    FA_LOOP(rc, fa_round_trip((const uint8_t(*)[32])hashes));
+    assert_true(fa_failed_runs() >= 2);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_layout),       cmocka_unit_test(test_round_trips),
-        cmocka_unit_test(test_format_refusals),   cmocka_unit_test(test_refuse_too_large),
-        cmocka_unit_test(test_refuse_header),     cmocka_unit_test(test_refuse_extra),
-        cmocka_unit_test(test_refuse_index),      cmocka_unit_test(test_refuse_hashes),
-        cmocka_unit_test(test_refuse_checkpoint),
+        cmocka_unit_test(test_alloc_faults),     cmocka_unit_test(test_spec_layout),
+        cmocka_unit_test(test_round_trips),      cmocka_unit_test(test_format_refusals),
+        cmocka_unit_test(test_refuse_too_large), cmocka_unit_test(test_refuse_header),
+        cmocka_unit_test(test_refuse_extra),     cmocka_unit_test(test_refuse_index),
+        cmocka_unit_test(test_refuse_hashes),    cmocka_unit_test(test_refuse_checkpoint),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);
