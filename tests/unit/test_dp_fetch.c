@@ -25,6 +25,8 @@
 #include "otachain/dp_fetch.h"
 
 #include "chunk_fixture.h"
+#include "failalloc.h"
+#include "testfs.h"
 
 #define LEN (512u * 1024u)
 
@@ -72,11 +74,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char cmd[600];
 
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    rm_rf(f->dir);
     close(f->fd1);
     close(f->fd2);
     ota_chunk_index_free(f->idx2);
@@ -258,9 +257,65 @@ static void test_current_length(void **state)
     close(pipefd[1]);
 }
 
+/* From a clean state: an image whose chunks the current image all has
+ * (no request needed): 0 with OUT = v2 and the progress gone, or an
+ * error with OUT absent. */
+static int fa_local(const struct fx *f)
+{
+    struct ota_dp_fetch_cfg c;
+    struct ota_dp_fetch_stats st;
+    struct ota_detail det;
+    int rc;
+
+    rm_rf(f->state);
+    (void)unlink(f->part);
+    (void)unlink(f->out);
+    cfg_init(&c, f, f->fd2);
+    c.no_delta = true;
+    rc = ota_dp_fetch(&st, &c, &det);
+    return rc;
+}
+
+/* STYLE rule 9 on the fetcher (its network paths are covered by the
+ * system tests): each allocation fails in turn; a failed run never
+ * leaves OUT, and a normal rerun on the state it left succeeds. */
+static void test_alloc_faults(void **state)
+{
+    struct fx *f = *state;
+    struct ota_dp_fetch_cfg c;
+    struct ota_dp_fetch_stats st;
+    struct ota_detail det;
+    unsigned long k;
+
+    assert_int_equal(fa_local(f), 0);
+    for (k = 1;; k++) {
+        int rc;
+
+        fa_arm(k);
+        rc = fa_local(f);
+        if (!fa_disarm()) {
+            assert_int_equal(rc, 0);
+            break;
+        }
+        if (!fa_rc_ok(rc))
+            fail_msg("allocation %lu failed: %s", k, ota_errname(rc));
+        if (rc != 0) {
+            assert_false(exists(f->out));
+            cfg_init(&c, f, f->fd2);
+            c.no_delta = true;
+            assert_int_equal(ota_dp_fetch(&st, &c, &det), 0);
+        }
+        assert_true(exists(f->out));
+        assert_false(exists(f->part));
+    }
+    assert_true(fa_failed_runs() >= 5);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_alloc_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_current_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_must_match_signed_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_chunks_local, setup, teardown),

@@ -18,6 +18,8 @@
 #include "otachain/note_sign.h"
 #include "otachain/tlog_policy.h"
 
+#include "failalloc.h"
+
 #define ORIGIN  "example.com/log"
 #define ROOT    "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I="
 #define NOW     INT64_C(1700000000)
@@ -941,9 +943,48 @@ static void test_verify_bad_inputs(void **state)
     ota_tlog_policy_free(p);
 }
 
+/* Parses text and formats it: 0 and want, or an error. */
+static int fa_policy(const char *text, const struct ota_buf *want)
+{
+    struct ota_tlog_policy *p = NULL;
+    struct ota_buf b;
+    int rc = ota_tlog_policy_parse(&p, text, strlen(text), NULL);
+
+    ota_buf_init(&b, 1 << 20);
+    if (rc == 0)
+        rc = ota_tlog_policy_format(&b, p);
+    if (rc == 0 && (b.len != want->len || memcmp(b.data, want->data, b.len) != 0))
+        rc = OTA_ERR_FORMAT;
+    ota_buf_free(&b);
+    ota_tlog_policy_free(p);
+    return rc;
+}
+
+/* STYLE rule 9: each allocation of parse + format fails in turn. */
+static void test_alloc_faults(void **state)
+{
+    static char text[64 * 1024];
+    struct ota_tlog_policy *p;
+    struct ota_buf want;
+    int rc;
+
+    (void)state;
+    expand(text, sizeof(text), "log $L http://l/\nlog $M\n" SPEC_WITNESSES);
+    p = policy("log $L http://l/\nlog $M\n" SPEC_WITNESSES);
+    ota_buf_init(&want, 1 << 20);
+    assert_int_equal(ota_tlog_policy_format(&want, p), 0);
+    ota_tlog_policy_free(p);
+    assert_int_equal(fa_policy(text, &want), 0);
+    FA_LOOP(rc, fa_policy(text, &want));
+    assert_true(fa_failed_runs() >= 3);
+    ota_buf_free(&want);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alloc_faults),
         cmocka_unit_test(test_spec_example_structure),
         cmocka_unit_test(test_quorum_nested_groups),
         cmocka_unit_test(test_quorum_any_all_k_single_none),
