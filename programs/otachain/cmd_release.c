@@ -290,6 +290,7 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     uint64_t len = 0;
     uint64_t secver;
     size_t dropped;
+    uint64_t old_v, new_v;
     struct stat st;
     int n;
     int rc = cli_parse(opts, 5, &args, 2, 2, argc, argv, det);
@@ -392,9 +393,24 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     /* The signed content changed: old signatures are worthless now. */
     dropped = json_array_size(sigs);
     json_array_clear(sigs);
+    /* A version logged by a publish that failed after its ledger commit
+     * cannot carry other content: move on to the first unlogged one. */
+    old_v = r.pend_targets_md->version;
+    rc = repo_unlogged_version(&r, OTA_TUF_TARGETS, old_v, &new_v, det);
+    if (rc != 0)
+        goto out;
+    if (new_v != old_v && json_object_set_new(json_object_get(r.pend_targets, "signed"), "version",
+                                              json_integer((json_int_t)new_v)) != 0) {
+        rc = OTA_ERR_NOMEM;
+        goto out;
+    }
     rc = repo_set_pending(&r, OTA_TUF_TARGETS, r.pend_targets, det);
     if (rc != 0)
         goto out;
+    if (new_v != old_v)
+        printf("targets v%" PRIu64 " is in the ledger from a publish that did not complete: the "
+               "pending targets are now v%" PRIu64 "\n",
+               old_v, new_v);
     printf("added target %s (%" PRIu64 " bytes, sha256 %s) to pending targets v%" PRIu64 "\n", path,
            len, hex, r.pend_targets_md->version);
     printf("added target %s (chunk index, %" PRIu64 " bytes, sha256 %s)\n", ipath, ilen, ihex);

@@ -656,10 +656,20 @@ int repo_open(struct repo *r, const char *dir, unsigned flags, const struct cli_
 
         r->pend_targets_stale = v <= pub_targets;
         if (v > pub_targets + 1) {
-            ota_detail_set(det, "%s/pending/targets.json: version %" PRIu64 ", expected %" PRIu64,
-                           r->dir, v, pub_targets + 1);
-            rc = OTA_ERR_VERSION_MISMATCH;
-            goto fail;
+            /* Only over versions logged by publishes that did not
+             * complete (release add skips them). */
+            uint64_t first = 0;
+
+            rc = repo_unlogged_version(r, OTA_TUF_TARGETS, pub_targets + 1, &first, det);
+            if (rc != 0)
+                goto fail;
+            if (first != v) {
+                ota_detail_set(det,
+                               "%s/pending/targets.json: version %" PRIu64 ", expected %" PRIu64,
+                               r->dir, v, first);
+                rc = OTA_ERR_VERSION_MISMATCH;
+                goto fail;
+            }
         }
     }
     return 0;
@@ -1442,19 +1452,20 @@ static void repo_ledger_close(struct repo_ledger *rl)
     memset(rl, 0, sizeof(*rl));
 }
 
-/* The first snapshot version after `after` that the ledger has not logged
- * (a publish stopped after its ledger commit logged one never served). */
-static int next_snapshot_version(struct repo_ledger *rl, uint64_t after, uint64_t *out,
-                                 struct ota_detail *det)
+/* The first version of role from `from` on that the ledger has not logged
+ * (a publish that failed after its ledger commit logged versions that were
+ * never served); `from` itself without a ledger. */
+static int first_unlogged(struct repo_ledger *rl, enum ota_tuf_role role, uint64_t from,
+                          uint64_t *out, struct ota_detail *det)
 {
-    uint64_t v = after + 1;
+    uint64_t v = from;
 
     while (rl->on) {
         char key[32];
         uint64_t idx;
         int rc;
 
-        snprintf(key, sizeof(key), "snapshot/%" PRIu64, v);
+        snprintf(key, sizeof(key), "%s/%" PRIu64, ota_tuf_role_name(role), v);
         rc = rl->lg.store->ops->find(rl->lg.store, key, &idx, det);
         if (rc == OTA_ERR_NOT_FOUND)
             break;
@@ -1464,6 +1475,28 @@ static int next_snapshot_version(struct repo_ledger *rl, uint64_t after, uint64_
     }
     *out = v;
     return 0;
+}
+
+static int next_snapshot_version(struct repo_ledger *rl, uint64_t after, uint64_t *out,
+                                 struct ota_detail *det)
+{
+    return first_unlogged(rl, OTA_TUF_SNAPSHOT, after + 1, out, det);
+}
+
+int repo_unlogged_version(struct repo *r, enum ota_tuf_role role, uint64_t from, uint64_t *out,
+                          struct ota_detail *det)
+{
+    struct repo_ledger rl;
+    int rc;
+
+    *out = from;
+    if (r->root == NULL)
+        return 0;
+    rc = repo_ledger_open(&rl, r, r->root, det);
+    if (rc == 0)
+        rc = first_unlogged(&rl, role, from, out, det);
+    repo_ledger_close(&rl);
+    return rc;
 }
 
 int repo_publish(struct repo *r, FILE *out, struct ota_detail *det)

@@ -141,6 +141,14 @@ json_t *repo_meta_new(enum ota_tuf_role role, uint64_t version, int64_t expires)
  * written to disk: repo_set_pending does that. */
 OTA_WUR int repo_pending_targets(struct repo *r, struct ota_detail *det);
 
+/* The first version of role from `from` on that DIR's ledger has not
+ * logged (`from` when the published root names no ledger). A publish that
+ * failed after its ledger commit leaves versions logged that were never
+ * served; a changed file must not reuse them (publish would refuse it:
+ * a logged version cannot change). */
+OTA_WUR int repo_unlogged_version(struct repo *r, enum ota_tuf_role role, uint64_t from,
+                                  uint64_t *out, struct ota_detail *det);
+
 /* Validates doc as metadata of role (root or targets) and makes it the
  * pending file (written atomically). Takes a new reference to doc. */
 OTA_WUR int repo_set_pending(struct repo *r, enum ota_tuf_role role, json_t *doc,

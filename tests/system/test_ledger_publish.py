@@ -165,6 +165,59 @@ def test_publish_needs_quorum_of_witnesses(lrepo):
     otachain("ledger", "verify", lrepo.dir)
 
 
+def test_changed_release_after_failed_publish_takes_next_version(lrepo):
+    """A publish that fails at the quorum after two witnesses cosigned
+    keeps its log entries (targets v2 among them, never served). The
+    operator then changes the release: `release add` moves the pending
+    targets to v3, since a logged version cannot carry other content, and
+    the next publish serves v3 with both images."""
+    lrepo.witnesses[2].kill()
+    lrepo.witnesses[3].kill()
+    before = tree_snapshot(lrepo.dir / "public")
+    lrepo.repo.add_release("cam", "1.0.0", b"one" * 100, publish=False)
+    p = otachain("repo", "publish", lrepo.dir, check=False)
+    assert p.returncode == 1 and "otachain: quorum:" in p.stderr, p.stderr
+    assert tree_snapshot(lrepo.dir / "public") == before
+
+    img = lrepo.tmp / "fw2.img"
+    img.write_bytes(b"two" * 100)
+    p = otachain("release", "add", lrepo.dir, img, "--product", "cam", "--hardware", "board-a",
+                 "--version", "1.0.1", "--security-version", "0", "--name", "fw.img")
+    assert ("targets v2 is in the ledger from a publish that did not complete: the pending "
+            "targets are now v3") in p.stdout
+    for k in lrepo.targets_keys[:2]:
+        otachain("release", "sign", lrepo.dir, "--key", k.path)
+    for w in lrepo.witnesses[2:]:
+        w.start()
+    otachain("repo", "publish", lrepo.dir)
+    assert lrepo.repo.version("targets") == 3
+    tg = lrepo.repo.load("3.targets.json")["signed"]["targets"]
+    assert "cam/1.0.0/firmware.img" in tg and "cam/1.0.1/fw.img" in tg
+    assert not (lrepo.dir / "public" / "metadata" / "2.targets.json").exists()
+    # The log holds targets v2 (entry 3, never served) and v3 (entry 5).
+    index = lrepo.dir / "public" / "ledger" / "index" / "targets"
+    assert [(index / v).read_text() for v in ("1", "2", "3")] == ["1", "3", "5"]
+    otachain("ledger", "verify", lrepo.dir)
+    # A device follows: targets jump from v1 to v3.
+    v = otachain("repo", "verify", "--dir", lrepo.dir / "public", "--trusted-root",
+                 lrepo.dir / "public" / "metadata" / "1.root.json",
+                 "--state", lrepo.tmp / "dev")
+    assert v.returncode == 0
+
+    # A gap that the ledger does not explain is still refused.
+    img.write_bytes(b"three" * 100)
+    otachain("release", "add", lrepo.dir, img, "--product", "cam", "--hardware", "board-a",
+             "--version", "1.0.2", "--security-version", "0", "--name", "fw.img")
+    pending = lrepo.dir / "pending" / "targets.json"
+    doc = json.loads(pending.read_text())
+    assert doc["signed"]["version"] == 4
+    doc["signed"]["version"] = 6
+    pending.write_text(json.dumps(doc))
+    p = otachain("release", "sign", lrepo.dir, "--key", lrepo.targets_keys[0].path, check=False)
+    assert p.returncode == 1 and p.stderr.startswith("otachain: version_mismatch: "), p.stderr
+    assert "pending/targets.json: version 6, expected 4" in p.stderr
+
+
 def test_refresh_updates_cosignature_times(lrepo):
     before = cosigners(lrepo.checkpoint)
     body = lrepo.checkpoint.split("\n\n")[0]
