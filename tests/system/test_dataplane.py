@@ -265,24 +265,35 @@ def test_server_ignoring_range_refused(tmp_path, release, nginx_factory):
     assert not out.exists()
 
 
-def kill_fetch_midway(repo, srv, state, out, current, after):
-    """Starts `otachain fetch` against srv, waits until OUT.part exists and
-    then `after` more seconds, and kills it with SIGKILL. Returns OUT.part,
-    which must exist while OUT must not."""
+def recorded_chunks(state):
+    """Chunks the fetch's progress file marks as verified (docs/cli.md:
+    DIR/dp/<target sha256>.dpstate, a 48-byte header then the bitmap)."""
+    n = 0
+    for f in (state / "dp").glob("*.dpstate"):
+        n += sum(bin(b).count("1") for b in f.read_bytes()[48:])
+    return n
+
+
+def kill_fetch_midway(repo, srv, state, out, current):
+    """Starts `otachain fetch` against a slow srv, waits until its progress
+    file records some verified chunks, and kills it with SIGKILL (the
+    progress is synced every 0.5 s at most, so the kill lands early in a
+    download that takes seconds). Returns OUT.part, which must exist while
+    OUT must not."""
     args = [otachain_path(), "fetch", "--url", srv.url, "--trusted-root", str(repo.root1),
             "--state", str(state), "--target", TARGET2, "--out", str(out)]
     if current is not None:
         args += ["--current", str(current)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    part = out.with_name(out.name + ".part")
-    deadline = time.monotonic() + 30
-    while not part.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(after)
+    deadline = time.monotonic() + 60
+    while recorded_chunks(state) == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    part = out.with_name(out.name + ".part")
     assert part.exists() and not out.exists()
+    assert recorded_chunks(state) > 0
     return part
 
 
@@ -295,7 +306,7 @@ def test_resume_after_kill9(tmp_path, release, nginx_factory):
     state = tmp_path / "st"
     out = tmp_path / "new.img"
     # No current image: the whole pack in one slow range.
-    part = kill_fetch_midway(repo, slow, state, out, None, after=3)
+    part = kill_fetch_midway(repo, slow, state, out, None)
 
     p = fetch(repo, fast, state, out, check=True)
     assert out.read_bytes() == v2
@@ -327,14 +338,14 @@ def test_resume_after_kill9_in_delta(tmp_path, nginx_factory):
     delta = repo.public / "deltas" / sha(v1) / sha(v2)
     size = delta.stat().st_size
     assert size > 500_000
-    # About 3.5 s for the delta; the client syncs its progress every 0.5 s.
+    # About 3.5 s for the delta: killed at its first recorded progress.
     rate = size * 2 // 7
     slow = nginx_factory(root=repo.public,
                          extra_conf=f"        location /deltas/ {{ limit_rate {rate}; }}\n")
     fast = nginx_factory(root=repo.public)
     state = tmp_path / "st"
     out = tmp_path / "new.img"
-    part = kill_fetch_midway(repo, slow, state, out, cur, after=1.8)
+    part = kill_fetch_midway(repo, slow, state, out, cur)
 
     p = fetch(repo, fast, state, out, current=cur, check=True)
     assert out.read_bytes() == v2
