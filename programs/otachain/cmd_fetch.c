@@ -3,6 +3,7 @@
  * and otachain delta make: a reference delta into DIR/public/deltas. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "otachain/audit.h"
 #include "otachain/chunk_index.h"
 #include "otachain/delta_make.h"
 #include "otachain/dp_fetch.h"
@@ -364,5 +366,111 @@ out:
     free(new_img);
     if (opened)
         repo_close(&r);
+    return rc;
+}
+
+/* Random bytes for the audit's draws (getrandom(2)). */
+static int audit_random(void *ctx, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    (void)ctx;
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return OTA_ERR_IO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int cmd_audit(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_opt opts[] = {
+        {"index", CLI_VAL | CLI_REQ, 0, {0}},
+        {"index-sha256", CLI_VAL, 0, {0}},
+        {"chunks", CLI_VAL, 0, {0}},
+    };
+    struct cli_args args;
+    struct ota_chunk_index *idx = NULL;
+    struct ota_audit_report rep;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    uint64_t n = 16;
+    int fd = -1;
+    int rc = cli_parse(opts, 3, &args, 1, 1, argc, argv, det);
+
+    (void)ctx;
+    if (rc != 0)
+        return rc;
+    if (cli_val(&opts[2]) != NULL && strcmp(cli_val(&opts[2]), "all") != 0 &&
+        (cli_parse_u64(&n, cli_val(&opts[2]), UINT32_MAX) != 0 || n == 0)) {
+        ota_detail_set(det, "--chunks: a count of 1..%u, or all", UINT32_MAX);
+        return CLI_ERR_USAGE;
+    }
+    if (cli_val(&opts[2]) != NULL && strcmp(cli_val(&opts[2]), "all") == 0)
+        n = UINT32_MAX;
+    rc = ota_fs_read(&data, &len, cli_val(&opts[0]), OTA_CHUNK_INDEX_MAX_LEN);
+    if (rc != 0) {
+        ota_detail_set(det, "chunk index %s", cli_val(&opts[0]));
+        return rc;
+    }
+    if (cli_val(&opts[1]) != NULL) {
+        /* The hash the signed targets metadata pins the index to. */
+        uint8_t want[OTA_SHA256_LEN], got[OTA_SHA256_LEN];
+
+        if (strlen(cli_val(&opts[1])) != OTA_SHA256_HEX_LEN ||
+            ota_hex_decode(want, OTA_SHA256_LEN, cli_val(&opts[1])) != 0) {
+            ota_detail_set(det, "--index-sha256: 64 hex digits");
+            rc = CLI_ERR_USAGE;
+            goto out;
+        }
+        rc = ota_sha256(got, data, len);
+        if (rc == 0 && !ota_ct_equal(want, got, OTA_SHA256_LEN)) {
+            ota_detail_set(det, "chunk index %s is not the one pinned (--index-sha256)",
+                           cli_val(&opts[0]));
+            rc = OTA_ERR_HASH_MISMATCH;
+        }
+        if (rc != 0)
+            goto out;
+    }
+    rc = ota_chunk_index_parse(&idx, data, len, det);
+    if (rc != 0) {
+        ota_detail_prefix(det, cli_val(&opts[0]));
+        goto out;
+    }
+    fd = open(args.pos[0], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        ota_detail_set(det, "%s: %s", args.pos[0], strerror(errno));
+        rc = ota_fs_errno(errno);
+        goto out;
+    }
+    rc = ota_audit_run(&rep, fd, idx, (uint32_t)n, audit_random, NULL, det);
+    if (rc == OTA_ERR_HASH_MISMATCH) {
+        const struct ota_chunk_entry *e = &idx->chunks[rep.bad_chunk];
+
+        ota_detail_set(det,
+                       "%s: chunk %" PRIu32 " (image bytes [%" PRIu64 ", %" PRIu64
+                       ")) does not match the index (%" PRIu32 " checked before it)",
+                       args.pos[0], rep.bad_chunk, rep.bad_offset, rep.bad_offset + e->length,
+                       rep.checked);
+    } else if (rc != 0) {
+        ota_detail_prefix(det, args.pos[0]);
+    }
+    if (rc == 0)
+        printf("%s: %" PRIu32 " chunk check%s (%s of %" PRIu32 " chunks, %" PRIu64
+               " bytes read): all match the index\n",
+               args.pos[0], rep.checked, rep.checked == 1 ? "" : "s",
+               n >= idx->count ? "every one" : "random draws", idx->count, rep.bytes);
+out:
+    if (fd >= 0)
+        close(fd);
+    ota_chunk_index_free(idx);
+    free(data);
     return rc;
 }

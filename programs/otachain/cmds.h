@@ -15,6 +15,7 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
 
 int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_audit(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_release_sign(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_release_merge(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);

@@ -102,6 +102,13 @@ static const struct verb verbs[] = {
      "verified chunk again. HTTP/2 is used when an https URL offers it; --ca-file:\n"
      "the CAs to trust instead of the system's. IMAGE may be a slot device: then\n"
      "--current-length gives the length of the image it holds.\n"},
+    {"audit", "", cmd_audit,
+     "otachain audit IMAGE --index FILE [--index-sha256 HEX] [--chunks N|all]",
+     "Re-hashes chunks of an installed image in place (IMAGE may be a slot longer\n"
+     "than the image) and compares them with its chunk index: N chunks drawn at\n"
+     "random (default 16), or every one. --index-sha256: the hash the signed\n"
+     "targets metadata gives the index; the index must match it. Exit 1\n"
+     "(hash_mismatch) names the first bad chunk and its byte range.\n"},
     {"release", "sign", cmd_release_sign, "otachain release sign DIR --key FILE",
      "Signs the pending targets with a targets key.\n"},
     {"release", "merge", cmd_release_merge, "otachain release merge DIR FILE...",
@@ -218,14 +225,17 @@ static int run(int argc, char **argv, struct ota_detail *det)
         ota_detail_set(det, "unknown command '%s' (otachain --help)", group);
         return CLI_ERR_USAGE;
     }
-    if (strcmp(group, "fetch") == 0) { /* a verb of its own, without a group */
+    for (size_t i = 0; i < NVERBS; i++) {
+        const struct verb *v = &verbs[i];
+
+        /* A verb of its own, without a group (fetch, audit). */
+        if (v->name[0] != '\0' || strcmp(group, v->group) != 0)
+            continue;
         if (wants_help(argc - 2, argv + 2)) {
-            for (size_t i = 0; i < NVERBS; i++)
-                if (strcmp(verbs[i].group, "fetch") == 0)
-                    printf("usage: %s\n\n%s", verbs[i].synopsis, verbs[i].help);
+            printf("usage: %s\n\n%s", v->synopsis, v->help);
             return 0;
         }
-        return cmd_fetch(&g.ctx, argc - 2, argv + 2, det);
+        return v->fn(&g.ctx, argc - 2, argv + 2, det);
     }
     if (argc < 3) {
         ota_detail_set(det, "missing verb after '%s' (otachain %s --help)", group, group);

@@ -400,6 +400,44 @@ def test_http2_over_tls(tmp_path, release, nginx_factory):
     assert v.returncode == 0
 
 
+def test_audit_installed_image(tmp_path, release):
+    """`otachain audit`: chunks of an installed image re-hashed in place
+    against its signed chunk index (random draws, or every chunk); a
+    flipped byte is found and named; the index must be the pinned one."""
+    repo, v1, v2, cur = release
+    tgt = repo.load(f"{repo.version('targets')}.targets.json")["signed"]["targets"]
+    ihash = tgt[TARGET2 + ".cidx"]["hashes"]["sha256"]
+    index = repo.public / "targets" / "app" / "2.0.0" / f"{ihash}.firmware.img.cidx"
+    slot = tmp_path / "slot.img"
+    slot.write_bytes(v2 + b"\0" * 70_000)  # a slot is longer than its image
+    p = otachain("audit", slot, "--index", index, "--index-sha256", ihash, check=True)
+    assert "16 chunk checks (random draws of" in p.stdout and "all match the index" in p.stdout
+    p = otachain("audit", slot, "--index", index, "--chunks", "all", check=True)
+    n = len(index_entries(repo, TARGET2))
+    assert f"{n} chunk checks (every one of {n} chunks, {len(v2)} bytes read)" in p.stdout
+
+    bad = bytearray(v2)
+    bad[1_234_567] ^= 0x40
+    slot.write_bytes(bytes(bad))
+    p = otachain("audit", slot, "--index", index, "--chunks", "all", check=False)
+    assert p.returncode == 1 and p.stderr.startswith("otachain: hash_mismatch: "), p.stderr
+    off = 0
+    for i, (length, _, _) in enumerate(index_entries(repo, TARGET2)):
+        if off <= 1_234_567 < off + length:
+            break
+        off += length
+    assert f"chunk {i} (image bytes [{off}, {off + length})) does not match the index" in p.stderr
+    # The image is shorter than its index says: truncated.
+    slot.write_bytes(v2[:1_000_000])
+    p = otachain("audit", slot, "--index", index, "--chunks", "all", check=False)
+    assert p.returncode == 1 and p.stderr.startswith("otachain: truncated: "), p.stderr
+    # Another index than the pinned one; bad arguments.
+    p = otachain("audit", cur, "--index", index, "--index-sha256", "0" * 64, check=False)
+    assert p.returncode == 1 and "is not the one pinned" in p.stderr
+    assert otachain("audit", cur, "--index", index, "--chunks", "0", check=False).returncode == 2
+    assert otachain("audit", cur, check=False).returncode == 2
+
+
 def test_truncated_pack_refused(tmp_path, release, nginx_factory):
     repo, v1, v2, cur = release
     mirror = tmp_path / "mirror"
