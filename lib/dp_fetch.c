@@ -236,9 +236,6 @@ static int http_setup(struct dpf *d)
     return ok ? 0 : OTA_ERR_NETWORK;
 }
 
-/* One GET: body to write_fn(ctx); range NULL = whole object. Returns the
- * HTTP status in *status, or a transport error. A callback error is
- * returned as cb_err by the caller. */
 /* After a transfer: the HTTP version it used and the connections it had
  * to open (0 when it reused the keep-alive one). */
 static void note_connection(struct dpf *d)
@@ -256,6 +253,9 @@ static void note_connection(struct dpf *d)
         d->st->connections += (uint32_t)conns;
 }
 
+/* One GET: body to write_fn(ctx); range NULL = whole object. Returns the
+ * HTTP status in *status, or a transport error. A callback error is
+ * returned as cb_err by the caller. */
 static int http_get(long *status, struct dpf *d, const char *url, const char *range,
                     curl_write_callback write_fn, void *ctx, struct ota_detail *det)
 {

@@ -657,13 +657,14 @@ int repo_open(struct repo *r, const char *dir, unsigned flags, const struct cli_
         r->pend_targets_stale = v <= pub_targets;
         if (v > pub_targets + 1) {
             /* Only over versions logged by publishes that did not
-             * complete (release add skips them). */
+             * complete (release add skips them); v itself may be logged
+             * too, by a second failed publish of the same file. */
             uint64_t first = 0;
 
             rc = repo_unlogged_version(r, OTA_TUF_TARGETS, pub_targets + 1, &first, det);
             if (rc != 0)
                 goto fail;
-            if (first != v) {
+            if (first < v) {
                 ota_detail_set(det,
                                "%s/pending/targets.json: version %" PRIu64 ", expected %" PRIu64,
                                r->dir, v, first);
