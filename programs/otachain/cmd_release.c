@@ -180,65 +180,168 @@ static int parse_hardware(json_t **out, const char *s, struct ota_detail *det)
     return 0;
 }
 
-/* Chunks blobs/<image> (already copied and hash-checked): writes the pack
- * to blobs/<image-sha256>.pack and the index to blobs/<index-sha256>
- * (both atomic); returns the index's SHA-256 and length. The pack is
- * published at public/chunks/<image-sha256>.pack (repo.c). */
-static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len, const struct repo *r,
-                        const char *blob, const uint8_t img_sha[OTA_SHA256_LEN], uint64_t img_len,
-                        struct ota_detail *det)
+#define READ_BLOCK (1u << 20) /* release add reads the image in blocks of this */
+
+static int pack_sink(void *ctx, const struct ota_chunk_entry *e, const uint8_t *frame,
+                     size_t frame_len)
 {
+    (void)e;
+    return ota_fs_write_all(*(const int *)ctx, frame, frame_len);
+}
+
+/* The fault hook (OTACHAIN_CRASH_AT, OTACHAIN_FS_TRACE) before step on path. */
+static int hook_step(const struct ota_fs_hook *hook, enum ota_fs_step step, const char *path)
+{
+    return hook != NULL && hook->fn != NULL && hook->fn(hook->ctx, step, path) != 0 ? OTA_ERR_IO
+                                                                                    : 0;
+}
+
+/* Reads IMAGE (a regular file of at most REPO_MAX_IMAGE bytes) once, and
+ * from that one read: copies it into blobs/<image-sha256> (unless that
+ * blob exists), chunks, hashes and compresses it into
+ * blobs/<image-sha256>.pack, and writes its index to blobs/<index-sha256>;
+ * all atomic (temporary file, fsync, rename). The image's SHA-256 and
+ * length come out of the index (the builder hashes the whole image as it
+ * goes); so do the index's own. The pack is published at
+ * public/chunks/<image-sha256>.pack (repo.c). */
+static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
+                        uint8_t img_sha[OTA_SHA256_LEN], uint64_t *img_len, const struct repo *r,
+                        const char *image, struct ota_detail *det)
+{
+    const struct ota_fs_hook *hook = r->ctx->hook;
     struct ota_chunk_build_opts bo;
+    struct ota_chunk_build *b = NULL;
     struct ota_chunk_index *idx = NULL;
     struct ota_buf ib;
-    char pack[PATH_MAX];
-    char tmp[PATH_MAX];
+    struct stat st;
+    char pack[PATH_MAX], ptmp[PATH_MAX];
+    char blob[PATH_MAX], btmp[PATH_MAX];
+    char blobs[PATH_MAX];
     char ipath[PATH_MAX];
     char hex[OTA_SHA256_HEX_LEN + 1];
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int img_fd = -1;
-    int pack_fd = -1;
+    uint8_t *buf = NULL;
+    bool ptmp_made = false, btmp_made = false;
+    int img_fd = -1, pack_fd = -1, blob_fd = -1;
     int rc;
 
-    tmp[0] = '\0';
     ota_buf_init(&ib, (size_t)OTA_CHUNK_INDEX_MAX_LEN);
-    ota_chunk_build_opts_for(&bo, img_len);
-    bo.threads = ncpu < 1                                            ? 1u
-                 : (unsigned long)ncpu > OTA_CHUNK_BUILD_MAX_THREADS ? OTA_CHUNK_BUILD_MAX_THREADS
-                                                                     : (unsigned)ncpu;
-    ota_hex_encode(hex, img_sha, OTA_SHA256_LEN);
-    rc = repo_path(pack, r, "blobs/%s.pack", hex);
-    if (rc == 0)
-        rc = repo_path(tmp, r, "blobs/%s.pack.tmp", hex);
-    if (rc != 0)
+    img_fd = open(image, O_RDONLY | O_CLOEXEC);
+    if (img_fd < 0) {
+        int e = errno;
+
+        ota_detail_set(det, "%s: %s", image, strerror(e));
+        rc = ota_fs_errno(e);
         goto out;
-    img_fd = open(blob, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    pack_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (img_fd < 0 || pack_fd < 0) {
-        ota_detail_set(det, "opening %s / %s: %s", blob, tmp, strerror(errno));
+    }
+    if (fstat(img_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ota_detail_set(det, "%s: not a regular file", image);
         rc = OTA_ERR_IO;
         goto out;
     }
-    rc = ota_chunk_build_fd(&ib, pack_fd, img_fd, &bo, det);
+    if ((uint64_t)st.st_size > REPO_MAX_IMAGE) {
+        ota_detail_set(det, "%s: %lld bytes, limit %" PRIu64, image, (long long)st.st_size,
+                       REPO_MAX_IMAGE);
+        rc = OTA_ERR_TOO_LARGE;
+        goto out;
+    }
+    ota_chunk_build_opts_for(&bo, (uint64_t)st.st_size);
+    bo.threads = ncpu < 1                                            ? 1u
+                 : (unsigned long)ncpu > OTA_CHUNK_BUILD_MAX_THREADS ? OTA_CHUNK_BUILD_MAX_THREADS
+                                                                     : (unsigned)ncpu;
+    rc = repo_path(blobs, r, "blobs");
+    if (rc == 0)
+        rc = repo_path(ptmp, r, "blobs/.pack-XXXXXX");
+    if (rc == 0)
+        rc = repo_path(btmp, r, "blobs/.image-XXXXXX");
+    if (rc == 0)
+        rc = hook_step(hook, OTA_FS_STEP_CREATE, btmp);
+    if (rc != 0)
+        goto out;
+    pack_fd = mkstemp(ptmp);
+    ptmp_made = pack_fd >= 0;
+    blob_fd = ptmp_made ? mkstemp(btmp) : -1;
+    btmp_made = blob_fd >= 0;
+    if (!ptmp_made || !btmp_made || fcntl(pack_fd, F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(blob_fd, F_SETFD, FD_CLOEXEC) != 0 || fchmod(pack_fd, 0644) != 0 ||
+        fchmod(blob_fd, 0644) != 0) {
+        ota_detail_set(det, "creating temporary files in %s: %s", blobs, strerror(errno));
+        rc = OTA_ERR_IO;
+        goto out;
+    }
+    buf = malloc(READ_BLOCK);
+    if (buf == NULL) {
+        rc = OTA_ERR_NOMEM;
+        goto out;
+    }
+    rc = ota_chunk_build_new(&b, &bo, pack_sink, &pack_fd, det);
+    if (rc == 0)
+        rc = hook_step(hook, OTA_FS_STEP_WRITE, btmp);
+    while (rc == 0) {
+        ssize_t got = read(img_fd, buf, READ_BLOCK);
+
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            ota_detail_set(det, "reading %s: %s", image, strerror(errno));
+            rc = OTA_ERR_IO;
+            break;
+        }
+        if (got == 0)
+            break;
+        rc = ota_fs_write_all(blob_fd, buf, (size_t)got);
+        if (rc != 0) {
+            ota_detail_set(det, "writing %s: %s", btmp, strerror(errno));
+            break;
+        }
+        rc = ota_chunk_build_update(b, buf, (size_t)got, det);
+    }
+    if (rc == 0)
+        rc = ota_chunk_build_finish(&ib, b, det);
     if (rc != 0) {
         ota_detail_prefix(det, "chunking the image");
         goto out;
     }
-    /* The index must describe exactly the image we hashed. */
     rc = ota_chunk_index_parse(&idx, ib.data, ib.len, det);
-    if (rc == 0 && (idx->image_length != img_len ||
-                    !ota_ct_equal(idx->image_sha256, img_sha, OTA_SHA256_LEN))) {
-        ota_detail_set(det, "%s changed while it was chunked", blob);
-        rc = OTA_ERR_HASH_MISMATCH;
-    }
     if (rc != 0)
         goto out;
-    if (fsync(pack_fd) != 0 || rename(tmp, pack) != 0) {
+    /* A file that grew or shrank while it was read is not one image. */
+    if (idx->image_length != (uint64_t)st.st_size) {
+        ota_detail_set(det, "%s changed while it was read", image);
+        rc = OTA_ERR_LENGTH_MISMATCH;
+        goto out;
+    }
+    memcpy(img_sha, idx->image_sha256, OTA_SHA256_LEN);
+    *img_len = idx->image_length;
+    ota_hex_encode(hex, img_sha, OTA_SHA256_LEN);
+    rc = repo_path(blob, r, "blobs/%s", hex);
+    if (rc == 0)
+        rc = repo_path(pack, r, "blobs/%s.pack", hex);
+    if (rc != 0)
+        goto out;
+    /* The image: a blob already there (same name, so same bytes) stays. */
+    if (stat(blob, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != *img_len) {
+        if ((rc = hook_step(hook, OTA_FS_STEP_FSYNC, btmp)) != 0 || fsync(blob_fd) != 0 ||
+            (rc = hook_step(hook, OTA_FS_STEP_RENAME, blob)) != 0 || rename(btmp, blob) != 0) {
+            ota_detail_set(det, "writing %s: %s", blob, strerror(errno));
+            rc = OTA_ERR_IO;
+            goto out;
+        }
+        btmp_made = false;
+    }
+    if (fsync(pack_fd) != 0 || rename(ptmp, pack) != 0) {
         ota_detail_set(det, "writing %s: %s", pack, strerror(errno));
         rc = OTA_ERR_IO;
         goto out;
     }
-    tmp[0] = '\0';
+    ptmp_made = false;
+    rc = hook_step(hook, OTA_FS_STEP_DIRSYNC, blob);
+    if (rc == 0)
+        rc = ota_fs_sync_dir(blobs);
+    if (rc != 0) {
+        ota_detail_set(det, "syncing %s", blobs);
+        goto out;
+    }
     rc = ota_sha256(idx_sha, ib.data, ib.len);
     if (rc != 0)
         goto out;
@@ -248,15 +351,22 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len, cons
     if (rc == 0)
         rc = repo_write(r, ipath, ib.data, ib.len, det);
 out:
-    if (tmp[0] != '\0' && pack_fd >= 0 && unlink(tmp) != 0) {
+    if (ptmp_made && unlink(ptmp) != 0) {
         /* best effort */
     }
+    if (btmp_made && unlink(btmp) != 0) {
+        /* best effort */
+    }
+    ota_chunk_build_free(b);
     if (img_fd >= 0)
         close(img_fd);
     if (pack_fd >= 0)
         close(pack_fd);
+    if (blob_fd >= 0)
+        close(blob_fd);
     ota_chunk_index_free(idx);
     free(ota_buf_steal(&ib, NULL));
+    free(buf);
     return rc;
 }
 
@@ -279,7 +389,6 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     const char *product, *version, *name, *image;
     char path[OTA_TUF_MAX_PATH + 1];
     char ipath[OTA_TUF_MAX_PATH + 1];
-    char blob[PATH_MAX];
     char ihex[OTA_SHA256_HEX_LEN + 1];
     uint8_t isha[OTA_SHA256_LEN];
     uint64_t ilen = 0;
@@ -291,7 +400,6 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     uint64_t secver;
     size_t dropped;
     uint64_t old_v, new_v;
-    struct stat st;
     int n;
     int rc = cli_parse(opts, 5, &args, 2, 2, argc, argv, det);
 
@@ -357,24 +465,12 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         rc = OTA_ERR_EXISTS;
         goto out;
     }
-    /* Into blobs/<sha256>: hash first, then copy checking the hash again
-     * (the image may change under us). */
-    rc = repo_hash_file(sha, &len, image, REPO_MAX_IMAGE, det);
+    /* The image into blobs/<sha256>, its chunk index and pack
+     * (docs/formats/repository.md), from one read of IMAGE. */
+    rc = build_chunks(isha, &ilen, sha, &len, &r, image, det);
     if (rc != 0)
         goto out;
     ota_hex_encode(hex, sha, OTA_SHA256_LEN);
-    rc = repo_path(blob, &r, "blobs/%s", hex);
-    if (rc != 0)
-        goto out;
-    if (stat(blob, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != len) {
-        rc = repo_copy_file(NULL, NULL, blob, image, sha, &len, REPO_MAX_IMAGE, ctx->hook, det);
-        if (rc != 0)
-            goto out;
-    }
-    /* The chunk index and pack (docs/formats/repository.md). */
-    rc = build_chunks(isha, &ilen, &r, blob, sha, len, det);
-    if (rc != 0)
-        goto out;
     ota_hex_encode(ihex, isha, OTA_SHA256_LEN);
     entry = json_pack("{s:I,s:{s:s},s:{s:s,s:O,s:s,s:I,s:s}}", "length", (json_int_t)len, "hashes",
                       "sha256", hex, "custom", "product", product, "hardware", hardware, "version",

@@ -1033,59 +1033,6 @@ out:
     return rc;
 }
 
-int repo_hash_file(uint8_t sha256_out[OTA_SHA256_LEN], uint64_t *len_out, const char *path,
-                   uint64_t max, struct ota_detail *det)
-{
-    struct ota_sha256_ctx *sctx = NULL;
-    uint8_t *chunk = NULL;
-    uint64_t total = 0;
-    struct stat st;
-    int rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0) {
-        int e = errno;
-
-        ota_detail_set(det, "%s: %s", path, strerror(e));
-        return ota_fs_errno(e);
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ota_detail_set(det, "%s: not a regular file", path);
-        close(fd);
-        return OTA_ERR_IO;
-    }
-    chunk = malloc(COPY_CHUNK);
-    rc = chunk == NULL ? OTA_ERR_NOMEM : ota_sha256_init(&sctx);
-    while (rc == 0) {
-        ssize_t got = read(fd, chunk, COPY_CHUNK);
-
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            ota_detail_set(det, "reading %s: %s", path, strerror(errno));
-            rc = OTA_ERR_IO;
-            break;
-        }
-        if (got == 0)
-            break;
-        total += (uint64_t)got;
-        if (total > max) {
-            ota_detail_set(det, "%s: more than %" PRIu64 " bytes", path, max);
-            rc = OTA_ERR_TOO_LARGE;
-            break;
-        }
-        rc = ota_sha256_update(sctx, chunk, (size_t)got);
-    }
-    if (rc == 0)
-        rc = ota_sha256_final(sha256_out, sctx);
-    if (rc == 0)
-        *len_out = total;
-    ota_sha256_ctx_free(sctx);
-    free(chunk);
-    close(fd);
-    return rc;
-}
-
 /* ------------------------------------------------------ online keys */
 
 static int key_path(char out[PATH_MAX], const struct repo *r, enum ota_tuf_role role, bool next)

@@ -190,10 +190,6 @@ OTA_WUR int repo_copy_file(uint8_t sha256_out[OTA_SHA256_LEN], uint64_t *len_out
                            const char *src, const uint8_t *want_sha256, const uint64_t *want_len,
                            uint64_t max, const struct ota_fs_hook *hook, struct ota_detail *det);
 
-/* Streams path through SHA-256: digest and length; at most max bytes. */
-OTA_WUR int repo_hash_file(uint8_t sha256_out[OTA_SHA256_LEN], uint64_t *len_out, const char *path,
-                           uint64_t max, struct ota_detail *det);
-
 /* Lock file helper (also used by init before DIR is complete). */
 OTA_WUR int repo_lock(int *fd, const char *dir, struct ota_detail *det);
 
