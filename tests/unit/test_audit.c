@@ -15,6 +15,7 @@
 #include "otachain/chunk_index.h"
 
 #include "chunk_fixture.h"
+#include "failalloc.h"
 
 #define IMG_LEN (1024u * 1024u + 999u)
 
@@ -164,9 +165,41 @@ static void test_errors(void **state)
     close(fd);
 }
 
+/* Every chunk, then 10 random draws: 0 with all checked, or an error. */
+static int fa_audit(const struct fx *f, int fd)
+{
+    struct ota_audit_report rep;
+    uint64_t seed = 7;
+    int rc = ota_audit_run(&rep, fd, f->idx, UINT32_MAX, NULL, NULL, NULL);
+
+    if (rc == 0 && rep.checked != f->idx->count)
+        rc = OTA_ERR_FORMAT;
+    if (rc == 0)
+        rc = ota_audit_run(&rep, fd, f->idx, 10, prng, &seed, NULL);
+    if (rc == 0 && rep.checked != 10)
+        rc = OTA_ERR_FORMAT;
+    return rc;
+}
+
+/* STYLE rule 9: each allocation of an audit fails in turn. */
+static void test_alloc_faults(void **state)
+{
+    struct fx *f = *state;
+    int fd = fx_temp_fd(f->img, IMG_LEN);
+    int rc;
+
+    assert_true(fd >= 0);
+    assert_int_equal(fa_audit(f, fd), 0);
+    FA_LOOP(rc, fa_audit(f, fd));
+    assert_true(fa_failed_runs() >= 2);
+    close(fd);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alloc_faults),
         cmocka_unit_test(test_good_image),
         cmocka_unit_test(test_flipped_byte),
         cmocka_unit_test(test_errors),

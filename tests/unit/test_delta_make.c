@@ -17,6 +17,7 @@
 #include "otachain/delta_make.h"
 
 #include "delta_fixture.h"
+#include "failalloc.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -624,15 +625,62 @@ static void test_memory_bound(void **state)
     free(o.p);
 }
 
+/* Makes the delta o -> n at level 3 into d (initialised here), quietly. */
+static int make_quiet(struct ota_buf *d, const struct img *o, const struct img *n)
+{
+    struct ota_delta_make_opts opts;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.level = 3;
+    ota_buf_init(d, (size_t)1 << 24);
+    return ota_delta_make(ota_sink_buf, d, NULL, o->p, o->n, n->p, n->n, &opts, NULL);
+}
+
+/* make_quiet: 0 and the bytes of want, or an error. */
+static int fa_make(const struct img *o, const struct img *n, const struct ota_buf *want)
+{
+    struct ota_buf d;
+    int rc = make_quiet(&d, o, n);
+
+    if (rc == 0 && (d.len != want->len || memcmp(d.data, want->data, d.len) != 0))
+        rc = OTA_ERR_FORMAT;
+    ota_buf_free(&d);
+    return rc;
+}
+
+/* STYLE rule 9 (server side): each allocation of a make (suffix array,
+ * bitmap, op stream, compressor, the sink's buffer) fails in turn; a run
+ * that succeeds gives the reference delta byte for byte. */
+static void test_alloc_faults(void **state)
+{
+    struct img o = img_new(200000);
+    struct img n = img_new(210000);
+    struct ota_buf want;
+    int rc;
+
+    (void)state;
+    dx_random(o.p, o.n, 51);
+    memcpy(n.p, o.p, 100000);
+    dx_random(n.p + 100000, 10000, 52);
+    memcpy(n.p + 110000, o.p + 100000, 100000);
+    assert_int_equal(make_quiet(&want, &o, &n), 0);
+    FA_LOOP(rc, fa_make(&o, &n, &want));
+    assert_true(fa_failed_runs() >= 4);
+    ota_buf_free(&want);
+    free(o.p);
+    free(n.p);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_small_and_empty), cmocka_unit_test(test_identical),
-        cmocka_unit_test(test_edits),           cmocka_unit_test(test_shifted_pointers),
-        cmocka_unit_test(test_zero_runs),       cmocka_unit_test(test_frames_and_resume),
-        cmocka_unit_test(test_flipped_bytes),   cmocka_unit_test(test_forged_op_stream),
-        cmocka_unit_test(test_bad_args),        cmocka_unit_test(test_window_log),
-        cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_alloc_faults),      cmocka_unit_test(test_small_and_empty),
+        cmocka_unit_test(test_identical),         cmocka_unit_test(test_edits),
+        cmocka_unit_test(test_shifted_pointers),  cmocka_unit_test(test_zero_runs),
+        cmocka_unit_test(test_frames_and_resume), cmocka_unit_test(test_flipped_bytes),
+        cmocka_unit_test(test_forged_op_stream),  cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_window_log),        cmocka_unit_test(test_memory_bound),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,8 @@
 #include "otachain/note_sign.h"
 #include "otachain/sign.h"
 
+#include "failalloc.h"
+
 #define PN_SKEY "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 #define PN_VKEY "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 #define CP_BODY                                                                                    \
@@ -212,11 +214,69 @@ static void test_sign_refusals(void **state)
     ota_note_signer_free(wit);
 }
 
+/* Appends to b a checkpoint signed by PN_SKEY and cosigned by a witness
+ * made from a seed. */
+static int sign_note(struct ota_buf *b)
+{
+    struct ota_note_signer *log = NULL;
+    struct ota_note_signer *w = NULL;
+    uint8_t seed[32];
+    int rc;
+
+    memset(seed, 5, sizeof(seed));
+    rc = ota_note_signer_parse(&log, PN_SKEY, strlen(PN_SKEY), NULL);
+    if (rc == 0)
+        rc = ota_note_signer_from_seed(&w, "witness.example", 15, OTA_NOTE_TYPE_COSIG_V1, seed);
+    if (rc == 0)
+        rc = ota_buf_printf(b, "%s\n", CP_BODY);
+    if (rc == 0)
+        rc = ota_note_sign(b, CP_BODY, strlen(CP_BODY), log, NULL);
+    if (rc == 0)
+        rc = ota_note_cosign(b, CP_BODY, strlen(CP_BODY), 1700000000, w, NULL);
+    ota_note_signer_free(log);
+    ota_note_signer_free(w);
+    return rc;
+}
+
+/* sign_note into a fresh buffer: 0 and the bytes of want, or an error. */
+static int fa_sign(const struct ota_buf *want)
+{
+    struct ota_buf b;
+    int rc;
+
+    ota_buf_init(&b, 1 << 16);
+    rc = sign_note(&b);
+    if (rc == 0 && (b.len != want->len || memcmp(b.data, want->data, b.len) != 0))
+        rc = OTA_ERR_FORMAT;
+    ota_buf_free(&b);
+    return rc;
+}
+
+/* STYLE rule 9: each allocation of signing and cosigning fails in turn
+ * (Ed25519 signatures are deterministic: a run that succeeds gives the
+ * same note). */
+static void test_alloc_faults(void **state)
+{
+    struct ota_buf want;
+    int rc;
+
+    (void)state;
+    ota_buf_init(&want, 1 << 16);
+    assert_int_equal(sign_note(&want), 0);
+    FA_LOOP(rc, fa_sign(&want));
+    assert_true(fa_failed_runs() >= 4);
+    ota_buf_free(&want);
+}
+
 int main(void)
 {
+    assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_skey_refusals),       cmocka_unit_test(test_skey_round_trip_and_vkey),
-        cmocka_unit_test(test_signer_constructors), cmocka_unit_test(test_sign_note_round_trip),
+        cmocka_unit_test(test_alloc_faults),
+        cmocka_unit_test(test_skey_refusals),
+        cmocka_unit_test(test_skey_round_trip_and_vkey),
+        cmocka_unit_test(test_signer_constructors),
+        cmocka_unit_test(test_sign_note_round_trip),
         cmocka_unit_test(test_sign_refusals),
     };
 
