@@ -83,6 +83,10 @@ static const struct verb verbs[] = {
      "targets; signatures already on them are dropped. Also chunks the image: its\n"
      "chunk index becomes target P/V/NAME.cidx (named in the image's custom.index)\n"
      "and its pack is published as public/chunks/<image-sha256>.pack.\n"},
+    {"release", "sign", cmd_release_sign, "otachain release sign DIR --key FILE",
+     "Signs the pending targets with a targets key.\n"},
+    {"release", "merge", cmd_release_merge, "otachain release merge DIR FILE...",
+     "Merges the signatures of other copies of DIR/pending/targets.json.\n"},
     {"delta", "make", cmd_delta_make,
      "otachain delta make DIR --release P/V (--from IMAGE | --from-version V)",
      "Makes a reference delta from IMAGE (or the image of release P/V') to the image\n"
@@ -109,10 +113,6 @@ static const struct verb verbs[] = {
      "random (default 16), or every one. --index-sha256: the hash the signed\n"
      "targets metadata gives the index; the index must match it. Exit 1\n"
      "(hash_mismatch) names the first bad chunk and its byte range.\n"},
-    {"release", "sign", cmd_release_sign, "otachain release sign DIR --key FILE",
-     "Signs the pending targets with a targets key.\n"},
-    {"release", "merge", cmd_release_merge, "otachain release merge DIR FILE...",
-     "Merges the signatures of other copies of DIR/pending/targets.json.\n"},
     {"root", "rotate", cmd_root_rotate,
      "otachain root rotate DIR [--add-key ROLE=K]... [--remove-key ROLE=KEYID]...\n"
      "                         [--threshold ROLE=N]... [--rotate-online-key ROLE]...\n"
