@@ -31,7 +31,7 @@
  * Large images: 16 KiB average chunks (the chunker's defaults), zstd level
  * 5 with search log 4: the cheapest setting whose pack is no larger than
  * casync's store for the same rootfs image (level 5 alone is 0.05 %
- * larger on the tar; level 6 costs 30 % more CPU for 1 % less).
+ * larger on the tar; level 6 is 1 % smaller for a third more CPU).
  *
  * Images up to OTA_CHUNK_SMALL_IMAGE (firmware, single programs): 8 KiB
  * average chunks (min 2 KiB, max 32 KiB) and level 19. A small image has
