@@ -54,7 +54,7 @@ int ota_fs_errno(int e)
     }
 }
 
-static int run_hook(const struct ota_fs_hook *hook, enum ota_fs_step step, const char *path)
+int ota_fs_hook_step(const struct ota_fs_hook *hook, enum ota_fs_step step, const char *path)
 {
     if (hook != NULL && hook->fn != NULL && hook->fn(hook->ctx, step, path) != 0)
         return OTA_ERR_IO;
@@ -353,21 +353,21 @@ int ota_fs_replace(const char *path, const void *data, size_t len, unsigned mode
     if (rc != 0)
         return rc;
 
-    rc = run_hook(hook, OTA_FS_STEP_CREATE, path);
+    rc = ota_fs_hook_step(hook, OTA_FS_STEP_CREATE, path);
     if (rc != 0)
         return rc;
     rc = create_tmp(&fd, tmp, path, mode);
     if (rc != 0)
         return rc;
 
-    rc = run_hook(hook, OTA_FS_STEP_WRITE, path);
+    rc = ota_fs_hook_step(hook, OTA_FS_STEP_WRITE, path);
     if (rc != 0)
         goto fail;
     rc = ota_fs_write_all(fd, data, len);
     if (rc != 0)
         goto fail;
 
-    rc = run_hook(hook, OTA_FS_STEP_FSYNC, path);
+    rc = ota_fs_hook_step(hook, OTA_FS_STEP_FSYNC, path);
     if (rc != 0)
         goto fail;
     if (fsync(fd) != 0) {
@@ -381,7 +381,7 @@ int ota_fs_replace(const char *path, const void *data, size_t len, unsigned mode
         goto fail;
     }
 
-    rc = run_hook(hook, OTA_FS_STEP_RENAME, path);
+    rc = ota_fs_hook_step(hook, OTA_FS_STEP_RENAME, path);
     if (rc != 0)
         goto fail;
     if (rename(tmp, path) != 0) {
@@ -390,7 +390,7 @@ int ota_fs_replace(const char *path, const void *data, size_t len, unsigned mode
     }
 
     /* Committed: the new content is in place. */
-    rc = run_hook(hook, OTA_FS_STEP_DIRSYNC, path);
+    rc = ota_fs_hook_step(hook, OTA_FS_STEP_DIRSYNC, path);
     if (rc != 0)
         return rc;
     return ota_fs_sync_dir(dir);
@@ -412,7 +412,7 @@ int ota_fs_remove(const char *path, const struct ota_fs_hook *hook)
     rc = dir_of(dir, path);
     if (rc != 0)
         return rc;
-    rc = run_hook(hook, OTA_FS_STEP_UNLINK, path);
+    rc = ota_fs_hook_step(hook, OTA_FS_STEP_UNLINK, path);
     if (rc != 0)
         return rc;
     if (unlink(path) != 0) {
@@ -420,7 +420,7 @@ int ota_fs_remove(const char *path, const struct ota_fs_hook *hook)
             return 0;
         return ota_fs_errno(errno);
     }
-    rc = run_hook(hook, OTA_FS_STEP_DIRSYNC, path);
+    rc = ota_fs_hook_step(hook, OTA_FS_STEP_DIRSYNC, path);
     if (rc != 0)
         return rc;
     return ota_fs_sync_dir(dir);

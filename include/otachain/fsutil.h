@@ -35,6 +35,12 @@ struct ota_fs_hook {
     void *ctx;
 };
 
+/* Calls hook (NULL or without fn: nothing) before step on path: 0, or
+ * OTA_ERR_IO when the hook says the step fails. For callers that do their
+ * own file steps but must be counted like ota_fs_replace's. */
+OTA_WUR int ota_fs_hook_step(const struct ota_fs_hook *hook, enum ota_fs_step step,
+                             const char *path);
+
 /* Fault injection driven by the environment (tests only; docs/cli.md):
  * OTACHAIN_CRASH_AT=N kills the process with SIGKILL just before the N-th
  * step, OTACHAIN_FS_TRACE=1 prints "fs-step N <step> <path>" on stderr.

@@ -189,13 +189,6 @@ static int pack_sink(void *ctx, const struct ota_chunk_entry *e, const uint8_t *
     return ota_fs_write_all(*(const int *)ctx, frame, frame_len);
 }
 
-/* The fault hook (OTACHAIN_CRASH_AT, OTACHAIN_FS_TRACE) before step on path. */
-static int hook_step(const struct ota_fs_hook *hook, enum ota_fs_step step, const char *path)
-{
-    return hook != NULL && hook->fn != NULL && hook->fn(hook->ctx, step, path) != 0 ? OTA_ERR_IO
-                                                                                    : 0;
-}
-
 /* Reads IMAGE (a regular file of at most REPO_MAX_IMAGE bytes) once, and
  * from that one read: copies it into blobs/<image-sha256> (unless that
  * blob exists), chunks, hashes and compresses it into
@@ -255,7 +248,7 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
     if (rc == 0)
         rc = repo_path(btmp, r, "blobs/.image-XXXXXX");
     if (rc == 0)
-        rc = hook_step(hook, OTA_FS_STEP_CREATE, btmp);
+        rc = ota_fs_hook_step(hook, OTA_FS_STEP_CREATE, btmp);
     if (rc != 0)
         goto out;
     pack_fd = mkstemp(ptmp);
@@ -276,7 +269,7 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
     }
     rc = ota_chunk_build_new(&b, &bo, pack_sink, &pack_fd, det);
     if (rc == 0)
-        rc = hook_step(hook, OTA_FS_STEP_WRITE, btmp);
+        rc = ota_fs_hook_step(hook, OTA_FS_STEP_WRITE, btmp);
     while (rc == 0) {
         ssize_t got = read(img_fd, buf, READ_BLOCK);
 
@@ -321,8 +314,9 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
         goto out;
     /* The image: a blob already there (same name, so same bytes) stays. */
     if (stat(blob, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != *img_len) {
-        if ((rc = hook_step(hook, OTA_FS_STEP_FSYNC, btmp)) != 0 || fsync(blob_fd) != 0 ||
-            (rc = hook_step(hook, OTA_FS_STEP_RENAME, blob)) != 0 || rename(btmp, blob) != 0) {
+        if ((rc = ota_fs_hook_step(hook, OTA_FS_STEP_FSYNC, btmp)) != 0 || fsync(blob_fd) != 0 ||
+            (rc = ota_fs_hook_step(hook, OTA_FS_STEP_RENAME, blob)) != 0 ||
+            rename(btmp, blob) != 0) {
             ota_detail_set(det, "writing %s: %s", blob, strerror(errno));
             rc = OTA_ERR_IO;
             goto out;
@@ -335,7 +329,7 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
         goto out;
     }
     ptmp_made = false;
-    rc = hook_step(hook, OTA_FS_STEP_DIRSYNC, blob);
+    rc = ota_fs_hook_step(hook, OTA_FS_STEP_DIRSYNC, blob);
     if (rc == 0)
         rc = ota_fs_sync_dir(blobs);
     if (rc != 0) {

@@ -917,7 +917,7 @@ int repo_copy_file(uint8_t sha256_out[OTA_SHA256_LEN], uint64_t *len_out, const 
     if (rc != 0)
         goto out;
 
-    if (hook != NULL && hook->fn != NULL && hook->fn(hook->ctx, OTA_FS_STEP_CREATE, dst) != 0) {
+    if (ota_fs_hook_step(hook, OTA_FS_STEP_CREATE, dst) != 0) {
         rc = OTA_ERR_IO;
         goto out;
     }
@@ -934,7 +934,7 @@ int repo_copy_file(uint8_t sha256_out[OTA_SHA256_LEN], uint64_t *len_out, const 
         rc = OTA_ERR_IO;
         goto io_fail;
     }
-    if (hook != NULL && hook->fn != NULL && hook->fn(hook->ctx, OTA_FS_STEP_WRITE, dst) != 0) {
+    if (ota_fs_hook_step(hook, OTA_FS_STEP_WRITE, dst) != 0) {
         rc = OTA_ERR_IO;
         goto io_fail;
     }
@@ -985,7 +985,7 @@ int repo_copy_file(uint8_t sha256_out[OTA_SHA256_LEN], uint64_t *len_out, const 
         rc = OTA_ERR_HASH_MISMATCH;
         goto out;
     }
-    if (hook != NULL && hook->fn != NULL && hook->fn(hook->ctx, OTA_FS_STEP_FSYNC, dst) != 0) {
+    if (ota_fs_hook_step(hook, OTA_FS_STEP_FSYNC, dst) != 0) {
         rc = OTA_ERR_IO;
         goto io_fail;
     }
@@ -999,7 +999,7 @@ int repo_copy_file(uint8_t sha256_out[OTA_SHA256_LEN], uint64_t *len_out, const 
         goto io_fail;
     }
     out = -1;
-    if (hook != NULL && hook->fn != NULL && hook->fn(hook->ctx, OTA_FS_STEP_RENAME, dst) != 0) {
+    if (ota_fs_hook_step(hook, OTA_FS_STEP_RENAME, dst) != 0) {
         rc = OTA_ERR_IO;
         goto io_fail;
     }
@@ -1008,7 +1008,7 @@ int repo_copy_file(uint8_t sha256_out[OTA_SHA256_LEN], uint64_t *len_out, const 
         goto io_fail;
     }
     tmp_made = false;
-    if (hook != NULL && hook->fn != NULL && hook->fn(hook->ctx, OTA_FS_STEP_DIRSYNC, dst) != 0) {
+    if (ota_fs_hook_step(hook, OTA_FS_STEP_DIRSYNC, dst) != 0) {
         rc = OTA_ERR_IO;
         goto io_fail;
     }
@@ -1104,13 +1104,13 @@ static int finish_rotation(const struct repo *r, const struct ota_tuf_meta *root
         ota_signer_free(s);
         if (!listed)
             continue;
-        if (hook != NULL && hook->fn != NULL && hook->fn(hook->ctx, OTA_FS_STEP_RENAME, cur) != 0)
+        if (ota_fs_hook_step(hook, OTA_FS_STEP_RENAME, cur) != 0)
             return OTA_ERR_IO;
         if (rename(next, cur) != 0) {
             ota_detail_set(det, "renaming %s: %s", next, strerror(errno));
             return OTA_ERR_IO;
         }
-        if (hook != NULL && hook->fn != NULL && hook->fn(hook->ctx, OTA_FS_STEP_DIRSYNC, cur) != 0)
+        if (ota_fs_hook_step(hook, OTA_FS_STEP_DIRSYNC, cur) != 0)
             return OTA_ERR_IO;
         rc = ota_fs_sync_dir(dir);
         if (rc != 0) {
