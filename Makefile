@@ -1,11 +1,12 @@
 # otachain: convenience wrapper around Meson/Ninja and the test suites.
 #
-#   make check    deps, lint, ASan+UBSan build, unit, system+interop, fuzz
+#   make check    deps, lint, ASan+UBSan build (with test hooks), unit, system+interop, fuzz
 #   make demo     deps, release build, scripts/demo
 #   make help     all targets
 #
-# Build directories: build/ (release), build-asan/ (debug, ASan+UBSan),
-# build-fuzz/ (clang, libFuzzer harnesses).
+# Build directories: build/ (release, no test hooks), build-asan/ (debug,
+# ASan+UBSan, test hooks: include/otachain/test_hooks.h), build-fuzz/
+# (clang, libFuzzer harnesses).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -40,7 +41,7 @@ help:
 	@echo "targets:"
 	@echo "  deps        install missing Debian packages and test npm modules (scripts/install-deps)"
 	@echo "  build       release build in build/"
-	@echo "  build-asan  debug build with ASan+UBSan in build-asan/"
+	@echo "  build-asan  debug build with ASan+UBSan and test hooks in build-asan/"
 	@echo "  build-fuzz  clang libFuzzer harnesses in build-fuzz/"
 	@echo "  lint        banned functions + clang-format check (scripts/lint)"
 	@echo "  format      clang-format -i on all C sources"
@@ -56,16 +57,16 @@ deps:
 	$(SUDO) scripts/install-deps
 
 build:
-	$(call meson_setup,build,-Dbuildtype=release)
+	$(call meson_setup,build,-Dbuildtype=release -Dtest_hooks=false)
 	$(NINJA) -C build
 
 build-asan:
-	$(call meson_setup,build-asan,-Dbuildtype=debug -Db_sanitize=address$(,)undefined -Db_lundef=false \
+	$(call meson_setup,build-asan,-Dbuildtype=debug -Dtest_hooks=true -Db_sanitize=address$(,)undefined -Db_lundef=false \
 	  '-Dc_args=-fno-sanitize-recover=all -fno-omit-frame-pointer')
 	$(NINJA) -C build-asan
 
 build-fuzz:
-	export CC=clang; $(call meson_setup,build-fuzz,-Dbuildtype=debug -Dfuzz=true -Dtests=false)
+	export CC=clang; $(call meson_setup,build-fuzz,-Dbuildtype=debug -Dfuzz=true -Dtests=false -Dtest_hooks=false)
 	$(NINJA) -C build-fuzz
 
 lint:

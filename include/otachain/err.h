@@ -9,67 +9,177 @@
 
 #define OTA_WUR __attribute__((warn_unused_result))
 
+/* The one table of error codes: X(SUFFIX, value, "name", "text").
+ * The enum, ota_errname() and ota_strerror() are all generated from it,
+ * so a code cannot exist without its stable name and its sentence.
+ * Names are stable identifiers (scripts and tests match on them): never
+ * rename or renumber one, only add. The text says what went wrong and
+ * what a person can do; callers add the "where" in struct ota_detail. */
+#define OTA_ERR_TABLE(X)                                                                           \
+    /* generic */                                                                                  \
+    X(NOMEM, -1, "nomem", "Out of memory: free some memory or lower the input size, then retry.")  \
+    X(INVALID_ARG, -2, "invalid_arg",                                                              \
+      "Invalid argument: a value given is not accepted here (see the detail); "                    \
+      "for a command, check its --help.")                                                          \
+    X(IO, -3, "io",                                                                                \
+      "Input/output error while reading, writing, syncing or renaming a file: "                    \
+      "check the disk, free space and the path.")                                                  \
+    X(NOT_FOUND, -4, "not_found",                                                                  \
+      "Not found: the file or remote object does not exist; check the path or URL.")               \
+    X(TOO_LARGE, -5, "too_large",                                                                  \
+      "Too large: the input exceeds its size limit and was refused before being "                  \
+      "processed.")                                                                                \
+    X(PERMISSION, -6, "permission",                                                                \
+      "Permission problem: access was denied, or the file is not a regular file "                  \
+      "or is readable by group or others (secret keys need mode 0600, e.g. chmod "                 \
+      "600 FILE).")                                                                                \
+    X(EXISTS, -7, "exists",                                                                        \
+      "The file already exists and will not be overwritten: choose another path "                  \
+      "or remove the old file first.")                                                             \
+    X(NETWORK, -8, "network",                                                                      \
+      "Network error (connection, TLS or HTTP status): check the server address, "                 \
+      "certificates and connectivity, then retry.")                                                \
+    X(CRYPTO, -9, "crypto",                                                                        \
+      "The cryptographic library failed internally: check the OpenSSL "                            \
+      "installation and available memory.")                                                        \
+    X(UNSUPPORTED, -10, "unsupported",                                                             \
+      "Unsupported: this feature or format variant is not supported by this "                      \
+      "version of otachain.")                                                                      \
+    X(LOCKED, -11, "locked",                                                                       \
+      "Locked: another otachain process holds the lock; wait for it to finish or "                 \
+      "stop it.")                                                                                  \
+    /* parsing */                                                                                  \
+    X(JSON_SYNTAX, -20, "json_syntax",                                                             \
+      "Malformed JSON: the document is not well-formed (see the line and column).")                \
+    X(JSON_DUP_KEY, -21, "json_dup_key",                                                           \
+      "Malformed JSON: an object has the same key twice; metadata with duplicate "                 \
+      "keys is ambiguous and refused.")                                                            \
+    X(JSON_DEPTH, -22, "json_depth",                                                               \
+      "Malformed JSON: arrays and objects are nested deeper than allowed.")                        \
+    X(JSON_REAL, -23, "json_real",                                                                 \
+      "Malformed JSON: a floating-point number appears where only integers are "                   \
+      "allowed (canonical JSON has integers only).")                                               \
+    X(JSON_KEY_CHARS, -24, "json_key_chars",                                                       \
+      "Malformed JSON: an object key contains characters other than printable "                    \
+      "ASCII.")                                                                                    \
+    X(FORMAT, -25, "format",                                                                       \
+      "Bad format: the data is well-formed but a field is missing, malformed or "                  \
+      "of the wrong type.")                                                                        \
+    X(KEY_FORMAT, -26, "key_format",                                                               \
+      "Bad key: the key file or key object is malformed or not an Ed25519 key.")                   \
+    /* TUF verification */                                                                         \
+    X(BAD_SIGNATURE, -40, "bad_signature",                                                         \
+      "Bad signature: a signature did not verify; the data was altered or signed "                 \
+      "with another key.")                                                                         \
+    X(THRESHOLD, -41, "threshold",                                                                 \
+      "Not enough signatures: fewer valid signatures than the role's threshold; "                  \
+      "more signers must sign.")                                                                   \
+    X(DUP_SIGNATURE, -42, "dup_signature",                                                         \
+      "Duplicate signature: two signature entries carry the same keyid; remove "                   \
+      "the duplicate.")                                                                            \
+    X(KEYID_MISMATCH, -43, "keyid_mismatch",                                                       \
+      "Keyid mismatch: a keyid is not the SHA-256 of its key's canonical JSON.")                   \
+    X(WRONG_TYPE, -44, "wrong_type",                                                               \
+      "Wrong metadata type: the file's _type is not the role that was expected.")                  \
+    X(EXPIRED, -45, "expired",                                                                     \
+      "Expired metadata: the repository is stale or replayed (freeze attack); the "                \
+      "repository must re-sign it.")                                                               \
+    X(ROLLBACK, -46, "rollback",                                                                   \
+      "Rollback refused: the version is lower than the one already trusted.")                      \
+    X(VERSION_MISMATCH, -47, "version_mismatch",                                                   \
+      "Version mismatch: the version differs from the one pinned by the referring "                \
+      "role (mix-and-match attack or inconsistent repository).")                                   \
+    X(HASH_MISMATCH, -48, "hash_mismatch",                                                         \
+      "Hash mismatch: the bytes do not match the pinned SHA-256; the file was "                    \
+      "altered or corrupted in transit.")                                                          \
+    X(LENGTH_MISMATCH, -49, "length_mismatch",                                                     \
+      "Length mismatch: the byte count differs from the pinned length.")                           \
+    X(TARGET_UNKNOWN, -51, "target_unknown",                                                       \
+      "Unknown target: the path is not listed in the trusted targets metadata.")                   \
+    X(META_MISSING, -52, "meta_missing",                                                           \
+      "Missing metadata: a role's file is no longer listed in the snapshot.")                      \
+    X(SPEC_VERSION, -53, "spec_version",                                                           \
+      "Unsupported TUF spec_version: the metadata was written for a TUF "                          \
+      "specification this client does not support.")                                               \
+    X(NO_TRUSTED_ROOT, -54, "no_trusted_root",                                                     \
+      "No trusted root: install an initial root.json before updating.")                            \
+    X(KEY_NOT_IN_ROLE, -55, "key_not_in_role",                                                     \
+      "The key is not one of the keys this role trusts: sign with a key the "                      \
+      "root lists for the role, or rotate the root to add it.")                                    \
+    /* signed notes, checkpoints and the ledger policy */                                          \
+    X(UNVERIFIED, -60, "unverified",                                                               \
+      "Unverified note: no signature by a trusted key verified; the note was "                     \
+      "signed by another key or the verifier key is not configured.")                              \
+    X(QUORUM, -61, "quorum",                                                                       \
+      "Witness quorum not met: too few trusted witnesses cosigned the checkpoint; "                \
+      "check that the witnesses are up and named in the ledger policy.")                           \
+    X(STALE, -62, "stale",                                                                         \
+      "Stale cosignatures: the quorum is met only when counting cosignatures older "               \
+      "than the freshness window (or in the future); the log must have the checkpoint "            \
+      "cosigned again (otachain repo refresh), or the view is frozen or replayed.")                \
+    X(ORIGIN, -63, "origin",                                                                       \
+      "Unknown log origin: the checkpoint's origin is not a log the policy trusts.")               \
+    X(SPLIT_VIEW, -64, "split_view",                                                               \
+      "Split view: the log's checkpoint is inconsistent with the one stored (a smaller "           \
+      "tree, another root at the same size, or a tree that does not extend it); the "              \
+      "log shows different histories to different clients: keep the evidence.")                    \
+    X(NOT_IN_LOG, -65, "not_in_log",                                                               \
+      "Not in the log: the metadata is not included in the cosigned checkpoint, so it "            \
+      "was never published openly; do not trust it.")                                              \
+    /* binary formats and the data plane: chunk index, pack, chunker */                            \
+    X(BAD_MAGIC, -80, "bad_magic",                                                                 \
+      "Bad magic: the file is not of the expected kind (wrong file, or not an "                    \
+      "otachain binary file at all).")                                                             \
+    X(FORMAT_VERSION, -81, "format_version",                                                       \
+      "Unsupported format version: the file was written by a newer (or unknown) "                  \
+      "version of the format; upgrade otachain.")                                                  \
+    X(TRUNCATED, -82, "truncated",                                                                 \
+      "Truncated: the data ends before the structure it announces; the file or "                   \
+      "download is incomplete.")                                                                   \
+    X(TRAILING_DATA, -83, "trailing_data",                                                         \
+      "Trailing data: bytes follow the end of the structure; the file was "                        \
+      "altered or concatenated with something else.")                                              \
+    X(CHUNK_LENGTH, -84, "chunk_length",                                                           \
+      "Bad chunk length: a chunk or compressed chunk length is zero or outside the "               \
+      "bounds of the chunker parameters; the index is malformed.")                                 \
+    X(DECOMPRESS, -85, "decompress",                                                               \
+      "Decompression failed: the compressed chunk is corrupt, needs too much memory "              \
+      "or decodes to another length than the index says; the mirror served bad "                   \
+      "bytes.")                                                                                    \
+    X(CHUNK_PARAMS, -86, "chunk_params",                                                           \
+      "Bad chunker parameters: they need 64 <= min <= avg <= max <= 1 MiB, avg a "                 \
+      "power of two and a normalization level of 0 to 3.")                                         \
+    /* Merkle log proofs */                                                                        \
+    X(PROOF, -70, "proof",                                                                         \
+      "Merkle proof does not verify: its hashes lead to another root, so the entry "               \
+      "is not in that tree or the log shows two different histories (a fork); keep "               \
+      "the evidence and do not trust the new state.")                                              \
+    X(PROOF_MALFORMED, -71, "proof_malformed",                                                     \
+      "Malformed Merkle proof: the number of hashes does not fit the index and tree "              \
+      "sizes, or the index or sizes are out of range; the proof was truncated, "                   \
+      "padded or made for other sizes.")                                                           \
+    /* reference deltas */                                                                         \
+    X(DELTA_BASE, -90, "delta_base",                                                               \
+      "Delta for another image: the delta was made against a different from-image "                \
+      "than the one installed; fetch the chunks (or the delta for this image) instead.")           \
+    X(DELTA_RANGE, -91, "delta_range",                                                             \
+      "Malformed delta: it copies from outside the from-image; the delta is corrupt "              \
+      "or forged.")                                                                                \
+    X(DELTA_OVERRUN, -92, "delta_overrun",                                                         \
+      "Malformed delta: it would produce more bytes than its declared to-length; "                 \
+      "the delta is corrupt or forged.")
+
 enum ota_err {
     OTA_OK = 0,
-    /* generic */
-    OTA_ERR_NOMEM = -1,        /* allocation failed */
-    OTA_ERR_INVALID_ARG = -2,  /* caller passed a bad argument */
-    OTA_ERR_IO = -3,           /* read/write/fsync/rename failed (see errno) */
-    OTA_ERR_NOT_FOUND = -4,    /* file or remote object does not exist */
-    OTA_ERR_TOO_LARGE = -5,    /* input exceeds its hard cap */
-    OTA_ERR_PERMISSION = -6,   /* file permissions unsafe or access denied */
-    OTA_ERR_EXISTS = -7,       /* refusing to overwrite an existing file */
-    OTA_ERR_NETWORK = -8,      /* transport error (connect, TLS, HTTP status) */
-    OTA_ERR_CRYPTO = -9,       /* the crypto library failed internally */
-    OTA_ERR_UNSUPPORTED = -10, /* feature or format variant not supported */
-    OTA_ERR_LOCKED = -11,      /* another process holds the lock */
-    /* parsing */
-    OTA_ERR_JSON_SYNTAX = -20,    /* not well-formed JSON */
-    OTA_ERR_JSON_DUP_KEY = -21,   /* object has a duplicate key */
-    OTA_ERR_JSON_DEPTH = -22,     /* nesting deeper than the cap */
-    OTA_ERR_JSON_REAL = -23,      /* floating-point number where TUF forbids it */
-    OTA_ERR_JSON_KEY_CHARS = -24, /* object key not printable ASCII */
-    OTA_ERR_FORMAT = -25,         /* well-formed but fields missing or of the wrong type */
-    OTA_ERR_KEY_FORMAT = -26,     /* key file or key object malformed */
-    /* TUF verification */
-    OTA_ERR_BAD_SIGNATURE = -40,    /* a signature did not verify */
-    OTA_ERR_THRESHOLD = -41,        /* fewer valid signatures than the role's threshold */
-    OTA_ERR_DUP_SIGNATURE = -42,    /* two signature entries carry the same keyid */
-    OTA_ERR_KEYID_MISMATCH = -43,   /* a keyid is not the SHA-256 of its key */
-    OTA_ERR_WRONG_TYPE = -44,       /* metadata _type is not the expected role */
-    OTA_ERR_EXPIRED = -45,          /* metadata expired (freeze attack or stale repository) */
-    OTA_ERR_ROLLBACK = -46,         /* version lower than the trusted one */
-    OTA_ERR_VERSION_MISMATCH = -47, /* version differs from the one pinned by the referring role */
-    OTA_ERR_HASH_MISMATCH = -48,    /* bytes do not match the pinned SHA-256 */
-    OTA_ERR_LENGTH_MISMATCH = -49,  /* byte count differs from the pinned length */
-    OTA_ERR_TARGET_UNKNOWN = -51,   /* target path not listed in trusted targets */
-    OTA_ERR_META_MISSING = -52,     /* a role's file is no longer listed (removed from snapshot) */
-    OTA_ERR_SPEC_VERSION = -53,     /* unsupported TUF spec_version */
-    OTA_ERR_NO_TRUSTED_ROOT = -54,  /* no trusted root to start from */
-    OTA_ERR_KEY_NOT_IN_ROLE = -55,  /* a signing key is not one of the role's keys */
-    /* signed notes, checkpoints and the ledger policy */
-    OTA_ERR_UNVERIFIED = -60, /* no signature from a trusted key in a signed note */
-    OTA_ERR_QUORUM = -61,     /* witness cosignatures below the policy's quorum */
-    OTA_ERR_STALE = -62,      /* quorum met only with cosignatures outside the freshness window */
-    OTA_ERR_ORIGIN = -63,     /* checkpoint origin is not a log the policy trusts */
-    OTA_ERR_SPLIT_VIEW = -64, /* checkpoint inconsistent with the one stored (fork, rollback) */
-    OTA_ERR_NOT_IN_LOG = -65, /* metadata not included in the checkpoint */
-    /* binary formats and the data plane: chunk index, pack, chunker */
-    OTA_ERR_BAD_MAGIC = -80,      /* the file does not start with the expected magic bytes */
-    OTA_ERR_FORMAT_VERSION = -81, /* binary format version not supported */
-    OTA_ERR_TRUNCATED = -82,      /* input ends before the structure it announces */
-    OTA_ERR_TRAILING_DATA = -83,  /* bytes follow the end of the structure */
-    OTA_ERR_CHUNK_LENGTH = -84,   /* a chunk or compressed chunk length is out of bounds */
-    OTA_ERR_DECOMPRESS = -85,     /* compressed data is corrupt or decodes to the wrong size */
-    OTA_ERR_CHUNK_PARAMS = -86,   /* chunker parameters invalid (min/avg/max/level) */
-    /* Merkle log proofs */
-    OTA_ERR_PROOF = -70,           /* proof well formed but leads to another root */
-    OTA_ERR_PROOF_MALFORMED = -71, /* proof has the wrong shape for its index/sizes */
-    /* reference deltas */
-    OTA_ERR_DELTA_BASE = -90,    /* delta made for another from-image than the installed one */
-    OTA_ERR_DELTA_RANGE = -91,   /* delta copies from outside the from-image */
-    OTA_ERR_DELTA_OVERRUN = -92, /* delta output would exceed its declared to-length */
+#define OTA_ERR_ENUM_(sfx, val, name, text) OTA_ERR_##sfx = val,
+    OTA_ERR_TABLE(OTA_ERR_ENUM_)
+#undef OTA_ERR_ENUM_
 };
+
+/* Every failure code in table order, and how many there are (for tests
+ * and for programs that list the codes, e.g. in --help). */
+extern const int ota_err_codes[];
+extern const unsigned ota_err_count;
 
 /* Returns a static, human-readable sentence for an error code (never NULL). */
 const char *ota_strerror(int err);

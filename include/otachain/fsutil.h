@@ -41,7 +41,8 @@ struct ota_fs_hook {
 OTA_WUR int ota_fs_hook_step(const struct ota_fs_hook *hook, enum ota_fs_step step,
                              const char *path);
 
-/* Fault injection driven by the environment (tests only; docs/cli.md):
+/* Fault injection driven by the environment, in builds with test hooks
+ * only (include/otachain/test_hooks.h; a release build reads nothing):
  * OTACHAIN_CRASH_AT=N kills the process with SIGKILL just before the N-th
  * step, OTACHAIN_FS_TRACE=1 prints "fs-step N <step> <path>" on stderr.
  * Shared by every program; the counter lives in the caller's struct. */
@@ -53,7 +54,8 @@ struct ota_fs_fault {
 
 /* Reads the two variables into f. OTA_ERR_INVALID_ARG (det says which) if
  * OTACHAIN_CRASH_AT is not a step number 1..2^31. On success *active
- * tells whether a hook is needed at all. */
+ * tells whether a hook is needed at all (always false without test
+ * hooks). */
 OTA_WUR int ota_fs_fault_from_env(struct ota_fs_fault *f, bool *active, struct ota_detail *det);
 
 /* The hook function for struct ota_fs_hook, ctx = struct ota_fs_fault *.

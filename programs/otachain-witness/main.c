@@ -22,6 +22,7 @@
 #include "config.h"
 #include "otachain/fsutil.h"
 #include "otachain/note_sign.h"
+#include "otachain/test_hooks.h"
 #include "remote.h"
 #include "server.h"
 #include "witness.h"
@@ -54,16 +55,11 @@ static const char usage_text[] =
     "One line per request on standard error.\n"
     "\n"
     "Exit status: 0 clean shutdown or key created, 2 usage or configuration\n"
-    "error, 3 key, state, network, TLS or I/O error. See docs/witness.md.\n"
-    "\n"
-    "Environment (tests): OTACHAIN_CRASH_AT=N kills the process (SIGKILL) just\n"
-    "before its N-th state file-system step; OTACHAIN_FS_TRACE=1 prints each\n"
-    "step as 'fs-step N STEP PATH' on standard error.\n";
+    "error, 3 key, state, network, TLS or I/O error. See docs/witness.md.\n";
 
 /* Every global of the program (STYLE rule 7). */
 static struct {
-    struct ota_fs_fault fault; /* fault injection (as the CLI, docs/cli.md) */
-    struct ota_fs_hook hook;
+    struct ota_test_hooks hooks; /* clock and fault injection (test builds only) */
     struct wit_config cfg;
     struct ota_note_signer *signer;
     struct wit_remote *remote;
@@ -71,18 +67,6 @@ static struct {
     struct wit_server *server;
     int lock_fd;
 } g = {.lock_fd = -1};
-
-static int setup_fault(struct ota_detail *det)
-{
-    bool active;
-    int rc = ota_fs_fault_from_env(&g.fault, &active, det);
-
-    if (rc != 0)
-        return rc;
-    g.hook.fn = ota_fs_fault_hook;
-    g.hook.ctx = &g.fault;
-    return 0;
-}
 
 static void fail(int rc, const struct ota_detail *det)
 {
@@ -308,7 +292,8 @@ static int cmd_serve(struct ota_detail *det)
     g.ctx.cfg = &g.cfg;
     g.ctx.signer = g.signer;
     g.ctx.remote = g.remote;
-    g.ctx.hook = (g.fault.crash_at != 0 || g.fault.trace) ? &g.hook : NULL;
+    g.ctx.hook = ota_test_hooks_fs(&g.hooks);
+    g.ctx.clock = &g.hooks.clock;
     rc = wit_ctx_load(&g.ctx, det);
     if (rc != 0)
         return rc;
@@ -357,7 +342,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "otachain-witness: --config FILE is required\n%s", usage_text);
         return EXIT_USAGE;
     }
-    rc = setup_fault(&det);
+    rc = ota_test_hooks_load(&g.hooks, &det);
     if (rc == 0)
         rc = wit_config_load(&g.cfg, config, &det);
     if (rc != 0) {

@@ -173,7 +173,14 @@ static void on_request(struct evhttp_request *req, void *arg)
             res.status = 500;
             snprintf(res.reason, sizeof(res.reason), "out of memory");
         } else {
-            wit_add_checkpoint(s->w, &res, data, len, (uint64_t)time(NULL));
+            int64_t now = ota_clock_now(s->w->clock);
+
+            if (now < 0) {
+                res.status = 500;
+                snprintf(res.reason, sizeof(res.reason), "the clock cannot be read");
+            } else {
+                wit_add_checkpoint(s->w, &res, data, len, (uint64_t)now);
+            }
         }
     }
     if (res.status != 200 && res.body.len == 0 && res.reason[0] != '\0') {

@@ -36,6 +36,7 @@
 
 #include "config.h"
 #include "otachain/buf.h"
+#include "otachain/clock.h"
 #include "otachain/fsutil.h"
 #include "otachain/note_sign.h"
 #include "remote.h"
@@ -56,6 +57,7 @@ struct wit_ctx {
     struct wit_logstate *logs;            /* one per cfg->logs entry */
     struct wit_remote *remote;            /* for validating logs; may be NULL otherwise */
     const struct ota_fs_hook *hook;       /* fault injection; may be NULL */
+    const struct ota_clock *clock;        /* cosignature times; NULL: the system clock */
 };
 
 struct wit_response {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "otachain/fsutil.h"
+#include "otachain/test_hooks.h"
 
 struct tdir {
     char path[PATH_MAX];
@@ -395,6 +396,19 @@ static void test_fault_from_env(void **state)
     unsetenv("OTACHAIN_FS_TRACE");
     assert_int_equal(ota_fs_fault_from_env(&f, &active, &det), 0);
     assert_false(active);
+
+    if (!ota_test_hooks_built()) {
+        /* A build without test hooks ignores the variables entirely. */
+        setenv("OTACHAIN_CRASH_AT", "abc", 1);
+        setenv("OTACHAIN_FS_TRACE", "1", 1);
+        assert_int_equal(ota_fs_fault_from_env(&f, &active, &det), 0);
+        assert_false(active);
+        assert_int_equal(f.crash_at, 0);
+        assert_false(f.trace);
+        unsetenv("OTACHAIN_CRASH_AT");
+        unsetenv("OTACHAIN_FS_TRACE");
+        return;
+    }
 
     static const char *const bad[] = {"0", "-1", "abc", "5x", "07", "2147483649", " 5"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

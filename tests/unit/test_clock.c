@@ -1,0 +1,51 @@
+/* Unit tests for clock.c: the system clock, an injected one, and "none". */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <time.h>
+
+#include "otachain/clock.h"
+
+static int64_t fixed(void *ctx)
+{
+    return *(const int64_t *)ctx;
+}
+
+static void test_system_clock(void **state)
+{
+    int64_t before = (int64_t)time(NULL);
+    int64_t now = ota_clock_now(NULL);
+    struct ota_clock empty = {0};
+
+    (void)state;
+    assert_true(now >= before && now <= before + 5);
+    now = ota_clock_now(&empty);
+    assert_true(now >= before && now <= before + 5);
+}
+
+static void test_injected(void **state)
+{
+    int64_t t = 0;
+    struct ota_clock c = {fixed, &t};
+
+    (void)state;
+    /* 0 is a reading (a board without RTC), not "no reading". */
+    assert_int_equal(ota_clock_now(&c), 0);
+    assert_true(ota_clock_now(&c) != OTA_TIME_NONE);
+    t = OTA_TIME_NONE;
+    assert_true(ota_clock_now(&c) == OTA_TIME_NONE);
+    t = -5;
+    assert_int_equal(ota_clock_now(&c), -5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_system_clock),
+        cmocka_unit_test(test_injected),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
