@@ -702,6 +702,45 @@ int ota_tuf_verify_role(const struct ota_tuf_meta *md, const struct ota_tuf_meta
     return OTA_ERR_THRESHOLD;
 }
 
+int ota_tuf_root_step(const struct ota_tuf_meta *next, const struct ota_tuf_meta *cur,
+                      struct ota_detail *det)
+{
+    struct ota_detail inner = {{0}};
+    int rc;
+
+    if (next == NULL || cur == NULL || cur->type != OTA_TUF_ROOT)
+        return OTA_ERR_INVALID_ARG;
+    if (next->type != OTA_TUF_ROOT) {
+        ota_detail_set(det, "root version %llu: the file is not a root",
+                       (unsigned long long)cur->version + 1);
+        return OTA_ERR_WRONG_TYPE;
+    }
+    if (next->version <= cur->version) {
+        ota_detail_set(det, "root version %llu does not follow trusted root version %llu",
+                       (unsigned long long)next->version, (unsigned long long)cur->version);
+        return OTA_ERR_ROLLBACK;
+    }
+    if (next->version != cur->version + 1) {
+        ota_detail_set(det, "root version %llu skips version %llu: root versions go up by one",
+                       (unsigned long long)next->version, (unsigned long long)cur->version + 1);
+        return OTA_ERR_VERSION_MISMATCH;
+    }
+    rc = ota_tuf_verify_role(next, cur, OTA_TUF_ROOT, &inner);
+    if (rc != 0) {
+        ota_detail_set(
+            det, "root version %llu: not signed by the root threshold of version %llu (%s)",
+            (unsigned long long)next->version, (unsigned long long)cur->version, inner.msg);
+        return rc;
+    }
+    rc = ota_tuf_verify_role(next, next, OTA_TUF_ROOT, &inner);
+    if (rc != 0) {
+        ota_detail_set(det, "root version %llu: not signed by its own root threshold (%s)",
+                       (unsigned long long)next->version, inner.msg);
+        return rc;
+    }
+    return 0;
+}
+
 int ota_tuf_check_expiry(const struct ota_tuf_meta *md, int64_t now, struct ota_detail *det)
 {
     if (md == NULL)

@@ -131,6 +131,15 @@ OTA_WUR int ota_tuf_from_json(struct ota_tuf_meta **out, json_t *doc, enum ota_t
 
 void ota_tuf_meta_free(struct ota_tuf_meta *md);
 
+/* The one root-chain step (TUF 5.3.4-5.3.5), used by every program that
+ * walks roots: `next` must be root version cur->version + 1 and carry the
+ * root threshold of both `cur` and itself. OTA_ERR_ROLLBACK (version not
+ * above cur's), OTA_ERR_VERSION_MISMATCH (a version skipped),
+ * OTA_ERR_WRONG_TYPE, or ota_tuf_verify_role's error, with det saying
+ * which threshold failed. Expiry and any ledger rule are the caller's. */
+OTA_WUR int ota_tuf_root_step(const struct ota_tuf_meta *next, const struct ota_tuf_meta *cur,
+                              struct ota_detail *det);
+
 /* Verifies that md carries valid signatures from at least the threshold of
  * distinct keys that `root` assigns to `role`. Signatures by keys not in
  * the role, or that do not verify, are not counted. OTA_ERR_THRESHOLD

@@ -1257,6 +1257,59 @@ static void test_role_changed(void **state)
     ota_tuf_meta_free(a);
 }
 
+/* Root v`version` with root keys `mask` (threshold thr), signed by `signers`. */
+static struct ota_tuf_meta *root_v(unsigned version, unsigned mask, unsigned thr, unsigned signers)
+{
+    unsigned m[OTA_TUF_ROLE_COUNT] = {mask, 1u << 1, 1u << 2, 1u << 3};
+    unsigned t[OTA_TUF_ROLE_COUNT] = {thr, 1, 1, 1};
+    json_t *doc = wrap(root_signed(m, t));
+    struct ota_tuf_meta *md = NULL;
+
+    assert_int_equal(json_object_set_new(sgn(doc), "version", json_integer(version)), 0);
+    for (int i = 0; i < NKEYS; i++) {
+        if (signers & (1u << i))
+            assert_int_equal(ota_tuf_sign(doc, keys[i]), 0);
+    }
+    assert_int_equal(ota_tuf_from_json(&md, doc, OTA_TUF_ROOT, NULL), 0);
+    json_decref(doc);
+    return md;
+}
+
+static void test_root_step(void **state)
+{
+    (void)state;
+    struct ota_detail det = {{0}};
+    /* v1: root keys K0,K4, threshold 2. */
+    struct ota_tuf_meta *v1 = root_v(1, 0x11u, 2, 0x11u);
+    /* v2 rotates to K0,K5 (threshold 2), signed by old and new sets. */
+    struct ota_tuf_meta *v2 = root_v(2, 0x21u, 2, 0x31u);
+    struct ota_tuf_meta *bad = NULL;
+
+    assert_int_equal(ota_tuf_root_step(v2, v1, &det), 0);
+    /* Only the new keys: the old threshold is not met. */
+    bad = root_v(2, 0x21u, 2, 0x21u);
+    assert_int_equal(ota_tuf_root_step(bad, v1, &det), OTA_ERR_THRESHOLD);
+    assert_non_null(strstr(det.msg, "root threshold of version 1"));
+    ota_tuf_meta_free(bad);
+    /* Only the old keys: its own threshold is not met. */
+    bad = root_v(2, 0x21u, 2, 0x11u);
+    assert_int_equal(ota_tuf_root_step(bad, v1, &det), OTA_ERR_THRESHOLD);
+    assert_non_null(strstr(det.msg, "its own root threshold"));
+    ota_tuf_meta_free(bad);
+    /* Versions: the same, lower, or skipping one. */
+    bad = root_v(1, 0x11u, 2, 0x11u);
+    assert_int_equal(ota_tuf_root_step(bad, v1, &det), OTA_ERR_ROLLBACK);
+    assert_int_equal(ota_tuf_root_step(v1, v2, &det), OTA_ERR_ROLLBACK);
+    ota_tuf_meta_free(bad);
+    bad = root_v(3, 0x11u, 2, 0x11u);
+    assert_int_equal(ota_tuf_root_step(bad, v1, &det), OTA_ERR_VERSION_MISMATCH);
+    assert_non_null(strstr(det.msg, "skips version 2"));
+    ota_tuf_meta_free(bad);
+    assert_int_equal(ota_tuf_root_step(NULL, v1, &det), OTA_ERR_INVALID_ARG);
+    ota_tuf_meta_free(v2);
+    ota_tuf_meta_free(v1);
+}
+
 /* ---- time ------------------------------------------------------------- */
 
 static void test_time(void **state)
@@ -1632,6 +1685,7 @@ int main(void)
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_check_metafile),
         cmocka_unit_test(test_role_changed),
+        cmocka_unit_test(test_root_step),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_vector),
         cmocka_unit_test(test_sign),
