@@ -167,7 +167,13 @@
       "or forged.")                                                                                \
     X(DELTA_OVERRUN, -92, "delta_overrun",                                                         \
       "Malformed delta: it would produce more bytes than its declared to-length; "                 \
-      "the delta is corrupt or forged.")
+      "the delta is corrupt or forged.")                                                           \
+    /* authoring: publish, witness round, file-system layer (-100..-119) */                        \
+    /* device verification: time floor, root chain, proof bundles (-120..-139) */                  \
+    /* transfers and outputs: HTTP policy, slow retrieval, slots (-140..-159) */                   \
+    /* releases: SemVer, product, hardware, security floor (-160..-179) */                         \
+    /* update server: device and admin API, fleet CA (-180..-199) */                               \
+    /* device agent: bootloader, slots, install journal (-200..-219) */
 
 enum ota_err {
     OTA_OK = 0,
