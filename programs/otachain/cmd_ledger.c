@@ -816,3 +816,33 @@ int cmd_ledger_append_forged(const struct cli_ctx *ctx, int argc, char **argv,
     free(data);
     return rc;
 }
+
+int cmd_ledger_key(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
+{
+    struct cli_opt opts[] = {{"origin", 0, 0, {0}}};
+    struct cli_args args;
+    struct repo r;
+    const struct ota_tuf_meta *root;
+    char vkey[OTA_NOTE_VKEY_SIZE];
+    char origin[OTA_CHECKPOINT_MAX_ORIGIN + 1];
+    int rc = cli_parse(opts, 1, &args, 1, 1, argc, argv, det);
+
+    if (rc != 0)
+        return rc;
+    rc = repo_open(&r, args.pos[0], 0, ctx, det);
+    if (rc != 0)
+        return rc;
+    /* The pending root when there is one: right after init, before the
+     * first publish, is when the witnesses need the key. */
+    root = repo_next_root(&r);
+    if (root == NULL) {
+        ota_detail_set(det, "%s has no root (pending or published)", r.dir);
+        rc = OTA_ERR_NOT_FOUND;
+    }
+    if (rc == 0)
+        rc = ledger_log_key(vkey, origin, root, det);
+    if (rc == 0)
+        printf("%s\n", opts[0].n > 0 ? origin : vkey);
+    repo_close(&r);
+    return rc;
+}

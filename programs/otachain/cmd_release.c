@@ -182,6 +182,69 @@ static int parse_hardware(json_t **out, const char *s, struct ota_detail *det)
 
 #define READ_BLOCK (1u << 20) /* release add reads the image in blocks of this */
 
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO (named pipe)"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISCHR(m)  ? "a character device"
+                         : "not a regular file";
+}
+
+/* Opens IMAGE for reading: a regular file or a block device (a slot),
+ * refused as anything else before it is opened (opening a FIFO with no
+ * writer would block forever; a character device or a pipe has no fixed
+ * content to sign). *size is its length (a block device's size). The kind
+ * is checked again on the descriptor, in case the path changed. */
+static int open_image(int *fd_out, uint64_t *size, const char *image, struct ota_detail *det)
+{
+    struct stat st;
+    int fd = -1;
+    int rc = 0;
+
+    *fd_out = -1;
+    *size = 0;
+    for (int pass = 0; rc == 0 && pass < 2; pass++) {
+        if ((pass == 0 ? stat(image, &st) : fstat(fd, &st)) != 0) {
+            rc = ota_fs_errno(errno);
+            ota_detail_set(det, "IMAGE %s: %s", image, strerror(errno));
+        } else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+            ota_detail_set(det, "IMAGE %s is %s: give a regular file or a block device", image,
+                           file_kind(st.st_mode));
+            rc = CLI_ERR_USAGE;
+        } else if (pass == 0) {
+            /* O_NONBLOCK: should the path turn into a FIFO after stat,
+             * open still returns at once (and fstat refuses it). */
+            fd = open(image, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+            if (fd < 0) {
+                rc = ota_fs_errno(errno);
+                ota_detail_set(det, "IMAGE %s: %s", image, strerror(errno));
+            }
+        }
+    }
+    if (rc == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        rc = OTA_ERR_IO;
+    if (rc == 0 && S_ISREG(st.st_mode)) {
+        *size = (uint64_t)st.st_size;
+    } else if (rc == 0) {
+        off_t end = lseek(fd, 0, SEEK_END);
+
+        if (end < 0 || lseek(fd, 0, SEEK_SET) != 0)
+            rc = OTA_ERR_IO;
+        *size = end > 0 ? (uint64_t)end : 0;
+    }
+    if (rc == OTA_ERR_IO)
+        ota_detail_set(det, "IMAGE %s: %s", image, strerror(errno));
+    if (rc != 0) {
+        if (fd >= 0)
+            close(fd);
+        *size = 0;
+        return rc;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
 static int pack_sink(void *ctx, const struct ota_chunk_entry *e, const uint8_t *frame,
                      size_t frame_len)
 {
@@ -189,7 +252,8 @@ static int pack_sink(void *ctx, const struct ota_chunk_entry *e, const uint8_t *
     return ota_fs_write_all(*(const int *)ctx, frame, frame_len);
 }
 
-/* Reads IMAGE (a regular file of at most REPO_MAX_IMAGE bytes) once, and
+/* Reads IMAGE (img_fd from open_image, img_size bytes, at most
+ * REPO_MAX_IMAGE; the caller closes it) once, and
  * from that one read: copies it into blobs/<image-sha256> (unless that
  * blob exists), chunks, hashes and compresses it into
  * blobs/<image-sha256>.pack, and writes its index to blobs/<index-sha256>;
@@ -199,7 +263,7 @@ static int pack_sink(void *ctx, const struct ota_chunk_entry *e, const uint8_t *
  * public/chunks/<image-sha256>.pack (repo.c). */
 static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
                         uint8_t img_sha[OTA_SHA256_LEN], uint64_t *img_len, const struct repo *r,
-                        const char *image, struct ota_detail *det)
+                        const char *image, int img_fd, uint64_t img_size, struct ota_detail *det)
 {
     const struct ota_fs_hook *hook = r->ctx->hook;
     struct ota_chunk_build_opts bo;
@@ -215,30 +279,17 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     uint8_t *buf = NULL;
     bool ptmp_made = false, btmp_made = false;
-    int img_fd = -1, pack_fd = -1, blob_fd = -1;
+    int pack_fd = -1, blob_fd = -1;
     int rc;
 
     ota_buf_init(&ib, (size_t)OTA_CHUNK_INDEX_MAX_LEN);
-    img_fd = open(image, O_RDONLY | O_CLOEXEC);
-    if (img_fd < 0) {
-        int e = errno;
-
-        ota_detail_set(det, "%s: %s", image, strerror(e));
-        rc = ota_fs_errno(e);
-        goto out;
-    }
-    if (fstat(img_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ota_detail_set(det, "%s: not a regular file", image);
-        rc = OTA_ERR_IO;
-        goto out;
-    }
-    if ((uint64_t)st.st_size > REPO_MAX_IMAGE) {
-        ota_detail_set(det, "%s: %lld bytes, limit %" PRIu64, image, (long long)st.st_size,
+    if (img_size > REPO_MAX_IMAGE) {
+        ota_detail_set(det, "%s: %" PRIu64 " bytes, limit %" PRIu64, image, img_size,
                        REPO_MAX_IMAGE);
         rc = OTA_ERR_TOO_LARGE;
         goto out;
     }
-    ota_chunk_build_opts_for(&bo, (uint64_t)st.st_size);
+    ota_chunk_build_opts_for(&bo, img_size);
     bo.threads = ncpu < 1                                            ? 1u
                  : (unsigned long)ncpu > OTA_CHUNK_BUILD_MAX_THREADS ? OTA_CHUNK_BUILD_MAX_THREADS
                                                                      : (unsigned)ncpu;
@@ -299,7 +350,7 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
     if (rc != 0)
         goto out;
     /* A file that grew or shrank while it was read is not one image. */
-    if (idx->image_length != (uint64_t)st.st_size) {
+    if (idx->image_length != img_size) {
         ota_detail_set(det, "%s changed while it was read", image);
         rc = OTA_ERR_LENGTH_MISMATCH;
         goto out;
@@ -352,8 +403,6 @@ out:
         /* best effort */
     }
     ota_chunk_build_free(b);
-    if (img_fd >= 0)
-        close(img_fd);
     if (pack_fd >= 0)
         close(pack_fd);
     if (blob_fd >= 0)
@@ -394,6 +443,8 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     uint64_t secver;
     size_t dropped;
     uint64_t old_v, new_v;
+    uint64_t img_size = 0;
+    int img_fd = -1;
     int n;
     int rc = cli_parse(opts, 5, &args, 2, 2, argc, argv, det);
 
@@ -440,6 +491,9 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         goto out;
     }
 
+    rc = open_image(&img_fd, &img_size, image, det);
+    if (rc != 0)
+        goto out;
     rc = repo_open(&r, args.pos[0], REPO_LOCK, ctx, det);
     if (rc != 0)
         goto out;
@@ -447,21 +501,26 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     rc = repo_pending_targets(&r, det);
     if (rc != 0)
         goto out;
-    if (ota_tuf_find_target(r.pend_targets_md, ipath) != NULL) {
-        ota_detail_set(det, "target %s already exists in targets v%" PRIu64, ipath,
-                       r.pend_targets_md->version);
+    /* The image first: that is what the operator named. */
+    if (ota_tuf_find_target(r.pend_targets_md, path) != NULL) {
+        ota_detail_set(det,
+                       "target %s already exists in targets v%" PRIu64
+                       ": a release is never replaced; give it a new --version (or --name)",
+                       path, r.pend_targets_md->version);
         rc = OTA_ERR_EXISTS;
         goto out;
     }
-    if (ota_tuf_find_target(r.pend_targets_md, path) != NULL) {
-        ota_detail_set(det, "target %s already exists in targets v%" PRIu64, path,
-                       r.pend_targets_md->version);
+    if (ota_tuf_find_target(r.pend_targets_md, ipath) != NULL) {
+        ota_detail_set(det,
+                       "target %s would get the chunk index %s, which already exists in "
+                       "targets v%" PRIu64 ": give another --name",
+                       path, ipath, r.pend_targets_md->version);
         rc = OTA_ERR_EXISTS;
         goto out;
     }
     /* The image into blobs/<sha256>, its chunk index and pack
      * (docs/formats/repository.md), from one read of IMAGE. */
-    rc = build_chunks(isha, &ilen, sha, &len, &r, image, det);
+    rc = build_chunks(isha, &ilen, sha, &len, &r, image, img_fd, img_size, det);
     if (rc != 0)
         goto out;
     ota_hex_encode(hex, sha, OTA_SHA256_LEN);
@@ -510,6 +569,8 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
                dropped);
     repo_print_pending(&r, stdout, false, true);
 out:
+    if (img_fd >= 0)
+        close(img_fd);
     json_decref(ientry);
     json_decref(entry);
     json_decref(hardware);

@@ -444,8 +444,11 @@ int cmd_repo_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
     char dir[PATH_MAX];
     char parent[PATH_MAX];
     char *slash;
+    char vkey[OTA_NOTE_VKEY_SIZE];
+    char origin[OTA_CHECKPOINT_MAX_ORIGIN + 1];
     bool made = false;
     bool opened = false;
+    bool signed_enough;
     size_t len;
     int rc;
 
@@ -522,18 +525,40 @@ int cmd_repo_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
            "), targets v1 (%zu targets keys, threshold %" PRIu64 ")\n",
            dir, p->nroot, p->root_threshold, p->ntargets, p->targets_threshold);
     repo_sigstat(&st, r.pend_root_md, r.pend_root_md, OTA_TUF_ROOT);
-    if (repo_sigstat_met(&st)) {
-        repo_sigstat(&st, r.pend_targets_md, r.pend_root_md, OTA_TUF_TARGETS);
-        if (repo_sigstat_met(&st)) {
+    signed_enough = repo_sigstat_met(&st);
+    repo_sigstat(&st, r.pend_targets_md, r.pend_root_md, OTA_TUF_TARGETS);
+    signed_enough = signed_enough && repo_sigstat_met(&st);
+    /* Witnesses cosign only for a log they are configured with, and they
+     * cannot know this log's key before init made it: publishing now
+     * could only fail (quorum). */
+    if (p->nwitnesses == 0) {
+        if (signed_enough) {
             rc = repo_publish(&r, stdout, det);
             goto out;
         }
+        printf("not published yet: signatures are missing\n");
+        repo_print_pending(&r, stdout, true, true);
+        printf("next: otachain root sign %s --key FILE; otachain release sign %s --key FILE; "
+               "then otachain repo publish %s\n",
+               dir, dir, dir);
+        goto out;
     }
-    printf("not published yet: signatures are missing\n");
-    repo_print_pending(&r, stdout, true, true);
-    printf("next: otachain root sign %s --key FILE; otachain release sign %s --key FILE; "
-           "then otachain repo publish %s\n",
-           dir, dir, dir);
+    rc = ledger_log_key(vkey, origin, r.pend_root_md, det);
+    if (rc != 0)
+        goto out;
+    printf("not published yet: the %zu witness(es) must first be configured with this log\n",
+           p->nwitnesses);
+    printf("log origin %s\nlog key %s\n", origin, vkey);
+    if (!signed_enough)
+        repo_print_pending(&r, stdout, true, true);
+    printf("next: add to each witness's configuration a section\n"
+           "  [log NAME]\n  origin = %s\n  key = %s\n"
+           "(otachain ledger key %s prints the key) and restart it; ",
+           origin, vkey, dir);
+    if (!signed_enough)
+        printf("sign (otachain root sign %s --key FILE; otachain release sign %s --key FILE); ",
+               dir, dir);
+    printf("then otachain repo publish %s\n", dir);
 out:
     if (opened)
         repo_close(&r);

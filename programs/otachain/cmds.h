@@ -24,6 +24,7 @@ int cmd_root_rotate(const struct cli_ctx *ctx, int argc, char **argv, struct ota
 int cmd_root_sign(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_root_merge(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 
+int cmd_ledger_key(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_ledger_show(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_ledger_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_ledger_policy(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);

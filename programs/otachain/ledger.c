@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,30 @@ int ledger_policy_of(struct ota_tlog_policy **out, int64_t *max_age,
     ma = json_object_get(l, "max_age");
     *max_age = ma != NULL ? (int64_t)json_integer_value(ma) : LEDGER_DEFAULT_MAX_AGE;
     return 0;
+}
+
+int ledger_log_key(char vkey[OTA_NOTE_VKEY_SIZE], char origin[OTA_CHECKPOINT_MAX_ORIGIN + 1],
+                   const struct ota_tuf_meta *root, struct ota_detail *det)
+{
+    struct ota_tlog_policy *p = NULL;
+    int64_t max_age;
+    int rc = ledger_policy_of(&p, &max_age, root, det);
+
+    vkey[0] = '\0';
+    origin[0] = '\0';
+    if (rc == 0 && (p == NULL || p->nlogs == 0)) {
+        ota_detail_set(det,
+                       "root v%" PRIu64 " names no ledger (the repository was made with "
+                       "--no-ledger)",
+                       root->version);
+        rc = OTA_ERR_NOT_FOUND;
+    }
+    if (rc == 0) {
+        ota_note_verifier_format(vkey, &p->logs[0].key);
+        snprintf(origin, OTA_CHECKPOINT_MAX_ORIGIN + 1, "%s", p->origin);
+    }
+    ota_tlog_policy_free(p);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ key */
@@ -1103,6 +1128,16 @@ int ledger_proof_from(struct ledger *lg, struct ota_buf *out, uint64_t from, str
 
 /* ------------------------------------------------------------ root policy */
 
+/* "http://" or "https://" (scheme case-insensitive, RFC 3986) and a host. */
+static bool url_scheme_ok(const char *url)
+{
+    size_t n = strncasecmp(url, "http://", 7) == 0    ? 7
+               : strncasecmp(url, "https://", 8) == 0 ? 8
+                                                      : 0;
+
+    return n > 0 && url[n] != '\0' && url[n] != '/';
+}
+
 int ledger_witness_parse(struct ledger_witness *w, const char *arg, struct ota_detail *det)
 {
     const char *eq = strchr(arg, '=');
@@ -1133,10 +1168,44 @@ int ledger_witness_parse(struct ledger_witness *w, const char *arg, struct ota_d
                        arg);
         return CLI_ERR_USAGE;
     }
+    /* Publish can only post to http(s) (tlog-witness over HTTP): refuse any
+     * other scheme now rather than at the first publish. */
+    if (!url_scheme_ok(at + 1)) {
+        ota_detail_set(det,
+                       "--witness %.*s: URL '%s' must start with http:// or https:// followed "
+                       "by a host (the witness's base URL; publish posts to URL/add-checkpoint)",
+                       (int)nlen, arg, at + 1);
+        return CLI_ERR_USAGE;
+    }
     memcpy(w->name, arg, nlen);
     memcpy(w->vkey, eq + 1, vlen);
     snprintf(w->url, sizeof(w->url), "%s", at + 1);
     return 0;
+}
+
+/* Refuses two witnesses with one key: the quorum would count one signer
+ * twice (and the policy parser refuses it anyway, as a malformed policy). */
+static int witness_keys_distinct(const struct ledger_witness *ws, size_t nw, struct ota_detail *det)
+{
+    struct ota_note_verifier *v = calloc(nw > 0 ? nw : 1, sizeof(*v));
+    int rc = v == NULL ? OTA_ERR_NOMEM : 0;
+
+    for (size_t i = 0; rc == 0 && i < nw; i++) {
+        rc = ota_note_verifier_parse(&v[i], ws[i].vkey, strlen(ws[i].vkey), det);
+        for (size_t j = 0; rc == 0 && j < i; j++) {
+            if (memcmp(v[i].pub, v[j].pub, sizeof(v[i].pub)) == 0 ||
+                (v[i].key_id == v[j].key_id && v[i].name_len == v[j].name_len &&
+                 memcmp(v[i].name, v[j].name, v[i].name_len) == 0)) {
+                ota_detail_set(det,
+                               "witness %s: the same key (%s) as witness %s; each witness "
+                               "needs its own key (otachain-witness --init)",
+                               ws[i].name, v[i].name, ws[j].name);
+                rc = CLI_ERR_USAGE;
+            }
+        }
+    }
+    free(v);
+    return rc;
 }
 
 int ledger_json(json_t **out, const char *origin, const char *log_vkey,
@@ -1155,6 +1224,8 @@ int ledger_json(json_t **out, const char *origin, const char *log_vkey,
         ota_detail_set(det, "--witness-quorum %" PRIu64 ": only %zu witness(es)", quorum, nw);
         rc = CLI_ERR_USAGE;
     }
+    if (rc == 0)
+        rc = witness_keys_distinct(ws, nw, det);
     if (rc == 0)
         rc = ota_buf_printf(&b, "log %s", log_vkey);
     if (rc == 0 && json_array_append_new(lines, json_string((const char *)b.data)) != 0)

@@ -80,6 +80,13 @@ struct ledger_record {
 OTA_WUR int ledger_policy_of(struct ota_tlog_policy **out, int64_t *max_age,
                              const struct ota_tuf_meta *root, struct ota_detail *det);
 
+/* The log's verifier key (C2SP note vkey, what each witness's [log]
+ * section needs as `key`) and origin, from root's ledger policy.
+ * OTA_ERR_NOT_FOUND when root names no ledger. */
+OTA_WUR int ledger_log_key(char vkey[OTA_NOTE_VKEY_SIZE],
+                           char origin[OTA_CHECKPOINT_MAX_ORIGIN + 1],
+                           const struct ota_tuf_meta *root, struct ota_detail *det);
+
 /* Creates the log key (type 0x01, named origin) at path, mode 0600,
  * refusing to overwrite; writes its verifier key string into vkey. */
 OTA_WUR int ledger_create_key(char vkey[OTA_NOTE_VKEY_SIZE], const char *path, const char *origin,

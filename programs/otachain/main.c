@@ -49,7 +49,9 @@ static const struct verb verbs[] = {
      "                       [--witness-quorum N] [--ledger-max-age DURATION]]",
      "Creates the repository DIR with root v1 and an empty targets v1 (pending),\n"
      "generating the online snapshot and timestamp keys into DIR/private/. Keys given\n"
-     "as secret key files sign; when both thresholds are met, publishes at once.\n"
+     "as secret key files sign; when both thresholds are met and no witness is\n"
+     "named, publishes at once. With witnesses it prints the log key they need\n"
+     "(otachain ledger key DIR): configure them, then run repo publish.\n"
      "Expiry defaults: root 365d, targets 90d, snapshot 7d, timestamp 1d\n"
      "(durations: 30s, 10m, 12h, 7d, 2w, 1y).\n"
      "Unless --no-ledger, creates the log key DIR/private/log.key and puts the\n"
@@ -127,6 +129,10 @@ static const struct verb verbs[] = {
      "Signs the pending root with a root key of the current or the new root.\n"},
     {"root", "merge", cmd_root_merge, "otachain root merge DIR FILE...",
      "Merges the signatures of other copies of DIR/pending/root.json.\n"},
+    {"ledger", "key", cmd_ledger_key, "otachain ledger key DIR [--origin]",
+     "Prints the log's verifier key (with --origin: the log's origin), as each\n"
+     "witness's [log NAME] section needs them (key = ..., origin = ...). Read from\n"
+     "the pending root, else the published one; the secret log key is not read.\n"},
     {"ledger", "show", cmd_ledger_show, "otachain ledger show (DIR | --url URL)",
      "Prints the latest checkpoint: origin, size, root hash, and every signer, with\n"
      "the time of each witness cosignature. Nothing is verified (see ledger verify).\n"},
