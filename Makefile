@@ -19,6 +19,9 @@ CLANG_FORMAT ?= clang-format
 # Debian's python3 with python3-pytest (a pyenv python3 may come first in PATH).
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 30
+# pytest-xdist workers for the process-level suites (they mostly wait on
+# servers and child processes, so one more worker than cores pays off).
+PYTEST_WORKERS ?= 3
 
 SUDO := $(shell if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then echo sudo; fi)
 
@@ -47,7 +50,9 @@ help:
 	@echo "  format      clang-format -i on all C sources"
 	@echo "  unit        cmocka unit tests (build-asan)"
 	@echo "  system      pytest process-level and interop suites against build-asan"
-	@echo "  fuzz        run each fuzzer FUZZ_SECONDS (default 30) on a copy of its corpus"
+	@echo "              (PYTEST_WORKERS parallel workers, default 3)"
+	@echo "  fuzz        run each fuzzer on a copy of its corpus: FUZZ_SECONDS (default 30) if it"
+	@echo "              changed recently, 5 s otherwise; FUZZ_ALL=1 for all (scripts/fuzz)"
 	@echo "  check       deps lint build-asan unit system build-fuzz fuzz"
 	@echo "  demo        deps build, then scripts/demo"
 	@echo "  bench       deps build, then bench/run"
@@ -86,34 +91,16 @@ system: build-asan
 	OTACHAIN_BIN_DIR=$(abspath build-asan) \
 	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(PYTHON) -m pytest -q --junitxml=build-asan/pytest-junit.xml tests/system tests/interop || rc=$$?; \
+	  $(PYTHON) -m pytest -q -n $(PYTEST_WORKERS) --junitxml=build-asan/pytest-junit.xml tests/system tests/interop || rc=$$?; \
 	if [ $$rc -eq 5 ] && [ -z "$$tests" ]; then echo "system: no tests yet"; rc=0; fi; \
 	exit $$rc
 
-# Each harness fuzz/fuzz_<name>.c runs on a temporary copy of
-# fuzz/corpus/<name>/ (the repository corpus is never written). A crash,
-# leak or timeout fails the target; its reproducer is kept in
-# build-fuzz/crashes/<fuzzer>/.
+# Each harness runs on a temporary copy of its corpus, FUZZ_SECONDS when it
+# (or the library code it includes) changed recently, less otherwise:
+# scripts/fuzz says how it decides. FUZZ_ALL=1 gives every harness
+# FUZZ_SECONDS.
 fuzz: build-fuzz
-	@shopt -s nullglob; srcs=(fuzz/fuzz_*.c); \
-	if [ $${#srcs[@]} -eq 0 ]; then echo "fuzz: no harnesses yet"; exit 0; fi; \
-	for src in "$${srcs[@]}"; do \
-	  fuzzer=$$(basename "$$src" .c); name=$${fuzzer#fuzz_}; exe=build-fuzz/fuzz/$$fuzzer; \
-	  if [ ! -x "$$exe" ]; then echo "fuzz: $$exe not built (add '$$name' to fuzz/meson.build)"; exit 1; fi; \
-	  work=$$(mktemp -d); mkdir -p "$$work/corpus" "$$work/artifacts"; \
-	  if [ -d "fuzz/corpus/$$name" ]; then cp -R "fuzz/corpus/$$name/." "$$work/corpus/"; fi; \
-	  dict=(); if [ -f "fuzz/$$name.dict" ]; then dict=(-dict="fuzz/$$name.dict"); fi; \
-	  echo "fuzz: $$fuzzer for $(FUZZ_SECONDS) s on $$(ls "$$work/corpus" | wc -l) seed(s)"; \
-	  if ! "$$exe" -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-	       -artifact_prefix="$$work/artifacts/" "$${dict[@]}" "$$work/corpus" >"$$work/log" 2>&1; then \
-	    tail -n 60 "$$work/log"; \
-	    mkdir -p "build-fuzz/crashes/$$fuzzer"; cp -R "$$work/artifacts/." "build-fuzz/crashes/$$fuzzer/"; \
-	    echo "fuzz: $$fuzzer FAILED; reproducer(s) in build-fuzz/crashes/$$fuzzer/: $$(ls "$$work/artifacts")"; \
-	    rm -rf "$$work"; exit 1; \
-	  fi; \
-	  grep -E '^(stat::number_of_executed_units|Done )' "$$work/log" || true; \
-	  rm -rf "$$work"; \
-	done
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
 
 # The closing line counts tests: unit suites (meson), pytest cases and
 # fuzz harnesses. It is printed only when every step passed (the first

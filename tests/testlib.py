@@ -19,6 +19,7 @@ Plain helpers:
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -91,11 +92,36 @@ def otachain(*args, check=True, env=None, timeout=120, input=None, cwd=None):
 # ------------------------------------------------------------------ networking
 
 
+_next_port = [None]
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    Under pytest-xdist each worker draws from its own slice of 10000-31999
+    (below Linux's ephemeral range, so neither another worker's servers nor
+    anyone's outgoing connections can take it between this check and the
+    server's bind). Within a worker the ports are handed out in turn, so
+    two servers of one test that are given ports before either starts
+    never get the same one; a port in use or in TIME_WAIT fails the bind
+    and the next one is tried.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    span = 2000
+    base = 10000 + (index % 11) * span
+    if _next_port[0] is None:
+        _next_port[0] = random.randrange(span)
+    for _ in range(span):
+        port = base + _next_port[0] % span
+        _next_port[0] += 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"free_port: no free port in {base}-{base + span - 1}")
 
 
 def _wait_listening(port, proc, deadline):
