@@ -173,6 +173,31 @@
     /* transfers and outputs: HTTP policy, slow retrieval, slots (-140..-159) */                   \
     /* releases: SemVer, product, hardware, security floor (-160..-179) */                         \
     /* update server: device and admin API, fleet CA (-180..-199) */                               \
+    X(AUTH, -180, "unauthenticated",                                                               \
+      "Not authenticated: no client certificate or token was presented, or one the server does "   \
+      "not know; present a certificate of the fleet CA or a valid token.")                         \
+    X(SCOPE, -181, "scope",                                                                        \
+      "Not allowed: the token lacks the scope this action needs; use a token with that scope "     \
+      "(otachain-server token create --scope ...).")                                               \
+    X(REVOKED, -182, "revoked",                                                                    \
+      "Revoked: the certificate, device or token was revoked; issue a new credential if this "     \
+      "is a mistake.")                                                                             \
+    X(CERT_EXPIRED, -183, "cert_expired",                                                          \
+      "Certificate expired or not yet valid: renew it before its notAfter (otachain ca "           \
+      "sign-csr, or the device API's renewal) and check the clocks.")                              \
+    X(CERT_ROLE, -184, "cert_role",                                                                \
+      "Wrong certificate role: the certificate is not of the role this listener accepts "          \
+      "(device, admin or server policy OID and extended key usage); issue one with otachain ca.")  \
+    X(BUSY, -185, "busy",                                                                          \
+      "Busy: the server is shutting down or its database queue is full; nothing was stored, "      \
+      "retry later.")                                                                              \
+    X(SCHEMA, -186, "schema",                                                                      \
+      "Database schema not supported: the database was written by a newer otachain-server or "     \
+      "is not one of its databases; use a matching server version.")                               \
+    X(LOG_ROLLBACK, -187, "log_rollback",                                                          \
+      "The log database is older than the checkpoint the server published (restored from an "      \
+      "old backup?): serving it would fork the log; rebuild it from the public tiles "             \
+      "(docs/server.md).")                                                                         \
     /* device agent: bootloader, slots, install journal (-200..-219) */
 
 enum ota_err {

@@ -33,4 +33,13 @@ int cmd_ledger_monitor(const struct cli_ctx *ctx, int argc, char **argv, struct 
 int cmd_ledger_append_forged(const struct cli_ctx *ctx, int argc, char **argv,
                              struct ota_detail *det);
 
+int cmd_ca_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ca_issue_server(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ca_issue_device(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ca_issue_admin(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ca_sign_csr(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ca_revoke(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ca_list(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_ca_crl(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+
 #endif

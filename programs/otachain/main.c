@@ -157,6 +157,48 @@ static const struct verb verbs[] = {
      "logged file against its entry and the keys of the latest logged root. Exit 1\n"
      "(threshold) on an entry not signed by the expected keys. Polls every 60 s\n"
      "unless --once.\n"},
+    {"ca", "init", cmd_ca_init,
+     "otachain ca init DIR [--name NAME] [--validity DURATION] [--key-type p256|ed25519]",
+     "Creates the fleet CA directory DIR: a server CA (issues server and admin\n"
+     "certificates) and a separate device CA (issues device certificates), their keys\n"
+     "in DIR/private/ (mode 0600). NAME (default otachain) names both CAs. Validity\n"
+     "default 20y; key type default p256 (ECDSA P-256).\n"},
+    {"ca", "issue-server", cmd_ca_issue_server,
+     "otachain ca issue-server DIR NAME (--dns HOST | --ip ADDR)... --out PREFIX\n"
+     "                        [--validity DURATION] [--key-type p256|ed25519]",
+     "Issues a server certificate (serverAuth, the otachain server policy) for the\n"
+     "given names from the server CA, with a new key: PREFIX.crt and PREFIX.key\n"
+     "(mode 0600; refused if either exists). Validity default 2y.\n"},
+    {"ca", "issue-device", cmd_ca_issue_device,
+     "otachain ca issue-device DIR ID --out PREFIX [--validity DURATION]\n"
+     "                        [--key-type p256|ed25519]",
+     "Issues a device certificate (CN=ID, clientAuth, the otachain device policy)\n"
+     "from the device CA, with a new key: PREFIX.crt and PREFIX.key. ID:\n"
+     "[A-Za-z0-9._-]{1,64}. Validity default 1y (devices renew over the device API).\n"},
+    {"ca", "sign-csr", cmd_ca_sign_csr,
+     "otachain ca sign-csr DIR CSR --out FILE [--id ID] [--validity DURATION]",
+     "Issues a device certificate for the key of a PEM certificate signing request\n"
+     "made on the device or its secure element (the key never leaves it). The\n"
+     "request's signature must verify and its subject be CN=<id>; --id: the id it\n"
+     "must name. Requested extensions are ignored. Writes FILE (refused if it exists).\n"},
+    {"ca", "issue-admin", cmd_ca_issue_admin,
+     "otachain ca issue-admin DIR NAME --out PREFIX [--validity DURATION]\n"
+     "                        [--key-type p256|ed25519]",
+     "Issues an admin client certificate (clientAuth, the otachain admin policy)\n"
+     "from the server CA, with a new key: PREFIX.crt and PREFIX.key. It has every\n"
+     "scope of the server's admin API. Validity default 1y.\n"},
+    {"ca", "revoke", cmd_ca_revoke, "otachain ca revoke DIR (SERIAL | --device ID) [--reason TEXT]",
+     "Records the revocation of one certificate (SERIAL as ca list prints it) or of\n"
+     "every device certificate of ID, for the CRL (ca crl). The server refuses\n"
+     "revoked devices once told through its admin API (docs/api/admin-v1.md).\n"},
+    {"ca", "list", cmd_ca_list, "otachain ca list DIR",
+     "Lists every certificate issued: serial, role, name, notAfter, and valid,\n"
+     "expired or revoked (with time and reason).\n"},
+    {"ca", "crl", cmd_ca_crl,
+     "otachain ca crl DIR --out FILE [--ca device|server] [--validity DURATION]",
+     "Writes the PEM CRL of the device CA (or the server CA) listing its revoked\n"
+     "certificates, for other components (mosquitto crlfile, nginx\n"
+     "ssl_crl). Validity (nextUpdate) default 30d: export it again before then.\n"},
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
