@@ -33,6 +33,7 @@
 
 #include "otachain/delta.h"
 #include "otachain/fsutil.h"
+#include "otachain/http.h"
 #include "otachain/pack.h"
 #include "otachain/plan.h"
 
@@ -44,6 +45,9 @@
 #define URL_MAX             2048
 #define BUF_MIN             (64u * 1024) /* read block of the final hash pass */
 #define DP_ERROR_PAGE_DRAIN (16u * 1024) /* error page bytes read and dropped, at most */
+/* Bytes a multipart/byteranges answer adds per part (boundary line and
+ * part headers: about 100 with nginx), for the slow-retrieval deadline. */
+#define MULTIPART_PART_OVERHEAD 512u
 
 struct dpf {
     const struct ota_dp_fetch_cfg *cfg;
@@ -68,6 +72,8 @@ struct dpf {
      * memory together; built again if the delta fails. */
     struct ota_plan_have *have;
     CURL *easy;
+    const struct ota_http_policy *policy; /* cfg->http, or policy_default */
+    struct ota_http_policy policy_default;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -207,33 +213,19 @@ static int open_output(struct dpf *d, struct ota_detail *det)
 
 /* ---- HTTP ---------------------------------------------------------------- */
 
-static int http_setup(struct dpf *d)
+static int http_setup(struct dpf *d, struct ota_detail *det)
 {
-    const struct ota_http_opts *o = d->cfg->http;
-    long connect_timeout = o != NULL && o->connect_timeout_s > 0 ? o->connect_timeout_s : 10;
-    long low_speed = o != NULL && o->low_speed_time_s > 0 ? o->low_speed_time_s : 30;
-    CURL *e = curl_easy_init();
-    bool ok;
+    const struct ota_http_policy *p = d->cfg->http;
 
-    if (e == NULL)
+    if (p == NULL) {
+        ota_http_policy_default(&d->policy_default);
+        p = &d->policy_default;
+    }
+    d->policy = p;
+    d->easy = curl_easy_init();
+    if (d->easy == NULL)
         return OTA_ERR_NOMEM;
-    d->easy = e;
-    ok = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_USERAGENT, "otachain") == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, connect_timeout) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, low_speed) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->errbuf) == CURLE_OK;
-    if (ok && o != NULL && o->ca_file != NULL)
-        ok = curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
-    return ok ? 0 : OTA_ERR_NETWORK;
+    return ota_http_setup(d->easy, p, d->errbuf, det);
 }
 
 /* After a transfer: the HTTP version it used and the connections it had
@@ -253,18 +245,25 @@ static void note_connection(struct dpf *d)
         d->st->connections += (uint32_t)conns;
 }
 
-/* One GET: body to write_fn(ctx); range NULL = whole object. Returns the
- * HTTP status in *status, or a transport error. A callback error is
+/* One GET: body to write_fn(ctx); range NULL = whole object; expect
+ * the bytes it should bring at most (the slow-retrieval deadline).
+ * Returns the HTTP status in *status, or a transport error
+ * (OTA_ERR_SLOW_RETRIEVAL, OTA_ERR_NETWORK). A callback error is
  * returned as cb_err by the caller. */
 static int http_get(long *status, struct dpf *d, const char *url, const char *range,
-                    curl_write_callback write_fn, void *ctx, struct ota_detail *det)
+                    uint64_t expect, curl_write_callback write_fn, void *ctx,
+                    struct ota_detail *det)
 {
+    struct ota_http_xfer x;
     CURLcode cc;
+    int rc;
 
     *status = 0;
     d->errbuf[0] = '\0';
-    if (curl_easy_setopt(d->easy, CURLOPT_URL, url) != CURLE_OK ||
-        curl_easy_setopt(d->easy, CURLOPT_HTTPGET, 1L) != CURLE_OK ||
+    rc = ota_http_xfer_begin(&x, d->easy, d->policy, url, url, expect, 0, det);
+    if (rc != 0)
+        return rc;
+    if (curl_easy_setopt(d->easy, CURLOPT_HTTPGET, 1L) != CURLE_OK ||
         curl_easy_setopt(d->easy, CURLOPT_RANGE, range) != CURLE_OK ||
         curl_easy_setopt(d->easy, CURLOPT_WRITEFUNCTION, write_fn) != CURLE_OK ||
         curl_easy_setopt(d->easy, CURLOPT_WRITEDATA, ctx) != CURLE_OK)
@@ -275,12 +274,7 @@ static int http_get(long *status, struct dpf *d, const char *url, const char *ra
     note_connection(d);
     if (cc == CURLE_WRITE_ERROR)
         return 1; /* the callback stopped it; its error is in ctx */
-    if (cc != CURLE_OK) {
-        ota_detail_set(det, "%s: %s", url,
-                       d->errbuf[0] != '\0' ? d->errbuf : curl_easy_strerror(cc));
-        return OTA_ERR_NETWORK;
-    }
-    return 0;
+    return ota_http_xfer_result(&x, cc, d->errbuf, det);
 }
 
 /* ---- reference delta ------------------------------------------------------ */
@@ -406,13 +400,15 @@ static int try_delta(struct dpf *d, const uint8_t cur_sha[OTA_SHA256_LEN], uint6
     rc = ota_delta_apply_new(&c.a, &acfg);
     if (rc != 0)
         return rc;
-    rc = http_get(&status, d, url, NULL, delta_write, &c, det);
+    rc = http_get(&status, d, url, NULL, c.cap, delta_write, &c, det);
     if (rc == 0 && !c.status_checked && status != 200) {
         c.err = status == 404 || status == 403 ? OTA_ERR_NOT_FOUND : OTA_ERR_NETWORK;
         ota_detail_set(&c.det, "HTTP status %ld", status);
     }
     if (rc == 1 || c.err != 0) {
+        /* Stopped by the callback (or an error page read to its end). */
         rc = c.err;
+        ota_detail_set(det, "%s: %s", url, c.det.msg);
     } else if (rc == 0) {
         rc = ota_delta_apply_finish(c.a, &c.det);
         if (rc == 0 && c.chunk != d->idx->count) {
@@ -420,10 +416,10 @@ static int try_delta(struct dpf *d, const uint8_t cur_sha[OTA_SHA256_LEN], uint6
             ota_detail_set(&c.det, "delta produced %" PRIu32 " of %" PRIu32 " chunks", c.chunk,
                            d->idx->count);
         }
-    }
+        if (rc != 0)
+            ota_detail_set(det, "%s: %s", url, c.det.msg);
+    } /* else a transport error: http_get named the URL */
     d->st->delta_bytes = c.got;
-    if (rc != 0 && rc != OTA_ERR_NETWORK)
-        ota_detail_set(det, "%s: %s", url, c.det.msg);
     ota_delta_apply_free(c.a);
     if (rc == 0) {
         /* The delta produced the whole image; unsynced bits are synced at
@@ -665,6 +661,7 @@ static int fetch_request(struct dpf *d, const struct ota_plan *plan, uint32_t fi
     const struct ota_plan_range *r;
     char ranges[2048];
     size_t used = 0;
+    uint64_t expect = 0;
     long status;
     int rc;
 
@@ -676,6 +673,7 @@ static int fetch_request(struct dpf *d, const struct ota_plan *plan, uint32_t fi
     c->n = nr;
     for (uint32_t k = 0; k < nr; k++) {
         r = &plan->ranges[first + k];
+        expect += r->end - r->start + MULTIPART_PART_OVERHEAD;
         rc = snprintf(ranges + used, sizeof(ranges) - used, "%s%" PRIu64 "-%" PRIu64,
                       k == 0 ? "" : ",", r->start, r->end - 1);
         if (rc < 0 || (size_t)rc >= sizeof(ranges) - used) {
@@ -685,7 +683,7 @@ static int fetch_request(struct dpf *d, const struct ota_plan *plan, uint32_t fi
         used += (size_t)rc;
     }
     start_range(c, 0);
-    rc = http_get(&status, d, url, ranges, range_write, c, det);
+    rc = http_get(&status, d, url, ranges, expect, range_write, c, det);
     if (rc == 1 && c->err == NEED_SINGLE) {
         free(c);
         rc = 0;
@@ -940,14 +938,18 @@ int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg
             ota_detail_prefix(det, "reading the current image");
     }
     if (rc == 0)
-        rc = http_setup(&d);
+        rc = http_setup(&d, det);
     /* 2. A reference delta, unless everything is done already. */
     if (rc == 0 && cfg->current_fd >= 0 && !cfg->no_delta && stats->chunks_done < d.idx->count) {
         struct ota_detail ddet;
 
         ddet.msg[0] = '\0';
         rc = try_delta(&d, cur_sha, cur_len, &ddet);
-        if (rc != 0 && rc != OTA_ERR_NOT_FOUND) {
+        if (rc == OTA_ERR_SLOW_RETRIEVAL) {
+            /* A mirror that trickles is dropped, not asked for more. */
+            stats->delta_tried = true;
+            ota_detail_set(det, "%s", ddet.msg);
+        } else if (rc != 0 && rc != OTA_ERR_NOT_FOUND) {
             stats->delta_tried = true;
             stats->delta_error = rc;
             size_t dl = strnlen(ddet.msg, sizeof(stats->delta_detail) - 1);
@@ -957,7 +959,8 @@ int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg
         } else if (rc == 0) {
             stats->delta_tried = true;
         }
-        rc = 0;
+        if (rc != OTA_ERR_SLOW_RETRIEVAL)
+            rc = 0;
     }
     /* 3. Chunks for whatever is still missing (the current image's set
      * again if a delta answered and then failed). */

@@ -18,12 +18,9 @@
 #include <unistd.h>
 
 #include "otachain/buf.h"
+#include "otachain/http.h"
 
-#define FETCH_CHUNK                  (64u * 1024)
-#define HTTP_MAX_REDIRS              5L
-#define HTTP_DEFAULT_CONNECT_TIMEOUT 10L
-#define HTTP_DEFAULT_LOW_SPEED_TIME  30L
-#define HTTP_USER_AGENT              "otachain/0.1"
+#define FETCH_CHUNK (64u * 1024)
 
 /* Set in http_ctx.abort_err when the write callback stopped a transfer
  * because the status was not 2xx and its error page was longer than
@@ -236,7 +233,9 @@ int ota_fetcher_dir_new(struct ota_fetcher **out, const char *dir)
 struct http_ctx {
     CURL *easy; /* reused across fetches: keeps the connection alive */
     char *base; /* base URL without trailing '/' */
+    struct ota_http_policy policy;
     /* per transfer */
+    struct ota_http_xfer xfer;
     uint64_t max;
     uint64_t count;
     ota_sink_fn sink;
@@ -323,14 +322,17 @@ static int http_fetch(void *ctx, enum ota_fetch_kind kind, const char *name, uin
     h->drained = 0;
     h->errbuf[0] = '\0';
 
-    /* 0 means "no limit" to curl; the write callback still caps. */
-    curl_off_t cap = max > (uint64_t)INT64_MAX ? 0 : (curl_off_t)max;
-    if (curl_easy_setopt(h->easy, CURLOPT_URL, url) != CURLE_OK ||
-        curl_easy_setopt(h->easy, CURLOPT_HTTPGET, 1L) != CURLE_OK ||
-        curl_easy_setopt(h->easy, CURLOPT_MAXFILESIZE_LARGE, cap) != CURLE_OK) {
+    /* max is the length signed metadata pins, or the cap where none is:
+     * the slow-retrieval deadline comes from it. The write callback
+     * counts too (no Content-Length, or a server that lies). */
+    rc = ota_http_xfer_begin(&h->xfer, h->easy, &h->policy, url, url, max, max, det);
+    if (rc == 0 && curl_easy_setopt(h->easy, CURLOPT_HTTPGET, 1L) != CURLE_OK) {
         ota_detail_set(det, "%s: cannot set up the transfer", url);
+        rc = OTA_ERR_NETWORK;
+    }
+    if (rc != 0) {
         free(url);
-        return OTA_ERR_NETWORK;
+        return rc;
     }
 
     CURLcode cc = curl_easy_perform(h->easy);
@@ -358,12 +360,7 @@ static int http_fetch(void *ctx, enum ota_fetch_kind kind, const char *name, uin
                        (unsigned long long)max);
         rc = OTA_ERR_TOO_LARGE;
     } else {
-        const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc);
-        if (cc == CURLE_OPERATION_TIMEDOUT)
-            ota_detail_set(det, "%s: %s (slow or stalled transfer)", url, why);
-        else
-            ota_detail_set(det, "%s: %s", url, why);
-        rc = OTA_ERR_NETWORK;
+        rc = ota_http_xfer_result(&h->xfer, cc, h->errbuf, det);
     }
     h->sink = NULL;
     h->sink_ctx = NULL;
@@ -372,15 +369,21 @@ static int http_fetch(void *ctx, enum ota_fetch_kind kind, const char *name, uin
 }
 
 int ota_fetcher_http_new(struct ota_fetcher **out, const char *base_url,
-                         const struct ota_http_opts *opts)
+                         const struct ota_http_policy *policy, struct ota_detail *det)
 {
     *out = NULL;
-    if (base_url == NULL ||
-        (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0))
+    if (!ota_http_url_ok(base_url)) {
+        ota_detail_set(det, "%s: only http:// and https:// URLs are fetched",
+                       base_url != NULL ? base_url : "(null)");
         return OTA_ERR_INVALID_ARG;
+    }
     struct http_ctx *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return OTA_ERR_NOMEM;
+    if (policy != NULL)
+        h->policy = *policy;
+    else
+        ota_http_policy_default(&h->policy);
     h->base = strdup(base_url);
     if (h->base == NULL) {
         free(h);
@@ -394,40 +397,13 @@ int ota_fetcher_http_new(struct ota_fetcher **out, const char *base_url,
         http_destroy(h);
         return OTA_ERR_NOMEM;
     }
-
-    long connect_timeout = HTTP_DEFAULT_CONNECT_TIMEOUT;
-    long low_speed_time = HTTP_DEFAULT_LOW_SPEED_TIME;
-    const char *ca_file = NULL;
-    if (opts) {
-        if (opts->connect_timeout_s > 0)
-            connect_timeout = opts->connect_timeout_s;
-        if (opts->low_speed_time_s > 0)
-            low_speed_time = opts->low_speed_time_s;
-        ca_file = opts->ca_file;
-    }
-
-    CURL *e = h->easy;
-    bool ok = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_MAXREDIRS, HTTP_MAX_REDIRS) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_USERAGENT, HTTP_USER_AGENT) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, connect_timeout) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, low_speed_time) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_FAILONERROR, 0L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_WRITEDATA, h) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf) == CURLE_OK;
-    if (ok && ca_file)
-        ok = curl_easy_setopt(e, CURLOPT_CAINFO, ca_file) == CURLE_OK;
-    if (!ok) {
+    int rc = ota_http_setup(h->easy, &h->policy, h->errbuf, det);
+    if (rc == 0 && (curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, http_write) != CURLE_OK ||
+                    curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, h) != CURLE_OK))
+        rc = OTA_ERR_UNSUPPORTED;
+    if (rc != 0) {
         http_destroy(h);
-        return OTA_ERR_UNSUPPORTED;
+        return rc;
     }
     return fetcher_wrap(out, h, http_destroy, http_fetch);
 }

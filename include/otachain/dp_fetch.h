@@ -48,6 +48,7 @@
 #include "otachain/crypto.h"
 #include "otachain/err.h"
 #include "otachain/fetch.h"
+#include "otachain/http.h"
 
 /* Cap on a delta's length: image length plus this (a bigger delta is
  * refused as useless and the chunk path is used). */
@@ -57,19 +58,19 @@
 #define OTA_DP_MAX_RANGES_PER_REQUEST 64u
 
 struct ota_dp_fetch_cfg {
-    const struct ota_chunk_index *idx; /* parsed from the hash-pinned index target */
-    uint64_t image_length;             /* from the signed image target */
-    const uint8_t *image_sha256;       /* from the signed image target */
-    int current_fd;                    /* the current image (pread only), or -1 */
-    uint64_t current_length;           /* its first current_length bytes are the image (a
-                                          slot device is longer than what it holds); 0: up to
-                                          the end of a regular file (anything else: refused) */
-    const char *base_url;              /* the mirror: <base>/chunks/..., <base>/deltas/... */
-    const char *out_path;              /* OUT; OUT.part while working */
-    const char *state_dir;             /* resume state (created 0700 if missing) */
-    const struct ota_http_opts *http;  /* NULL: defaults */
-    bool no_delta;                     /* skip step 2 */
-    uint32_t ranges_per_request;       /* byte ranges per request; 0: the planner's default (16) */
+    const struct ota_chunk_index *idx;  /* parsed from the hash-pinned index target */
+    uint64_t image_length;              /* from the signed image target */
+    const uint8_t *image_sha256;        /* from the signed image target */
+    int current_fd;                     /* the current image (pread only), or -1 */
+    uint64_t current_length;            /* its first current_length bytes are the image (a
+                                           slot device is longer than what it holds); 0: up to
+                                           the end of a regular file (anything else: refused) */
+    const char *base_url;               /* the mirror: <base>/chunks/..., <base>/deltas/... */
+    const char *out_path;               /* OUT; OUT.part while working */
+    const char *state_dir;              /* resume state (created 0700 if missing) */
+    const struct ota_http_policy *http; /* NULL: the defaults (include/otachain/http.h) */
+    bool no_delta;                      /* skip step 2 */
+    uint32_t ranges_per_request;        /* byte ranges per request; 0: the planner's default (16) */
 };
 
 struct ota_dp_fetch_stats {

@@ -171,6 +171,10 @@
     /* authoring: publish, witness round, file-system layer (-100..-119) */                        \
     /* device verification: time floor, root chain, proof bundles (-120..-139) */                  \
     /* transfers and outputs: HTTP policy, slow retrieval, slots (-140..-159) */                   \
+    X(SLOW_RETRIEVAL, -140, "slow_retrieval",                                                      \
+      "Slow retrieval: the server sent too slowly, stalled or did not finish in time (a slow "     \
+      "retrieval attack or a poor link); nothing unverified was kept: retry, or use another "      \
+      "mirror.")                                                                                   \
     /* releases: SemVer, product, hardware, security floor (-160..-179) */                         \
     /* update server: device and admin API, fleet CA (-180..-199) */                               \
     X(AUTH, -180, "unauthenticated",                                                               \

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "otachain/err.h"
+#include "otachain/http.h"
 
 enum ota_fetch_kind {
     OTA_FETCH_METADATA,
@@ -38,6 +39,8 @@ struct ota_fetcher {
      *  - OTA_ERR_NOT_FOUND when the object does not exist (file absent,
      *    HTTP 403 or 404);
      *  - OTA_ERR_NETWORK / OTA_ERR_IO for transport failures;
+     *  - OTA_ERR_SLOW_RETRIEVAL when the transfer broke a rule of the
+     *    HTTP policy (too slow on average, stalled, past its deadline);
      *  - the sink's error as is.
      * det says what and where (path or URL, HTTP status). */
     int (*fetch)(void *ctx, enum ota_fetch_kind kind, const char *name, uint64_t max,
@@ -51,17 +54,16 @@ struct ota_fetcher {
  * '/' are refused (OTA_ERR_INVALID_ARG). */
 OTA_WUR int ota_fetcher_dir_new(struct ota_fetcher **out, const char *dir);
 
-struct ota_http_opts {
-    long connect_timeout_s; /* 0: 10 s */
-    long low_speed_time_s;  /* abort when below 1 byte/s for this long (slow retrieval); 0: 30 s */
-    const char *ca_file;    /* NULL: system store */
-};
-
 /* A fetcher over HTTP(S) with libcurl: base_url + "/metadata/" + name,
- * "/targets/" + name or "/ledger/" + name. Follows no redirects to other schemes; HTTPS
- * verifies the server certificate. opts may be NULL. */
+ * "/targets/" + name or "/ledger/" + name, under the HTTP policy (a copy
+ * of *policy is kept; its strings and clock must outlive the fetcher;
+ * NULL: the defaults): TLS floor, certificates, redirects (http/https
+ * only, never from https to http) and slow retrieval, each transfer's
+ * deadline coming from its max (the pinned length, or the cap).
+ * OTA_ERR_INVALID_ARG for a URL that is not http(s), and the errors of
+ * ota_http_setup; det says why. */
 OTA_WUR int ota_fetcher_http_new(struct ota_fetcher **out, const char *base_url,
-                                 const struct ota_http_opts *opts);
+                                 const struct ota_http_policy *policy, struct ota_detail *det);
 
 /* Calls destroy and frees; accepts NULL. */
 void ota_fetcher_free(struct ota_fetcher *f);

@@ -7,11 +7,13 @@
 #include <string.h>
 
 #include "otachain/fsutil.h"
+#include "otachain/http.h"
 
 #define USER_AGENT "otachain-witness"
 
 struct wit_remote {
     CURL *easy;
+    struct ota_http_policy policy;
     struct ota_buf *sink;
     bool too_large;
     char errbuf[CURL_ERROR_SIZE];
@@ -23,11 +25,6 @@ static void buf_reset(struct ota_buf *b)
     b->len = 0;
     if (b->data != NULL)
         b->data[0] = '\0';
-}
-
-static bool is_url(const char *base)
-{
-    return strncmp(base, "http://", 7) == 0 || strncmp(base, "https://", 8) == 0;
 }
 
 static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
@@ -42,37 +39,34 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
 }
 
 int wit_remote_new(struct wit_remote **out, long connect_timeout_s, long total_timeout_s,
-                   const char *ca_file)
+                   const char *ca_file, struct ota_detail *det)
 {
     struct wit_remote *r = calloc(1, sizeof(*r));
-    CURL *e;
-    bool ok;
+    int rc;
 
     *out = NULL;
     if (r == NULL)
         return OTA_ERR_NOMEM;
-    e = r->easy = curl_easy_init();
-    if (e == NULL) {
+    /* The one HTTP policy, with the witness's own deadlines; no
+     * redirects: a log names its own files. */
+    ota_http_policy_default(&r->policy);
+    r->policy.connect_timeout_s = connect_timeout_s;
+    r->policy.timeout_s = total_timeout_s;
+    r->policy.ca_file = ca_file;
+    r->policy.max_redirs = 0;
+    r->policy.user_agent = USER_AGENT;
+    r->easy = curl_easy_init();
+    if (r->easy == NULL) {
         free(r);
         return OTA_ERR_NOMEM;
     }
-    ok = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, connect_timeout_s) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_TIMEOUT, total_timeout_s) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_WRITEDATA, r) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) == CURLE_OK;
-    if (ok && ca_file != NULL)
-        ok = curl_easy_setopt(e, CURLOPT_CAINFO, ca_file) == CURLE_OK;
-    if (!ok) {
+    rc = ota_http_setup(r->easy, &r->policy, r->errbuf, det);
+    if (rc == 0 && (curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
+                    curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r) != CURLE_OK))
+        rc = OTA_ERR_NETWORK;
+    if (rc != 0) {
         wit_remote_free(r);
-        return OTA_ERR_NETWORK;
+        return rc;
     }
     *out = r;
     return 0;
@@ -89,18 +83,21 @@ void wit_remote_free(struct wit_remote *r)
 static int get_url(struct wit_remote *r, struct ota_buf *out, const char *url,
                    struct ota_detail *det)
 {
+    struct ota_http_xfer x;
     CURLcode cc;
     long status = 0;
+    int rc;
 
     r->sink = out;
     r->too_large = false;
     r->errbuf[0] = '\0';
-    if (curl_easy_setopt(r->easy, CURLOPT_URL, url) != CURLE_OK ||
-        curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L) != CURLE_OK ||
-        curl_easy_setopt(r->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)out->max) != CURLE_OK) {
+    rc = ota_http_xfer_begin(&x, r->easy, &r->policy, url, url, out->max, out->max, det);
+    if (rc == 0 && curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L) != CURLE_OK) {
         ota_detail_set(det, "%s: cannot set up the request", url);
-        return OTA_ERR_NETWORK;
+        rc = OTA_ERR_NETWORK;
     }
+    if (rc != 0)
+        return rc;
     cc = curl_easy_perform(r->easy);
     r->sink = NULL;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -108,10 +105,8 @@ static int get_url(struct wit_remote *r, struct ota_buf *out, const char *url,
         ota_detail_set(det, "%s: larger than %zu bytes", url, out->max);
         return OTA_ERR_TOO_LARGE;
     }
-    if (cc != CURLE_OK) {
-        ota_detail_set(det, "%s: %s", url, r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
-        return OTA_ERR_NETWORK;
-    }
+    if (cc != CURLE_OK)
+        return ota_http_xfer_result(&x, cc, r->errbuf, det);
     if (status == 403 || status == 404 || status == 410) {
         ota_detail_set(det, "%s: HTTP %ld", url, status);
         return OTA_ERR_NOT_FOUND;
@@ -140,7 +135,7 @@ int wit_remote_get(struct wit_remote *r, struct ota_buf *out, const char *base, 
     loc[blen] = '/';
     memcpy(loc + blen + 1, rel, strlen(rel) + 1);
     buf_reset(out);
-    if (is_url(base)) {
+    if (ota_http_url_ok(base)) {
         rc = get_url(r, out, loc, det);
     } else {
         uint8_t *data = NULL;

@@ -14,17 +14,20 @@
 
 struct wit_remote; /* opaque: a curl handle and its options */
 
-/* connect_timeout_s and total_timeout_s bound every transfer (a slow or
- * endless server cannot hold the witness longer); ca_file may be NULL
- * (system store). */
+/* Transfers under the HTTP policy (include/otachain/http.h: TLS floor,
+ * slow-retrieval rules), with connect_timeout_s and total_timeout_s
+ * bounding every transfer (a slow or endless server cannot hold the
+ * witness longer); ca_file may be NULL (system store); no redirects. det
+ * says what failed. */
 OTA_WUR int wit_remote_new(struct wit_remote **out, long connect_timeout_s, long total_timeout_s,
-                           const char *ca_file);
+                           const char *ca_file, struct ota_detail *det);
 void wit_remote_free(struct wit_remote *r);
 
 /* Reads base + "/" + rel into out (emptied first), at most out->max
  * bytes. OTA_ERR_NOT_FOUND (HTTP 403, 404, 410; no such file),
- * OTA_ERR_TOO_LARGE (more than out->max bytes), OTA_ERR_NETWORK (other
- * HTTP status, transport error, timeout), OTA_ERR_IO; det names the URL
+ * OTA_ERR_TOO_LARGE (more than out->max bytes), OTA_ERR_SLOW_RETRIEVAL
+ * (too slow on average, stalled), OTA_ERR_NETWORK (other HTTP status,
+ * transport error, timeout), OTA_ERR_IO; det names the URL
  * or path. */
 OTA_WUR int wit_remote_get(struct wit_remote *r, struct ota_buf *out, const char *base,
                            const char *rel, struct ota_detail *det);

@@ -166,6 +166,62 @@ int cli_parse_duration(int64_t *out, const char *s)
     return 0;
 }
 
+int cli_check_url(const char *url, const char *option, struct ota_detail *det)
+{
+    if (ota_http_url_ok(url))
+        return 0;
+    ota_detail_set(det, "%s %s: an http:// or https:// URL", option, url != NULL ? url : "");
+    return CLI_ERR_USAGE;
+}
+
+/* A duration option of at most max seconds into *out. */
+static int http_duration(long *out, const struct cli_opt *o, int64_t max, struct ota_detail *det)
+{
+    int64_t v;
+
+    if (cli_val(o) == NULL)
+        return 0;
+    if (cli_parse_duration(&v, cli_val(o)) != 0 || v > max) {
+        ota_detail_set(det, "--%s %s: a duration of 1s to %" PRId64 "s (30s, 10m, 12h, 7d)",
+                       o->name, cli_val(o), max);
+        return CLI_ERR_USAGE;
+    }
+    *out = (long)v;
+    return 0;
+}
+
+int cli_http_policy(struct ota_http_policy *p, const struct cli_opt *o, const struct cli_ctx *ctx,
+                    struct ota_detail *det)
+{
+    uint64_t rate;
+    int rc;
+
+    ota_http_policy_default(p);
+    p->clock = ctx->xfer_clock;
+    p->ca_file = cli_val(&o[0]);
+    p->client_cert = cli_val(&o[1]);
+    p->client_key = cli_val(&o[2]);
+    if (p->client_key != NULL && p->client_cert == NULL) {
+        ota_detail_set(det, "--client-key goes with --client-cert");
+        return CLI_ERR_USAGE;
+    }
+    rc = http_duration(&p->connect_timeout_s, &o[3], 600, det);
+    if (rc == 0 && cli_val(&o[4]) != NULL &&
+        (cli_parse_u64(&rate, cli_val(&o[4]), UINT64_C(1) << 40) != 0 || rate == 0)) {
+        ota_detail_set(det, "--min-rate %s: bytes per second, 1 to 2^40", cli_val(&o[4]));
+        rc = CLI_ERR_USAGE;
+    } else if (rc == 0 && cli_val(&o[4]) != NULL) {
+        p->min_rate = rate;
+    }
+    if (rc == 0)
+        rc = http_duration(&p->grace_s, &o[5], 3600, det);
+    if (rc == 0)
+        rc = http_duration(&p->stall_s, &o[6], 3600, det);
+    if (rc == 0)
+        rc = http_duration(&p->round_s, &o[7], 30L * 86400, det);
+    return rc;
+}
+
 void cli_format_duration(char *out, size_t n, int64_t secs)
 {
     uint64_t s = secs < 0 ? (uint64_t)0 - (uint64_t)secs : (uint64_t)secs;

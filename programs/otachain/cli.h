@@ -14,6 +14,7 @@
 
 #include "otachain/err.h"
 #include "otachain/fsutil.h"
+#include "otachain/http.h"
 
 /* A usage error found by the CLI itself (unknown option, bad value):
  * printed as "invalid_arg", exit 2. Outside the ota_err range on purpose so
@@ -24,6 +25,9 @@
 struct cli_ctx {
     const struct ota_fs_hook *hook; /* fault injection for every state write */
     int64_t now;                    /* seconds since the epoch, fixed at start */
+    /* The clock transfers judge slow retrieval by: a test build's
+     * injected clock, else NULL (CLOCK_MONOTONIC). */
+    const struct ota_clock *xfer_clock;
 };
 
 /* A command: argv[0] is the first argument after the verb. Returns 0 or a
@@ -78,6 +82,35 @@ void cli_format_expiry(char *out, size_t n, int64_t expires, int64_t now);
 
 /* Splits "ROLE=VALUE"; role must be one of the four TUF roles. */
 OTA_WUR int cli_role_value(int *role, const char **value, const char *arg, struct ota_detail *det);
+
+/* ---- transfers ---- */
+
+/* The HTTP policy options of every verb that fetches (docs/cli.md,
+ * "Transfers"), appended to its option array; cli_http_policy reads them
+ * from the first of them. */
+#define CLI_HTTP_NOPTS 8
+#define CLI_HTTP_OPTS                                                                              \
+    {"ca-file", CLI_VAL, 0, {0}}, {"client-cert", CLI_VAL, 0, {0}},                                \
+        {"client-key", CLI_VAL, 0, {0}}, {"connect-timeout", CLI_VAL, 0, {0}},                     \
+        {"min-rate", CLI_VAL, 0, {0}}, {"rate-grace", CLI_VAL, 0, {0}},                            \
+        {"stall-timeout", CLI_VAL, 0, {0}},                                                        \
+    {                                                                                              \
+        "round-timeout", CLI_VAL, 0,                                                               \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+
+/* Fills p from the defaults (include/otachain/http.h) and the options
+ * CLI_HTTP_OPTS put at o[0..CLI_HTTP_NOPTS), with ctx's transfer clock.
+ * The strings stay owned by argv. CLI_ERR_USAGE with det for a bad
+ * value. The round is not started (ota_http_round_start). */
+OTA_WUR int cli_http_policy(struct ota_http_policy *p, const struct cli_opt *o,
+                            const struct cli_ctx *ctx, struct ota_detail *det);
+
+/* A --url value: an http:// or https:// URL, else CLI_ERR_USAGE naming
+ * the option. */
+OTA_WUR int cli_check_url(const char *url, const char *option, struct ota_detail *det);
 
 /* ---- errors ---- */
 

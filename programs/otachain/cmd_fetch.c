@@ -86,11 +86,11 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
         {"current", CLI_VAL, 0, {0}},
         {"out", CLI_VAL | CLI_REQ, 0, {0}},
         {"no-delta", 0, 0, {0}},
-        {"ca-file", CLI_VAL, 0, {0}},
         {"current-length", CLI_VAL, 0, {0}},
+        CLI_HTTP_OPTS,
     };
     struct cli_args args;
-    struct ota_http_opts hopts;
+    struct ota_http_policy hopts;
     uint64_t cur_length = 0;
     struct ota_fetcher *f = NULL;
     struct ota_tuf_client *c = NULL;
@@ -105,20 +105,23 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     char dp_dir[PATH_MAX];
     const char *url, *state, *target, *current;
     int cur_fd = -1;
-    int rc = cli_parse(opts, 9, &args, 0, 0, argc, argv, det);
+    int rc = cli_parse(opts, sizeof(opts) / sizeof(opts[0]), &args, 0, 0, argc, argv, det);
 
     if (rc != 0)
         return rc;
-    if (cli_val(&opts[8]) != NULL) {
+    if (cli_val(&opts[7]) != NULL) {
         if (cli_val(&opts[4]) == NULL ||
-            cli_parse_u64(&cur_length, cli_val(&opts[8]), UINT64_C(1) << 40) != 0 ||
+            cli_parse_u64(&cur_length, cli_val(&opts[7]), UINT64_C(1) << 40) != 0 ||
             cur_length == 0) {
             ota_detail_set(det, "--current-length: a byte count of 1..2^40, with --current");
             return CLI_ERR_USAGE;
         }
     }
-    memset(&hopts, 0, sizeof(hopts));
-    hopts.ca_file = cli_val(&opts[7]);
+    rc = cli_http_policy(&hopts, &opts[8], ctx, det);
+    if (rc == 0)
+        rc = cli_check_url(cli_val(&opts[0]), "--url", det);
+    if (rc != 0)
+        return rc;
     url = cli_val(&opts[0]);
     state = cli_val(&opts[2]);
     target = cli_val(&opts[3]);
@@ -138,11 +141,11 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
         rc = OTA_ERR_IO;
         goto out;
     }
-    rc = ota_fetcher_http_new(&f, url, &hopts);
-    if (rc != 0) {
-        ota_detail_set(det, "%s", url);
+    /* The round: the TUF refresh, the index and the image. */
+    ota_http_round_start(&hopts);
+    rc = ota_fetcher_http_new(&f, url, &hopts, det);
+    if (rc != 0)
         goto out;
-    }
     memset(&copts, 0, sizeof(copts));
     copts.state_dir = tuf_dir;
     copts.hook = ctx->hook;

@@ -23,6 +23,7 @@
 #include "otachain/checkpoint.h"
 #include "otachain/cosig.h"
 #include "otachain/fsutil.h"
+#include "otachain/http.h"
 #include "otachain/ledger_entry.h"
 #include "otachain/merkle.h"
 #include "otachain/note.h"
@@ -34,16 +35,19 @@
 
 #define META_MAX        (16u << 20) /* a metadata file */
 #define NOTE_MAX        OTA_LOG_STORE_NOTE_MAX
-#define FETCH_TIMEOUT_S 30L
 #define MONITOR_SLEEP_S 60
 
-/* Where the published repository is: a directory (DIR/public) or a URL. */
+/* Where the published repository is: a directory (DIR/public) or a URL
+ * read under the HTTP policy. */
 struct src {
     char base[PATH_MAX];
     bool url;
+    struct ota_http_policy http;
 };
 
-static int src_set(struct src *s, const char *dir, const char *url, struct ota_detail *det)
+/* http: the first of the verb's CLI_HTTP_OPTS. The round starts now. */
+static int src_set(struct src *s, const char *dir, const char *url, const struct cli_opt *http,
+                   const struct cli_ctx *ctx, struct ota_detail *det)
 {
     int n;
 
@@ -52,6 +56,12 @@ static int src_set(struct src *s, const char *dir, const char *url, struct ota_d
         ota_detail_set(det, "give DIR or --url URL");
         return CLI_ERR_USAGE;
     }
+    n = cli_http_policy(&s->http, http, ctx, det);
+    if (n == 0 && url != NULL)
+        n = cli_check_url(url, "--url", det);
+    if (n != 0)
+        return n;
+    ota_http_round_start(&s->http);
     s->url = url != NULL;
     n = snprintf(s->base, sizeof(s->base), url != NULL ? "%s" : "%s/public",
                  url != NULL ? url : dir);
@@ -89,30 +99,41 @@ static int src_get(struct ota_buf *out, const struct src *s, const char *rel, si
         free(data);
     } else {
         CURL *e = curl_easy_init();
+        struct ota_http_xfer x;
+        char errbuf[CURL_ERROR_SIZE];
         long status = 0;
         CURLcode cr;
 
         if (e == NULL)
             return OTA_ERR_NOMEM;
-        if (curl_easy_setopt(e, CURLOPT_URL, where) != CURLE_OK ||
-            curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-            curl_easy_setopt(e, CURLOPT_TIMEOUT, FETCH_TIMEOUT_S) != CURLE_OK ||
-            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
-            curl_easy_setopt(e, CURLOPT_WRITEDATA, out) != CURLE_OK) {
+        errbuf[0] = '\0';
+        rc = ota_http_setup(e, &s->http, errbuf, det);
+        if (rc == 0)
+            rc = ota_http_xfer_begin(&x, e, &s->http, where, where, max, max, det);
+        if (rc == 0 && (curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+                        curl_easy_setopt(e, CURLOPT_WRITEDATA, out) != CURLE_OK))
+            rc = OTA_ERR_NETWORK;
+        if (rc != 0) {
             curl_easy_cleanup(e);
-            return OTA_ERR_NETWORK;
+            return rc;
         }
         cr = curl_easy_perform(e);
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(e);
-        if (cr == CURLE_WRITE_ERROR)
+        if (cr == CURLE_WRITE_ERROR || cr == CURLE_FILESIZE_EXCEEDED)
             rc = OTA_ERR_TOO_LARGE;
         else if (cr != CURLE_OK)
-            rc = OTA_ERR_NETWORK;
+            rc = ota_http_xfer_result(&x, cr, errbuf, det);
         else if (status == 404 || status == 403)
             rc = OTA_ERR_NOT_FOUND;
         else
             rc = status == 200 ? 0 : OTA_ERR_NETWORK;
+        curl_easy_cleanup(e);
+        if (rc == OTA_ERR_SLOW_RETRIEVAL || (rc == OTA_ERR_NETWORK && cr != CURLE_OK))
+            return rc; /* det names the URL and what happened */
+        if (rc == OTA_ERR_NETWORK) {
+            ota_detail_set(det, "%s: HTTP status %ld", where, status);
+            return rc;
+        }
     }
     if (rc != 0)
         ota_detail_set(det, "%s", where);
@@ -148,19 +169,20 @@ static void fmt_time(char out[32], uint64_t t)
 
 int cmd_ledger_show(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
 {
-    struct cli_opt opts[] = {{"url", CLI_VAL, 0, {0}}};
+    struct cli_opt opts[] = {{"url", CLI_VAL, 0, {0}}, CLI_HTTP_OPTS};
     struct cli_args args;
     struct src s;
     struct ota_buf raw;
     struct ota_note *note = NULL;
     struct ota_checkpoint *cp = calloc(1, sizeof(*cp));
     char b64[OTA_BASE64_LEN(OTA_MERKLE_HASH_LEN) + 1];
-    int rc = cp == NULL ? OTA_ERR_NOMEM : cli_parse(opts, 1, &args, 0, 1, argc, argv, det);
+    int rc = cp == NULL
+                 ? OTA_ERR_NOMEM
+                 : cli_parse(opts, sizeof(opts) / sizeof(opts[0]), &args, 0, 1, argc, argv, det);
 
-    (void)ctx;
     ota_buf_init(&raw, 1);
     if (rc == 0)
-        rc = src_set(&s, args.npos > 0 ? args.pos[0] : NULL, cli_val(&opts[0]), det);
+        rc = src_set(&s, args.npos > 0 ? args.pos[0] : NULL, cli_val(&opts[0]), &opts[1], ctx, det);
     if (rc == 0)
         rc = get_checkpoint(&note, cp, &raw, &s, det);
     if (rc == 0) {
@@ -243,19 +265,19 @@ static int walk_roots(struct ota_tuf_meta **root, const struct src *s, const cha
 
 int cmd_ledger_policy(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
 {
-    struct cli_opt opts[] = {{"url", CLI_VAL, 0, {0}}, {"trusted-root", CLI_VAL | CLI_REQ, 0, {0}}};
+    struct cli_opt opts[] = {
+        {"url", CLI_VAL, 0, {0}}, {"trusted-root", CLI_VAL | CLI_REQ, 0, {0}}, CLI_HTTP_OPTS};
     struct cli_args args;
     struct src s;
     struct ota_tuf_meta *root = NULL;
     struct ota_tlog_policy *p = NULL;
     struct ota_buf out;
     int64_t max_age = 0;
-    int rc = cli_parse(opts, 2, &args, 0, 1, argc, argv, det);
+    int rc = cli_parse(opts, sizeof(opts) / sizeof(opts[0]), &args, 0, 1, argc, argv, det);
 
-    (void)ctx;
     ota_buf_init(&out, OTA_TLOG_POLICY_MAX_LEN);
     if (rc == 0)
-        rc = src_set(&s, args.npos > 0 ? args.pos[0] : NULL, cli_val(&opts[0]), det);
+        rc = src_set(&s, args.npos > 0 ? args.pos[0] : NULL, cli_val(&opts[0]), &opts[2], ctx, det);
     if (rc == 0)
         rc = walk_roots(&root, &s, cli_val(&opts[1]), det);
     if (rc == 0)
@@ -356,7 +378,8 @@ static int audit_entry(void *ctx, uint64_t index, const uint8_t *e, size_t len,
 
 int cmd_ledger_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
 {
-    struct cli_opt opts[] = {{"url", CLI_VAL, 0, {0}}, {"trusted-root", CLI_VAL, 0, {0}}};
+    struct cli_opt opts[] = {
+        {"url", CLI_VAL, 0, {0}}, {"trusted-root", CLI_VAL, 0, {0}}, CLI_HTTP_OPTS};
     struct cli_args args;
     struct src s;
     struct ota_buf raw;
@@ -371,12 +394,12 @@ int cmd_ledger_verify(const struct cli_ctx *ctx, int argc, char **argv, struct o
     int64_t max_age = 0;
     int rc = cp == NULL || a == NULL || res == NULL
                  ? OTA_ERR_NOMEM
-                 : cli_parse(opts, 2, &args, 0, 1, argc, argv, det);
+                 : cli_parse(opts, sizeof(opts) / sizeof(opts[0]), &args, 0, 1, argc, argv, det);
 
     ota_buf_init(&raw, 1);
     ota_buf_init(&rootb, 1);
     if (rc == 0)
-        rc = src_set(&s, args.npos > 0 ? args.pos[0] : NULL, cli_val(&opts[0]), det);
+        rc = src_set(&s, args.npos > 0 ? args.pos[0] : NULL, cli_val(&opts[0]), &opts[2], ctx, det);
     if (rc == 0)
         rc = get_checkpoint(&note, cp, &raw, &s, det);
     /* The log key and the witnesses of the newest root: followed from
@@ -621,18 +644,20 @@ int cmd_ledger_monitor(const struct cli_ctx *ctx, int argc, char **argv, struct 
     struct cli_opt opts[] = {{"url", CLI_VAL | CLI_REQ, 0, {0}},
                              {"trusted-root", CLI_VAL | CLI_REQ, 0, {0}},
                              {"state", CLI_VAL, 0, {0}},
-                             {"once", 0, 0, {0}}};
+                             {"once", 0, 0, {0}},
+                             CLI_HTTP_OPTS};
     struct cli_args args;
     struct src s;
     struct monitor *m = calloc(1, sizeof(*m));
     const char *state = NULL;
     char rootp[PATH_MAX];
     char sizep[PATH_MAX]; /* the edge of the tree seen (merkle.h encoding) */
-    int rc = m == NULL ? OTA_ERR_NOMEM : cli_parse(opts, 4, &args, 0, 0, argc, argv, det);
+    int rc = m == NULL
+                 ? OTA_ERR_NOMEM
+                 : cli_parse(opts, sizeof(opts) / sizeof(opts[0]), &args, 0, 0, argc, argv, det);
 
-    (void)ctx;
     if (rc == 0)
-        rc = src_set(&s, NULL, cli_val(&opts[0]), det);
+        rc = src_set(&s, NULL, cli_val(&opts[0]), &opts[4], ctx, det);
     state = cli_val(&opts[2]);
     if (rc == 0 && state != NULL) {
         rc = ota_fs_mkdirs(state, 0700);
@@ -673,6 +698,7 @@ int cmd_ledger_monitor(const struct cli_ctx *ctx, int argc, char **argv, struct 
             free(d);
         }
         from = m->edge.size;
+        ota_http_round_start(&s.http); /* each poll is a round */
         if (rc == 0)
             rc = get_checkpoint(&note, cp, &raw, &s, det);
         if (rc == 0)

@@ -50,10 +50,10 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         {"state", CLI_VAL, 0, {0}},
         {"target", CLI_VAL, 0, {0}},
         {"out", CLI_VAL, 0, {0}},
-        {"ca-file", CLI_VAL, 0, {0}},
+        CLI_HTTP_OPTS,
     };
     struct cli_args args;
-    struct ota_http_opts hopts;
+    struct ota_http_policy hopts;
     struct ota_fetcher *f = NULL;
     struct ota_tuf_client *c = NULL;
     struct ota_tuf_client_opts copts;
@@ -63,12 +63,14 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     char state[PATH_MAX];
     const char *url, *dir, *target, *out, *source;
     const struct ota_tuf_meta *md[OTA_TUF_ROLE_COUNT];
-    int rc = cli_parse(opts, 7, &args, 0, 0, argc, argv, det);
+    int rc = cli_parse(opts, sizeof(opts) / sizeof(opts[0]), &args, 0, 0, argc, argv, det);
 
+    if (rc == 0)
+        rc = cli_http_policy(&hopts, &opts[6], ctx, det);
+    if (rc == 0 && cli_val(&opts[0]) != NULL)
+        rc = cli_check_url(cli_val(&opts[0]), "--url", det);
     if (rc != 0)
         return rc;
-    memset(&hopts, 0, sizeof(hopts));
-    hopts.ca_file = cli_val(&opts[6]);
     url = cli_val(&opts[0]);
     dir = cli_val(&opts[1]);
     target = cli_val(&opts[4]);
@@ -111,9 +113,12 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         ota_detail_set(det, "creating the state directory %s", state);
         goto out;
     }
-    rc = dir != NULL ? ota_fetcher_dir_new(&f, abs_dir) : ota_fetcher_http_new(&f, url, &hopts);
+    ota_http_round_start(&hopts);
+    rc =
+        dir != NULL ? ota_fetcher_dir_new(&f, abs_dir) : ota_fetcher_http_new(&f, url, &hopts, det);
     if (rc != 0) {
-        ota_detail_set(det, "%s", source);
+        if (dir != NULL)
+            ota_detail_set(det, "%s", source);
         goto out;
     }
     memset(&copts, 0, sizeof(copts));

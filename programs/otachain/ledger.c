@@ -16,6 +16,7 @@
 #include "otachain/cosig.h"
 #include "otachain/crypto.h"
 #include "otachain/fsutil.h"
+#include "otachain/http.h"
 #include "otachain/ledger_entry.h"
 #include "otachain/merkle.h"
 #include "otachain/tiles.h"
@@ -336,6 +337,8 @@ struct wit {
     uint64_t old_size;
     int attempt;
     CURL *easy;
+    struct ota_http_policy policy;
+    struct ota_http_xfer xfer;
     struct curl_slist *hdr;
     struct ota_buf req;
     struct ota_buf reply;
@@ -386,21 +389,26 @@ static int start_easy(struct wit *w, CURLM *multi)
     snprintf(url, sizeof(url), "%.*s/add-checkpoint", (int)bl, base);
     ota_buf_free(&w->reply);
     ota_buf_init(&w->reply, REPLY_MAX);
+    /* The HTTP policy with the round's deadlines: a witness may take a
+     * while to validate before it answers, so no rate rules; no
+     * redirects for a POST. */
+    ota_http_policy_default(&w->policy);
+    w->policy.connect_timeout_s = LEDGER_WITNESS_TIMEOUT_MS / 2000;
+    w->policy.timeout_s = LEDGER_WITNESS_TIMEOUT_MS / 1000;
+    w->policy.min_rate = 0;
+    w->policy.stall_s = 0;
+    w->policy.max_redirs = 0;
     w->easy = curl_easy_init();
     if (w->easy == NULL)
         return OTA_ERR_NOMEM;
     w->hdr = curl_slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
-    if (w->hdr == NULL || curl_easy_setopt(w->easy, CURLOPT_URL, url) != CURLE_OK ||
-        curl_easy_setopt(w->easy, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-        curl_easy_setopt(w->easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+    if (w->hdr == NULL || ota_http_setup(w->easy, &w->policy, NULL, NULL) != 0 ||
+        ota_http_xfer_begin(&w->xfer, w->easy, &w->policy, url, url, REPLY_MAX, REPLY_MAX, NULL) !=
+            0 ||
         curl_easy_setopt(w->easy, CURLOPT_POSTFIELDS, (const char *)w->req.data) != CURLE_OK ||
         curl_easy_setopt(w->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)w->req.len) !=
             CURLE_OK ||
         curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->hdr) != CURLE_OK ||
-        curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS, LEDGER_WITNESS_TIMEOUT_MS) != CURLE_OK ||
-        curl_easy_setopt(w->easy, CURLOPT_CONNECTTIMEOUT_MS, LEDGER_WITNESS_TIMEOUT_MS / 2) !=
-            CURLE_OK ||
-        curl_easy_setopt(w->easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
         curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
         curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w) != CURLE_OK ||
         curl_easy_setopt(w->easy, CURLOPT_PRIVATE, w) != CURLE_OK ||

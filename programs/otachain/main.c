@@ -28,6 +28,21 @@ static struct {
     struct cli_ctx ctx;
 } g;
 
+/* The transfer options of every verb that fetches (cli.h CLI_HTTP_OPTS,
+ * docs/cli.md "Transfers"). */
+#define TRANSFER_HELP                                                                              \
+    "\nTransfer options (http:// and https:// only; TLS 1.2 or newer, always verified):\n"         \
+    "  --ca-file PEM          CAs to trust instead of the system's\n"                              \
+    "  --client-cert PEM      certificate for mutual TLS (--client-key PEM: its key,\n"            \
+    "                         if not in the same file)\n"                                          \
+    "  --connect-timeout D    to connect, TLS included (default 10s)\n"                            \
+    "  --min-rate N           bytes/s each transfer must average (default 1024)...\n"              \
+    "  --rate-grace D         ...once this is over (default 10s)\n"                                \
+    "  --stall-timeout D      longest wait for the next byte (default 30s)\n"                      \
+    "  --round-timeout D      for the whole round (default 24h)\n"                                 \
+    "A transfer that breaks one of them, or outlasts the grace plus its signed\n"                  \
+    "length at --min-rate, is refused: exit 1, slow_retrieval.\n"
+
 struct verb {
     const char *group;
     const char *name;
@@ -74,11 +89,10 @@ static const struct verb verbs[] = {
      "who has signed and what is missing.\n"},
     {"repo", "verify", cmd_repo_verify,
      "otachain repo verify (--url URL | --dir DIR) --trusted-root FILE [--state DIR]\n"
-     "                        [--target PATH --out FILE] [--ca-file PEM]",
+     "                        [--target PATH --out FILE] [transfer options]",
      "Runs the TUF client workflow against a published repository (URL or DIR is\n"
      "the public/ directory), optionally downloading a verified target to FILE.\n"
-     "--state defaults to $XDG_STATE_HOME/otachain/verify/<id>. --ca-file: the CAs\n"
-     "to trust for an https URL instead of the system's.\n"},
+     "--state defaults to $XDG_STATE_HOME/otachain/verify/<id>.\n" TRANSFER_HELP},
     {"release", "add", cmd_release_add,
      "otachain release add DIR IMAGE --product P --hardware H[,H...] --version V\n"
      "                        --security-version N [--name NAME]",
@@ -99,16 +113,16 @@ static const struct verb verbs[] = {
     {"fetch", "", cmd_fetch,
      "otachain fetch --url URL --trusted-root FILE --state DIR --target P/V/NAME\n"
      "               [--current IMAGE [--current-length N]] --out FILE [--no-delta]\n"
-     "               [--ca-file PEM]",
+     "               [transfer options]",
      "Refreshes the TUF metadata from URL (with the ledger rule when root names one),\n"
      "downloads the target's chunk index (a signed target), then builds the image\n"
      "from a reference delta against IMAGE when URL has one, else from IMAGE's\n"
      "chunks and the missing ones fetched as byte ranges of the release's pack.\n"
      "Every chunk and the whole image are verified; FILE appears only when they\n"
      "are. Progress is kept in DIR: a rerun after an interruption fetches no\n"
-     "verified chunk again. HTTP/2 is used when an https URL offers it; --ca-file:\n"
-     "the CAs to trust instead of the system's. IMAGE may be a slot device: then\n"
-     "--current-length gives the length of the image it holds.\n"},
+     "verified chunk again. HTTP/2 is used when an https URL offers it. IMAGE may be\n"
+     "a slot device: then --current-length gives the length of the image it holds.\n"
+     "The round (--round-timeout) is the whole command.\n" TRANSFER_HELP},
     {"audit", "", cmd_audit,
      "otachain audit IMAGE --index FILE [--index-sha256 HEX] [--chunks N|all]",
      "Re-hashes chunks of an installed image in place (IMAGE may be a slot longer\n"
@@ -133,30 +147,32 @@ static const struct verb verbs[] = {
      "Prints the log's verifier key (with --origin: the log's origin), as each\n"
      "witness's [log NAME] section needs them (key = ..., origin = ...). Read from\n"
      "the pending root, else the published one; the secret log key is not read.\n"},
-    {"ledger", "show", cmd_ledger_show, "otachain ledger show (DIR | --url URL)",
+    {"ledger", "show", cmd_ledger_show, "otachain ledger show (DIR | --url URL) [transfer options]",
      "Prints the latest checkpoint: origin, size, root hash, and every signer, with\n"
-     "the time of each witness cosignature. Nothing is verified (see ledger verify).\n"},
+     "the time of each witness cosignature. Nothing is verified (see ledger "
+     "verify).\n" TRANSFER_HELP},
     {"ledger", "verify", cmd_ledger_verify,
-     "otachain ledger verify (DIR | --url URL) [--trusted-root FILE]",
+     "otachain ledger verify (DIR | --url URL) [--trusted-root FILE] [transfer options]",
      "Full audit of the published log: recomputes the tree from every entry bundle\n"
      "and checks it against the checkpoint root, verifies the log signature and every\n"
      "cosignature and the quorum of the policy in root.json (the newest root\n"
      "followed from FILE with --trusted-root), and checks that each\n"
-     "index/<role>/<version> file names its entry. Exit 1 on any mismatch.\n"},
+     "index/<role>/<version> file names its entry. Exit 1 on any mismatch.\n" TRANSFER_HELP},
     {"ledger", "policy", cmd_ledger_policy,
-     "otachain ledger policy (DIR | --url URL) --trusted-root FILE",
-     "Follows the root chain from FILE and prints the C2SP tlog-policy in force.\n"},
+     "otachain ledger policy (DIR | --url URL) --trusted-root FILE [transfer options]",
+     "Follows the root chain from FILE and prints the C2SP tlog-policy in force.\n" TRANSFER_HELP},
     {"ledger", "proof", cmd_ledger_proof, "otachain ledger proof DIR (--index I | --from A)",
      "--index: prints the C2SP tlog-proof@v1 of entry I against the latest cosigned\n"
      "checkpoint. --from: prints the tlog-witness add-checkpoint body (old A,\n"
      "consistency proof, checkpoint) from size A to the latest checkpoint.\n"},
     {"ledger", "monitor", cmd_ledger_monitor,
-     "otachain ledger monitor --url URL --trusted-root FILE [--state DIR] [--once]",
+     "otachain ledger monitor --url URL --trusted-root FILE [--state DIR] [--once]\n"
+     "                        [transfer options]",
      "Follows the log from the last size seen (kept in --state): prints every entry,\n"
      "the releases each targets version adds and who signed them, and checks each\n"
      "logged file against its entry and the keys of the latest logged root. Exit 1\n"
      "(threshold) on an entry not signed by the expected keys. Polls every 60 s\n"
-     "unless --once.\n"},
+     "unless --once; each poll is a round (--round-timeout).\n" TRANSFER_HELP},
     {"ca", "init", cmd_ca_init,
      "otachain ca init DIR [--name NAME] [--validity DURATION] [--key-type p256|ed25519]",
      "Creates the fleet CA directory DIR: a server CA (issues server and admin\n"
@@ -213,6 +229,9 @@ static int setup_hooks(struct ota_detail *det)
         return CLI_ERR_USAGE;
     g.ctx.hook = ota_test_hooks_fs(&g.hooks);
     g.ctx.now = ota_clock_now(&g.hooks.clock);
+    /* Transfers time themselves on the monotonic clock unless a test
+     * injected one (an injected clock has a function). */
+    g.ctx.xfer_clock = g.hooks.clock.now != NULL ? &g.hooks.clock : NULL;
     if (g.ctx.now == OTA_TIME_NONE || g.ctx.now < 0) {
         ota_detail_set(det, "the system clock cannot be read (or reads before 1970)");
         return OTA_ERR_IO;

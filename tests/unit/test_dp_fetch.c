@@ -89,8 +89,10 @@ static int teardown(void **state)
 
 static void cfg_init(struct ota_dp_fetch_cfg *c, const struct fx *f, int current_fd)
 {
-    static const struct ota_http_opts http = {2, 2, NULL};
+    static struct ota_http_policy http;
 
+    ota_http_policy_default(&http);
+    http.connect_timeout_s = 2;
     memset(c, 0, sizeof(*c));
     c->idx = f->idx2;
     c->image_length = LEN;

@@ -393,11 +393,15 @@ static void test_dir_sink_error_returned(void **state)
 
 /* ---- HTTP fetcher ---------------------------------------------------------- */
 
-static struct ota_fetcher *http_fetcher(const char *url, long low_speed_time)
+static struct ota_fetcher *http_fetcher(const char *url, long stall_s)
 {
     struct ota_fetcher *f = NULL;
-    struct ota_http_opts o = {.connect_timeout_s = 5, .low_speed_time_s = low_speed_time};
-    assert_int_equal(ota_fetcher_http_new(&f, url, &o), 0);
+    struct ota_http_policy o;
+    ota_http_policy_default(&o);
+    o.connect_timeout_s = 5;
+    if (stall_s > 0)
+        o.stall_s = stall_s;
+    assert_int_equal(ota_fetcher_http_new(&f, url, &o, NULL), 0);
     assert_non_null(f);
     return f;
 }
@@ -513,7 +517,8 @@ static void test_http_slow_retrieval(void **state)
     struct counter cnt = {0};
     double t0 = mono_now();
     assert_err(f->fetch(f->ctx, OTA_FETCH_METADATA, "stall", CAP, count_sink, &cnt, &det),
-               OTA_ERR_NETWORK, &det);
+               OTA_ERR_SLOW_RETRIEVAL, &det);
+    assert_non_null(strstr(det.msg, "/metadata/stall: no byte for 1 s"));
     assert_true(mono_now() - t0 < 10.0);
     ota_fetcher_free(f);
 }
@@ -540,9 +545,9 @@ static void test_http_refusals(void **state)
 {
     (void)state;
     struct ota_fetcher *f = NULL;
-    assert_int_equal(ota_fetcher_http_new(&f, "file:///etc", NULL), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_fetcher_http_new(&f, "file:///etc", NULL, NULL), OTA_ERR_INVALID_ARG);
     assert_null(f);
-    assert_int_equal(ota_fetcher_http_new(&f, "ftp://127.0.0.1", NULL), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_fetcher_http_new(&f, "ftp://127.0.0.1", NULL, NULL), OTA_ERR_INVALID_ARG);
     f = http_fetcher(E.plain_url, 0);
     struct ota_detail det = {{0}};
     struct counter cnt = {0};
