@@ -691,10 +691,12 @@ static int fetch_request(struct dpf *d, const struct ota_plan *plan, uint32_t fi
             rc = fetch_request(d, plan, first + k, 1, url, det);
         return rc;
     }
-    if (rc == 0 && !c->status_checked) {
+    if (rc == 0 && !c->status_checked && status != 206) {
         c->err = status == 404 || status == 403 ? OTA_ERR_NOT_FOUND : OTA_ERR_NETWORK;
         ota_detail_set(&c->det, "HTTP status %ld", status);
     }
+    /* A 206 without a body ends the range early like a short one: below,
+     * truncated. */
     if (rc == 1 || c->err != 0) {
         char msg[OTA_DETAIL_LEN];
 

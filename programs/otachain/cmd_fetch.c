@@ -126,15 +126,46 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     state = cli_val(&opts[2]);
     target = cli_val(&opts[3]);
     current = cli_val(&opts[4]);
+    /* Arguments that cannot work are usage errors, found before the
+     * first byte is fetched. */
+    if (current != NULL) {
+        struct stat st;
+
+        cur_fd = open(current, O_RDONLY | O_CLOEXEC);
+        if (cur_fd < 0) {
+            ota_detail_set(det, "--current %s: %s", current, strerror(errno));
+            return ota_fs_errno(errno);
+        }
+        if (fstat(cur_fd, &st) != 0 || (!S_ISREG(st.st_mode) && cur_length == 0)) {
+            ota_detail_set(det,
+                           "--current %s is not a regular file: give --current-length N, the "
+                           "length of the image it holds",
+                           current);
+            close(cur_fd);
+            return CLI_ERR_USAGE;
+        }
+    }
+    {
+        struct stat st;
+
+        if (stat(cli_val(&opts[5]), &st) == 0 && !S_ISREG(st.st_mode)) {
+            ota_detail_set(det, "--out %s is %s: give the path of the file to write",
+                           cli_val(&opts[5]),
+                           S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+            rc = CLI_ERR_USAGE;
+            goto out;
+        }
+    }
     if (copy_path(tuf_dir, "%s/%s", state, "tuf") != 0 ||
         copy_path(dp_dir, "%s/%s", state, "dp") != 0) {
         ota_detail_set(det, "--state: path too long");
-        return CLI_ERR_USAGE;
+        rc = CLI_ERR_USAGE;
+        goto out;
     }
     rc = ota_fs_read(&root, &root_len, cli_val(&opts[1]), OTA_TUF_ROOT_MAX_LEN);
     if (rc != 0) {
         ota_detail_set(det, "trusted root %s", cli_val(&opts[1]));
-        return rc;
+        goto out;
     }
     if (ota_fs_mkdirs(tuf_dir, 0700) != 0 || ota_fs_mkdirs(dp_dir, 0700) != 0) {
         ota_detail_set(det, "creating the state directory %s", state);
@@ -163,14 +194,6 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     rc = load_index(&idx, c, f, t, dp_dir, det);
     if (rc != 0)
         goto out;
-    if (current != NULL) {
-        cur_fd = open(current, O_RDONLY | O_CLOEXEC);
-        if (cur_fd < 0) {
-            ota_detail_set(det, "--current %s: %s", current, strerror(errno));
-            rc = ota_fs_errno(errno);
-            goto out;
-        }
-    }
     memset(&cfg, 0, sizeof(cfg));
     cfg.idx = idx;
     cfg.image_length = t->length;

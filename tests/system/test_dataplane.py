@@ -488,3 +488,57 @@ def test_fetch_with_ledger(tmp_path, nginx_factory):
     assert any(r[1].startswith("/ledger/checkpoint") for r in srv.requests())
     assert (tmp_path / "st" / "tuf" / "checkpoint").exists()
     assert stat(p.stdout, "ranges") >= 1
+
+
+def test_fetch_arguments_refused_before_any_transfer(tmp_path, release, nginx_factory):
+    """Issue 10: arguments that cannot work are usage errors (exit 2,
+    invalid_arg), found before the first request."""
+    repo, v1, v2, cur = release
+    srv = nginx_factory(root=repo.public)
+    out = tmp_path / "new.img"
+    for url in ("ftp://127.0.0.1/x", "file:///etc", "127.0.0.1"):
+        p = fetch(repo, type("S", (), {"url": url}), tmp_path / "st", out)
+        assert p.returncode == 2 and p.stderr.startswith("otachain: invalid_arg: "), p.stderr
+        assert f"--url {url}: an http:// or https:// URL" in p.stderr
+    p = otachain("repo", "verify", "--url", "file:///etc", "--trusted-root", repo.root1,
+                 "--state", tmp_path / "vs", check=False)
+    assert p.returncode == 2 and "--url file:///etc: an http:// or https:// URL" in p.stderr
+    p = otachain("ledger", "show", "--url", "ftp://127.0.0.1", check=False)
+    assert p.returncode == 2 and "an http:// or https:// URL" in p.stderr
+    # A device or pipe as the current image needs the length it holds.
+    p = fetch(repo, srv, tmp_path / "st", out, current="/dev/zero")
+    assert p.returncode == 2 and p.stderr.startswith("otachain: invalid_arg: "), p.stderr
+    assert "--current /dev/zero is not a regular file: give --current-length N" in p.stderr
+    # --out naming a directory.
+    (tmp_path / "outdir").mkdir()
+    p = fetch(repo, srv, tmp_path / "st", tmp_path / "outdir", current=cur)
+    assert p.returncode == 2 and p.stderr.startswith("otachain: invalid_arg: "), p.stderr
+    assert f"--out {tmp_path / 'outdir'} is a directory" in p.stderr
+    assert srv.requests() == []
+
+
+def test_empty_range_answer_is_truncated(tmp_path, release, nginx_factory):
+    """Issue 10: a 206 without a body is `truncated` (exit 1), as a short
+    one is (test_truncated_pack_refused), not `network`."""
+    repo, v1, v2, cur = release
+    srv = nginx_factory(root=repo.public, extra_conf="        location /chunks/ { return 206; }\n")
+    out = tmp_path / "new.img"
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur)
+    assert p.returncode == 1 and p.stderr.startswith("otachain: truncated: "), p.stderr
+    assert "ended after 0 bytes (truncated by the mirror)" in p.stderr
+    assert not out.exists()
+
+
+def test_delta_error_status_named(tmp_path, release, nginx_factory):
+    """Issue 10: a delta answered with 500 says so (status and URL) in the
+    warning, and the chunks serve the update."""
+    repo, v1, v2, cur = release
+    srv = nginx_factory(root=repo.public, extra_conf="        location /deltas/ { return 500; }\n")
+    out = tmp_path / "new.img"
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur, check=True)
+    assert out.read_bytes() == v2
+    assert "path: chunks" in p.stdout
+    m = re.search(r"warning: reference delta refused \(network: (.*)\); fell back to chunks",
+                  p.stderr)
+    assert m, p.stderr
+    assert m.group(1) == f"{srv.url}/deltas/{sha(v1)}/{sha(v2)}: HTTP status 500", m.group(1)
