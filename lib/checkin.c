@@ -359,8 +359,8 @@ static int parse_error(struct ota_checkin *c, const json_t *o, struct ota_detail
 static int parse_trusted(struct ota_checkin *c, const json_t *o, struct ota_detail *det)
 {
     static const struct member m[] = {
-        {"root_version", JSON_INTEGER, true},
-        {"timestamp_version", JSON_INTEGER, false},
+        {"root_version", JSON_INTEGER, true},      {"timestamp_version", JSON_INTEGER, false},
+        {"snapshot_version", JSON_INTEGER, false}, {"targets_version", JSON_INTEGER, false},
         {"checkpoint", JSON_OBJECT, false},
     };
     static const struct member cm[] = {
@@ -369,12 +369,16 @@ static int parse_trusted(struct ota_checkin *c, const json_t *o, struct ota_deta
     };
     const json_t *cp;
     size_t n = 0;
-    int rc = check_members(o, "trusted", m, 3, det);
+    int rc = check_members(o, "trusted", m, 5, det);
 
     if (rc == 0)
         rc = get_uint(&c->root_version, o, "trusted", "root_version", 1, det);
     if (rc == 0)
         rc = get_uint(&c->timestamp_version, o, "trusted", "timestamp_version", 1, det);
+    if (rc == 0)
+        rc = get_uint(&c->snapshot_version, o, "trusted", "snapshot_version", 1, det);
+    if (rc == 0)
+        rc = get_uint(&c->targets_version, o, "trusted", "targets_version", 1, det);
     if (rc != 0)
         return rc;
     cp = json_object_get(o, "checkpoint");
@@ -535,6 +539,12 @@ int ota_checkin_format(struct ota_buf *out, const struct ota_checkin *in, struct
     if (rc == 0 && in->timestamp_version > 0)
         rc = ota_buf_printf(out, ",\"timestamp_version\":%llu",
                             (unsigned long long)in->timestamp_version);
+    if (rc == 0 && in->snapshot_version > 0)
+        rc = ota_buf_printf(out, ",\"snapshot_version\":%llu",
+                            (unsigned long long)in->snapshot_version);
+    if (rc == 0 && in->targets_version > 0)
+        rc = ota_buf_printf(out, ",\"targets_version\":%llu",
+                            (unsigned long long)in->targets_version);
     if (rc == 0 && in->has_checkpoint) {
         char b64[OTA_BASE64_LEN(32) + 1];
         ota_base64_encode(b64, in->checkpoint_hash, sizeof(in->checkpoint_hash));

@@ -9,7 +9,8 @@
  * Schema 1 (docs/server.md "Database"):
  *   devices(id PK, product, hardware, version, target, slot, state,
  *           state_target, has_progress, progress, error_name, error_detail,
- *           root_version, timestamp_version, checkpoint_size, checkpoint_hash,
+ *           root_version, timestamp_version, snapshot_version, targets_version,
+ *           checkpoint_size, checkpoint_hash,
  *           first_seen, last_seen, update_since, progress_at, serial)
  *   events(id PK AUTOINCREMENT, device, at, changes)  (device,id), (at)
  *   failed(device, target, at)             PK(device, target)
@@ -36,7 +37,8 @@ static const char *const migrations[] = {
     " version TEXT NOT NULL, target TEXT NOT NULL, slot TEXT NOT NULL, state TEXT NOT NULL,"
     " state_target TEXT NOT NULL, has_progress INTEGER NOT NULL, progress INTEGER NOT NULL,"
     " error_name TEXT NOT NULL, error_detail TEXT NOT NULL, root_version INTEGER NOT NULL,"
-    " timestamp_version INTEGER NOT NULL, checkpoint_size INTEGER, checkpoint_hash BLOB,"
+    " timestamp_version INTEGER NOT NULL, snapshot_version INTEGER NOT NULL,"
+    " targets_version INTEGER NOT NULL, checkpoint_size INTEGER, checkpoint_hash BLOB,"
     " first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, update_since INTEGER NOT NULL,"
     " progress_at INTEGER NOT NULL, serial TEXT NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL,"
@@ -88,13 +90,15 @@ enum stmt {
 
 #define DEV_COLS                                                                                   \
     "id, product, hardware, version, target, slot, state, state_target, has_progress, progress,"   \
-    " error_name, error_detail, root_version, timestamp_version, checkpoint_size,"                 \
-    " checkpoint_hash, first_seen, last_seen, update_since, progress_at, serial"
+    " error_name, error_detail, root_version, timestamp_version, snapshot_version,"                \
+    " targets_version, checkpoint_size, checkpoint_hash, first_seen, last_seen, update_since,"     \
+    " progress_at, serial"
 
 static const char *const sql[ST_COUNT] = {
     [ST_DEV_GET] = "SELECT " DEV_COLS " FROM devices WHERE id = ?1",
     [ST_DEV_PUT] = "INSERT OR REPLACE INTO devices(" DEV_COLS ") VALUES"
-                   " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
+                   " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,"
+                   " ?22,?23)",
     [ST_DEV_LIST] = "SELECT " DEV_COLS " FROM devices WHERE id > ?1 ORDER BY id LIMIT ?2",
     [ST_DEV_COUNT] = "SELECT count(*) FROM devices",
     [ST_EV_ADD] = "INSERT INTO events(device, at, changes) VALUES (?1, ?2, ?3)",
@@ -329,16 +333,18 @@ static int read_device(struct ota_fleet_device *d, sqlite3_stmt *st)
     rc |= col_text(c->error_detail, sizeof(c->error_detail), st, 11);
     c->root_version = (uint64_t)sqlite3_column_int64(st, 12);
     c->timestamp_version = (uint64_t)sqlite3_column_int64(st, 13);
-    if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
+    c->snapshot_version = (uint64_t)sqlite3_column_int64(st, 14);
+    c->targets_version = (uint64_t)sqlite3_column_int64(st, 15);
+    if (sqlite3_column_type(st, 16) != SQLITE_NULL) {
         c->has_checkpoint = true;
-        c->checkpoint_size = (uint64_t)sqlite3_column_int64(st, 14);
-        rc |= col_blob32(c->checkpoint_hash, st, 15);
+        c->checkpoint_size = (uint64_t)sqlite3_column_int64(st, 16);
+        rc |= col_blob32(c->checkpoint_hash, st, 17);
     }
-    d->first_seen = sqlite3_column_int64(st, 16);
-    d->last_seen = sqlite3_column_int64(st, 17);
-    d->update_since = sqlite3_column_int64(st, 18);
-    d->progress_at = sqlite3_column_int64(st, 19);
-    rc |= col_text(d->serial, sizeof(d->serial), st, 20);
+    d->first_seen = sqlite3_column_int64(st, 18);
+    d->last_seen = sqlite3_column_int64(st, 19);
+    d->update_since = sqlite3_column_int64(st, 20);
+    d->progress_at = sqlite3_column_int64(st, 21);
+    rc |= col_text(d->serial, sizeof(d->serial), st, 22);
     if (rc != 0)
         return OTA_ERR_FORMAT;
     if (strcmp(state, "none") == 0)
@@ -409,15 +415,17 @@ static int sq_device_put(struct ota_fleet_store *s, const struct ota_fleet_devic
     rc |= bind_text(st, 12, c->error_detail);
     rc |= sqlite3_bind_int64(st, 13, (sqlite3_int64)c->root_version);
     rc |= sqlite3_bind_int64(st, 14, (sqlite3_int64)c->timestamp_version);
+    rc |= sqlite3_bind_int64(st, 15, (sqlite3_int64)c->snapshot_version);
+    rc |= sqlite3_bind_int64(st, 16, (sqlite3_int64)c->targets_version);
     if (c->has_checkpoint) {
-        rc |= sqlite3_bind_int64(st, 15, (sqlite3_int64)c->checkpoint_size);
-        rc |= sqlite3_bind_blob(st, 16, c->checkpoint_hash, 32, SQLITE_STATIC);
+        rc |= sqlite3_bind_int64(st, 17, (sqlite3_int64)c->checkpoint_size);
+        rc |= sqlite3_bind_blob(st, 18, c->checkpoint_hash, 32, SQLITE_STATIC);
     }
-    rc |= sqlite3_bind_int64(st, 17, d->first_seen);
-    rc |= sqlite3_bind_int64(st, 18, d->last_seen);
-    rc |= sqlite3_bind_int64(st, 19, d->update_since);
-    rc |= sqlite3_bind_int64(st, 20, d->progress_at);
-    rc |= bind_text(st, 21, d->serial);
+    rc |= sqlite3_bind_int64(st, 19, d->first_seen);
+    rc |= sqlite3_bind_int64(st, 20, d->last_seen);
+    rc |= sqlite3_bind_int64(st, 21, d->update_since);
+    rc |= sqlite3_bind_int64(st, 22, d->progress_at);
+    rc |= bind_text(st, 23, d->serial);
     if (rc != 0)
         return OTA_ERR_NOMEM;
     return done(q, st, "storing a device", det);

@@ -69,6 +69,8 @@ struct ota_checkin {
     /* trusted */
     uint64_t root_version;      /* >= 1 */
     uint64_t timestamp_version; /* 0: none */
+    uint64_t snapshot_version;  /* 0: none (the bundle then carries it) */
+    uint64_t targets_version;   /* 0: none */
     bool has_checkpoint;
     uint64_t checkpoint_size;
     uint8_t checkpoint_hash[32];

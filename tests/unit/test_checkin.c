@@ -16,7 +16,8 @@
     "\"target\":\"cam/1.2.0/fw.img\",\"slot\":\"a\"},"                                             \
     "\"update\":{\"state\":\"downloading\",\"target\":\"cam/1.3.0/fw.img\",\"progress\":1048576}," \
     "\"last_error\":{\"name\":\"hash_mismatch\",\"detail\":\"pack chunk 17\"},"                    \
-    "\"trusted\":{\"root_version\":3,\"timestamp_version\":57,"                                    \
+    "\"trusted\":{\"root_version\":3,\"timestamp_version\":57,\"snapshot_version\":40,"            \
+    "\"targets_version\":12,"                                                                      \
     "\"checkpoint\":{\"size\":120,\"hash\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"}}}"
 
 #define MIN                                                                                        \
@@ -49,6 +50,8 @@ static void test_full(void **state)
     assert_string_equal(c.error_detail, "pack chunk 17");
     assert_int_equal(c.root_version, 3);
     assert_int_equal(c.timestamp_version, 57);
+    assert_int_equal(c.snapshot_version, 40);
+    assert_int_equal(c.targets_version, 12);
     assert_true(c.has_checkpoint);
     assert_int_equal(c.checkpoint_size, 120);
     for (int i = 0; i < 32; i++)

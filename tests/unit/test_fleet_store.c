@@ -175,6 +175,8 @@ static void test_devices(void **state)
     snprintf(d.report.error_name, sizeof(d.report.error_name), "hash_mismatch");
     snprintf(d.report.error_detail, sizeof(d.report.error_detail), "chunk 3");
     d.report.timestamp_version = 7;
+    d.report.snapshot_version = 8;
+    d.report.targets_version = 9;
     d.report.has_checkpoint = true;
     d.report.checkpoint_size = 42;
     memset(d.report.checkpoint_hash, 0x5a, 32);
