@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -34,6 +35,7 @@
 #include "otachain/delta.h"
 #include "otachain/fsutil.h"
 #include "otachain/http.h"
+#include "otachain/multipart.h"
 #include "otachain/pack.h"
 #include "otachain/plan.h"
 
@@ -449,10 +451,7 @@ struct range_ctx {
     bool started;   /* reader begun for chunk */
     bool status_checked;
     bool multipart;
-    bool in_part;       /* multipart: inside a part's body */
-    uint64_t part_left; /* its bytes still to come */
-    char hdr[1024];     /* multipart: boundary and part headers */
-    size_t hdr_len;
+    struct ota_multipart mp; /* the framing of a multipart/byteranges answer */
     int err;
     struct ota_detail det;
 };
@@ -538,52 +537,65 @@ static int consume(struct range_ctx *c, const uint8_t *data, size_t n)
     return 0;
 }
 
-/* A part's headers are complete: find its Content-Range and check that it
- * is the next range requested. */
-static int part_begin(struct range_ctx *c)
+/* Multipart: a part begins; it must be the next range asked for. */
+static int part_begin(void *ctx, const struct ota_byte_range *br)
 {
-    char low[sizeof(c->hdr)];
-    const char *p;
-    char *end;
-    uint64_t a, b;
-    const struct ota_plan_range *r;
+    struct range_ctx *c = ctx;
+    const struct ota_plan_range *r = &c->plan->ranges[c->first + c->parts];
 
-    for (size_t i = 0; i < c->hdr_len; i++)
-        low[i] = (c->hdr[i] >= 'A' && c->hdr[i] <= 'Z') ? (char)(c->hdr[i] + 32) : c->hdr[i];
-    low[c->hdr_len] = '\0';
-    p = strstr(low, "content-range:");
-    if (p == NULL || c->parts >= c->n) {
-        ota_detail_set(&c->det, "malformed multipart/byteranges answer (part %" PRIu32 ")",
-                       c->parts + 1);
-        return OTA_ERR_NETWORK;
+    if (c->parts > 0) { /* the previous part must have brought its whole range */
+        const struct ota_plan_range *prev = &c->plan->ranges[c->first + c->cur];
+
+        if (c->pos < prev->end || c->chunk != UINT32_MAX) {
+            ota_detail_set(&c->det,
+                           "range [%" PRIu64 ", %" PRIu64 ") ended after %" PRIu64
+                           " bytes (truncated by the mirror)",
+                           prev->start, prev->end, c->pos - prev->start);
+            return OTA_ERR_TRUNCATED;
+        }
     }
-    p += strlen("content-range:");
-    while (*p == ' ' || *p == '\t')
-        p++;
-    if (strncmp(p, "bytes ", 6) != 0)
-        return OTA_ERR_NETWORK;
-    p += 6;
-    errno = 0;
-    a = strtoull(p, &end, 10);
-    if (errno != 0 || end == p || *end != '-')
-        return OTA_ERR_NETWORK;
-    p = end + 1;
-    b = strtoull(p, &end, 10);
-    if (errno != 0 || end == p || b < a)
-        return OTA_ERR_NETWORK;
-    r = &c->plan->ranges[c->first + c->parts];
-    if (a != r->start || b + 1 != r->end) {
+    /* A part may end early (the mirror's file is shorter: truncated, found
+     * when the bytes run out); it must not begin elsewhere or end later. */
+    if (br->first != r->start || br->last + 1 > r->end) {
         ota_detail_set(&c->det,
                        "part %" PRIu32 " is bytes %" PRIu64 "-%" PRIu64 ", requested %" PRIu64
                        "-%" PRIu64,
-                       c->parts + 1, a, b, r->start, r->end - 1);
-        return OTA_ERR_NETWORK;
+                       c->parts + 1, br->first, br->last, r->start, r->end - 1);
+        return OTA_ERR_HTTP_FRAMING;
     }
     start_range(c, c->parts);
     c->parts++;
-    c->part_left = b + 1 - a;
-    c->in_part = true;
-    c->hdr_len = 0;
+    return 0;
+}
+
+static int part_data(void *ctx, const uint8_t *data, size_t len)
+{
+    return consume(ctx, data, len);
+}
+
+/* A single-part answer: its Content-Range must be the one range asked
+ * for (several asked for: the caller asks again one at a time). */
+static int single_range(struct range_ctx *c)
+{
+    const struct ota_plan_range *r = &c->plan->ranges[c->first];
+    struct curl_header *h = NULL;
+    struct ota_byte_range br;
+    int rc;
+
+    if (curl_easy_header(c->d->easy, "Content-Range", 0, CURLH_HEADER, -1, &h) != CURLHE_OK ||
+        h == NULL) {
+        ota_detail_set(&c->det, "a 206 answer without Content-Range");
+        return OTA_ERR_HTTP_FRAMING;
+    }
+    rc = ota_content_range_parse(&br, h->value, strlen(h->value), &c->det);
+    if (rc != 0)
+        return rc;
+    if (br.first != r->start || br.last + 1 > r->end) {
+        ota_detail_set(
+            &c->det, "the answer is bytes %" PRIu64 "-%" PRIu64 ", requested %" PRIu64 "-%" PRIu64,
+            br.first, br.last, r->start, r->end - 1);
+        return OTA_ERR_HTTP_FRAMING;
+    }
     return 0;
 }
 
@@ -592,12 +604,12 @@ static size_t range_write(char *data, size_t size, size_t nmemb, void *ctx)
     struct range_ctx *c = ctx;
     struct dpf *d = c->d;
     size_t n = size * nmemb;
-    size_t off = 0;
 
     d->st->bytes_fetched += n; /* what crossed the wire, even if refused */
     if (!c->status_checked) {
         long status = 0;
         char *ct = NULL;
+        char boundary[OTA_MULTIPART_BOUNDARY_MAX + 1];
 
         curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
         c->status_checked = true;
@@ -616,41 +628,26 @@ static size_t range_write(char *data, size_t size, size_t nmemb, void *ctx)
             return 0;
         }
         curl_easy_getinfo(d->easy, CURLINFO_CONTENT_TYPE, &ct);
-        c->multipart = ct != NULL && strncmp(ct, "multipart/byteranges", 20) == 0;
+        c->multipart = ct != NULL && strncasecmp(ct, "multipart/", 10) == 0;
         if (c->n > 1 && !c->multipart) {
             c->err = NEED_SINGLE;
             return 0;
         }
-    }
-    if (!c->multipart) {
-        c->err = consume(c, (const uint8_t *)data, n);
-        return c->err == 0 ? n : 0;
-    }
-    while (off < n) {
-        if (c->in_part) {
-            size_t take = c->part_left < n - off ? (size_t)c->part_left : n - off;
-
-            c->err = consume(c, (const uint8_t *)data + off, take);
-            if (c->err != 0)
-                return 0;
-            c->part_left -= take;
-            off += take;
-            c->in_part = c->part_left > 0;
-            continue;
+        if (c->multipart) {
+            c->err = ota_multipart_boundary(boundary, ct, &c->det);
+            if (c->err == 0)
+                c->err = ota_multipart_init(&c->mp, boundary, c->n, part_begin, part_data, c);
+        } else {
+            c->err = single_range(c);
         }
-        if (c->hdr_len + 1 >= sizeof(c->hdr)) {
-            c->err = OTA_ERR_NETWORK;
-            ota_detail_set(&c->det, "malformed multipart/byteranges answer (headers too long)");
+        if (c->err != 0)
             return 0;
-        }
-        c->hdr[c->hdr_len++] = data[off++];
-        if (c->hdr_len >= 4 && memcmp(c->hdr + c->hdr_len - 4, "\r\n\r\n", 4) == 0) {
-            c->err = part_begin(c);
-            if (c->err != 0)
-                return 0;
-        }
     }
-    return n;
+    if (!c->multipart)
+        c->err = consume(c, (const uint8_t *)data, n);
+    else
+        c->err = ota_multipart_feed(&c->mp, data, n, &c->det);
+    return c->err == 0 ? n : 0;
 }
 
 /* One request for ranges [first, first + nr) of the plan. */
@@ -711,9 +708,9 @@ static int fetch_request(struct dpf *d, const struct ota_plan *plan, uint32_t fi
         return rc;
     }
     r = &plan->ranges[first + c->cur];
-    if ((c->multipart && (c->in_part || c->parts < nr)) || c->pos < r->end ||
-        c->chunk != UINT32_MAX) {
-        if (c->multipart && !c->in_part && c->parts < nr)
+    if ((c->multipart && (ota_multipart_finish(&c->mp, NULL) != 0 || c->parts < nr)) ||
+        c->pos < r->end || c->chunk != UINT32_MAX) {
+        if (c->multipart && c->mp.state != OTA_MP_BODY && c->parts < nr)
             r = &plan->ranges[first + c->parts];
         ota_detail_set(det,
                        "%s: range [%" PRIu64 ", %" PRIu64 ") ended after %" PRIu64

@@ -175,6 +175,18 @@
       "Slow retrieval: the server sent too slowly, stalled or did not finish in time (a slow "     \
       "retrieval attack or a poor link); nothing unverified was kept: retry, or use another "      \
       "mirror.")                                                                                   \
+    X(HTTP_FRAMING, -141, "http_framing",                                                          \
+      "Malformed HTTP answer: its Content-Range or multipart/byteranges framing breaks the "       \
+      "rules, or names other bytes than those asked for; the mirror (or a proxy before it) is "    \
+      "broken or hostile: use another one.")                                                       \
+    X(NO_SPACE, -142, "no_space",                                                                  \
+      "Not enough space: the output (file system or slot) cannot hold the image; nothing was "     \
+      "written: free space or choose a larger slot.")                                              \
+    X(SLOT_MOUNTED, -143, "slot_mounted",                                                          \
+      "The slot is in use (mounted, or held by another user of the device): an update never "      \
+      "writes a slot in use; unmount it or name the other slot.")                                  \
+    X(SLOT_BOOTED, -144, "slot_booted",                                                            \
+      "The slot is the one the system booted from: an update writes the other slot.")              \
     /* releases: SemVer, product, hardware, security floor (-160..-179) */                         \
     /* update server: device and admin API, fleet CA (-180..-199) */                               \
     X(AUTH, -180, "unauthenticated",                                                               \
