@@ -214,7 +214,57 @@
       "The log database is older than the checkpoint the server published (restored from an "      \
       "old backup?): serving it would fork the log; rebuild it from the public tiles "             \
       "(docs/server.md).")                                                                         \
-    /* device agent: bootloader, slots, install journal (-200..-219) */
+    /* device agent: bootloader, slots, install journal (-200..-219) */                            \
+    X(BOOTENV_CONFIG, -200, "bootenv_config",                                                      \
+      "Bootloader environment not configured: its configuration (e.g. fw_env.config) is "          \
+      "missing or malformed, so no update can be armed; fix the configuration file.")              \
+    X(BOOTENV_CRC, -201, "bootenv_crc",                                                            \
+      "Bootloader environment unreadable: no copy has a valid CRC, so the bootloader runs on "     \
+      "its built-in default environment; no update is armed until a valid environment is "         \
+      "written (e.g. with fw_setenv).")                                                            \
+    X(BOOTENV_READONLY, -202, "bootenv_readonly",                                                  \
+      "Bootloader environment read-only: it cannot be opened for writing (boot partition "         \
+      "mounted read-only, write-protected device or wrong permissions), so no update can be "      \
+      "armed.")                                                                                    \
+    X(BOOTENV_VERIFY, -203, "bootenv_verify",                                                      \
+      "Bootloader environment did not keep what was written: reading it back after a store "       \
+      "gave other values; the storage may be failing.")                                            \
+    X(BOOTENV_STATE, -204, "bootenv_state",                                                        \
+      "Bootloader environment holds values the agent does not understand (unknown slot, "          \
+      "malformed counter): fix them with fw_setenv or the board's tool.")                          \
+    X(SLOT_UNKNOWN, -205, "slot_unknown",                                                          \
+      "Booted slot unknown: the kernel command line names no configured slot (otachain.slot= "     \
+      "or root=); check the boot script and the [slot] sections of the configuration.")            \
+    X(HOOK_FAILED, -206, "hook_failed",                                                            \
+      "A hook failed: the configured hook program exited non-zero or could not be run; see "       \
+      "its output in the agent's log.")                                                            \
+    X(HOOK_TIMEOUT, -207, "hook_timeout",                                                          \
+      "A hook timed out: the configured hook program ran longer than its timeout and was "         \
+      "killed.")                                                                                   \
+    X(HEALTH_CHECK, -208, "health_check",                                                          \
+      "Health check failed on the trial boot of a new release: the device rolled back to the "     \
+      "previous slot; the release is not retried automatically.")                                  \
+    X(FELL_BACK, -209, "fell_back",                                                                \
+      "The new slot never reached the agent: the bootloader's boot counter ran out and it "        \
+      "booted the previous slot again; the release is not retried automatically.")                 \
+    X(JOURNAL, -210, "journal",                                                                    \
+      "The install journal in the state directory is malformed; it was not written by this "       \
+      "agent or the data partition is damaged.")                                                   \
+    X(CONFIG, -211, "config",                                                                      \
+      "Bad agent configuration: a key is unknown, missing, duplicated or malformed (see the "      \
+      "detail for the file, section and key).")                                                    \
+    X(NO_SOURCE, -212, "no_source",                                                                \
+      "No update source answered correctly this round: every configured source failed or was "     \
+      "refused (each one's error is in the log); the agent retries at the next poll.")             \
+    X(BLOCKED, -213, "blocked",                                                                    \
+      "Release not retried: it failed on this device before (rolled back); publish a newer "       \
+      "release, or clear it with otachain-agent unblock.")                                         \
+    X(SLOT_VERIFY, -214, "slot_verify",                                                            \
+      "The slot does not hold what was written: re-reading the medium gave another SHA-256 "       \
+      "than the signed image; the storage may be failing.")                                        \
+    X(REBOOT, -215, "reboot",                                                                      \
+      "The reboot command failed: the update is armed and will run at the next reboot; check "     \
+      "the configured reboot command.")
 
 enum ota_err {
     OTA_OK = 0,

@@ -1,0 +1,160 @@
+/* The device agent's core (docs/agent.md): update sources, and the state
+ * machine that installs a release into the inactive slot, arms the
+ * bootloader, and after the reboot commits or rolls back. The program
+ * (programs/otachain-agent) reads the configuration and drives it; the
+ * state machine itself is drawn at the top of lib/agent.c.
+ */
+#ifndef OTACHAIN_AGENT_H
+#define OTACHAIN_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "otachain/bootloader.h"
+#include "otachain/clock.h"
+#include "otachain/err.h"
+#include "otachain/fsutil.h"
+#include "otachain/journal.h"
+
+#define OTA_AGENT_MAX_SLOTS   4
+#define OTA_AGENT_MAX_MIRRORS 8
+
+/* A release a source offers: an image target verified through the TUF
+ * workflow and the ledger rule, chosen for this device. */
+struct ota_offer {
+    char target[OTA_JOURNAL_PATH_MAX + 1];
+    char version[OTA_JOURNAL_VERSION_MAX + 1];
+    uint8_t sha256[OTA_SHA256_LEN];
+    uint64_t length;
+    uint64_t security_version;
+};
+
+/* What the agent tells a source about the device. */
+struct ota_device_view {
+    const char *product;
+    const char *hardware;
+    const struct ota_journal *journal; /* installed release, floor, failed releases */
+};
+
+/* Where an offered image goes. */
+struct ota_install_dst {
+    const char *work_dir;       /* the source's scratch space on the data partition */
+    const char *out_path;       /* the verified image file to produce */
+    const char *current_path;   /* the active slot (chunk reuse, deltas), or NULL */
+    uint64_t current_length;    /* bytes of the installed image in it; 0: unknown */
+    const uint8_t *current_sha; /* its SHA-256, or NULL when unknown */
+};
+
+/* An event for the update server (mirror mode keeps them in the journal). */
+struct ota_report {
+    const char *event;   /* "committed", "rolled_back", "fell_back", "refused", "failed" */
+    const char *version; /* the release concerned */
+    const char *error;   /* error name, or "" */
+    const char *detail;
+};
+
+/* An update source: the update server, or a list of static mirrors. */
+struct ota_source {
+    const char *name; /* "mirrors", "server" */
+    /* Verifies what the source serves and chooses the release to install:
+     * *found = false when none is newer and allowed. installed_out (may be
+     * NULL) receives the SHA-256 and length of the installed release when
+     * the trusted targets name it (for chunk reuse). */
+    int (*check)(void *ctx, struct ota_offer *out, bool *found,
+                 struct ota_journal_release *installed_out, const struct ota_device_view *dev,
+                 struct ota_detail *det);
+    /* Produces dst->out_path holding exactly the offered image (verified
+     * against its signed length and SHA-256), resuming earlier work in
+     * dst->work_dir. Only after a successful check in this process. */
+    int (*fetch)(void *ctx, const struct ota_offer *offer, const struct ota_install_dst *dst,
+                 struct ota_detail *det);
+    /* Reports an event; NULL for sources without a server. */
+    int (*report)(void *ctx, const struct ota_report *r, struct ota_detail *det);
+    void (*destroy)(void *ctx);
+    void *ctx;
+};
+
+void ota_source_free(struct ota_source *s);
+
+/* The mirror-list source: each round runs the TUF workflow and the ledger
+ * rule against the mirrors in order; the first that verifies is used,
+ * and a mirror that fails (lies, stalls, is down) is dropped for the round
+ * and the next one tried, for the metadata and for the image alike. */
+struct ota_mirror_cfg {
+    const char *const *urls;
+    unsigned nurls;
+    const char *tuf_dir;           /* trusted metadata (on the data partition) */
+    const uint8_t *bootstrap_root; /* root.json shipped with the device */
+    size_t bootstrap_len;
+    const char *ca_file;            /* NULL: the system store */
+    const struct ota_clock *clock;  /* NULL: the system clock */
+    const struct ota_fs_hook *hook; /* fault injection; may be NULL */
+    void (*log)(void *ctx, const char *msg);
+    void *log_ctx;
+};
+
+OTA_WUR int ota_source_mirror_new(struct ota_source **out, const struct ota_mirror_cfg *cfg,
+                                  struct ota_detail *det);
+
+struct ota_agent_slot {
+    const char *name;   /* boot name: what otachain.slot= and the bootloader say */
+    const char *device; /* block device or file */
+};
+
+struct ota_agent_hook {
+    const char *path; /* NULL: none */
+    uint32_t timeout_ms;
+};
+
+struct ota_agent_cfg {
+    const char *state_dir; /* on the data partition both slots share */
+    const char *product;
+    const char *hardware;
+    const char *factory_version; /* what the slots held when the device was made */
+    struct ota_agent_slot slots[OTA_AGENT_MAX_SLOTS];
+    unsigned nslots;
+    const char *cmdline_path; /* /proc/cmdline */
+    const char *reboot_command;
+    uint32_t reboot_timeout_ms;
+    struct ota_agent_hook pre_install, post_install, health_check;
+    struct ota_bootloader *boot; /* borrowed */
+    struct ota_source *source;   /* borrowed */
+    const struct ota_clock *clock;
+    const struct ota_fs_hook *hook;
+    /* Progress and decisions, one line each (no newline). */
+    void (*log)(void *ctx, const char *msg);
+    void *log_ctx;
+};
+
+/* What a call did. */
+enum ota_agent_action {
+    OTA_ACTION_NONE,        /* nothing to do */
+    OTA_ACTION_REBOOTING,   /* the reboot command ran: the caller stops */
+    OTA_ACTION_COMMITTED,   /* the trial release is confirmed */
+    OTA_ACTION_ROLLED_BACK, /* finished going back after a failed trial */
+    OTA_ACTION_FELL_BACK,   /* noticed that the bootloader went back */
+    OTA_ACTION_WAIT_REBOOT, /* armed, but the reboot command failed: armed for the next boot */
+};
+
+const char *ota_agent_action_name(enum ota_agent_action a);
+
+/* The slot the kernel command line names (otachain.slot=NAME, else
+ * root=DEVICE of a configured slot). OTA_ERR_SLOT_UNKNOWN. */
+OTA_WUR int ota_agent_booted_slot(unsigned *index, const struct ota_agent_cfg *cfg,
+                                  struct ota_detail *det);
+
+/* At start-up: loads (or creates) the journal and finishes whatever the
+ * last boot left: a trial boot gets its health check and is committed or
+ * rolled back; a fall-back by the bootloader is recorded; a rollback is
+ * completed. j receives the journal as it is afterwards. */
+OTA_WUR int ota_agent_start(enum ota_agent_action *action, struct ota_journal *j,
+                            const struct ota_agent_cfg *cfg, struct ota_detail *det);
+
+/* One round: asks the source, and when it offers a release writes it
+ * into the inactive slot, verifies it there, arms the bootloader and runs
+ * the reboot command. Refuses to arm when the bootloader environment
+ * cannot be read and written. Call after ota_agent_start. */
+OTA_WUR int ota_agent_round(enum ota_agent_action *action, struct ota_journal *j,
+                            const struct ota_agent_cfg *cfg, struct ota_detail *det);
+
+#endif

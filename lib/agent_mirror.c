@@ -1,0 +1,526 @@
+/* The mirror-list source of the device agent (agent.h).
+ *
+ * check: for each mirror in order, a fresh TUF client on the trusted
+ * state runs the whole workflow with the ledger rule; the first mirror
+ * that verifies is used and the newest release for this product and
+ * hardware is chosen from its targets. A mirror that fails (a forged,
+ * stale, forked or withheld file, a stall, a refusal) is dropped for the
+ * round and the next one tried. Whatever a failed refresh verified before
+ * its failing step stays trusted (the TUF client's rule); nothing a lying
+ * mirror served is.
+ * fetch: the chunk index through the TUF client (length and SHA-256
+ * pinned by the signed targets), then the data-plane fetch (reference
+ * delta or missing chunks, each checked against the index, the whole image
+ * against its target); on a mirror failure the next mirror is verified
+ * and asked for the same image (pinned by its SHA-256).
+ *
+ * Mirror mode bypasses rollouts: a device takes a release as soon as a
+ * mirror serves it (docs/agent.md).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "otachain/agent.h"
+#include "otachain/chunk_index.h"
+#include "otachain/dp_fetch.h"
+#include "otachain/fetch.h"
+#include "otachain/tuf.h"
+#include "otachain/tuf_client.h"
+
+struct mirror_src {
+    char *urls[OTA_AGENT_MAX_MIRRORS];
+    unsigned n;
+    char *tuf_dir;
+    uint8_t *root;
+    size_t root_len;
+    char *ca_file;
+    const struct ota_clock *clock;
+    const struct ota_fs_hook *hook;
+    void (*log)(void *ctx, const char *msg);
+    void *log_ctx;
+    /* The mirror check verified, and its client. */
+    int active;
+    struct ota_tuf_client *client;
+    struct ota_fetcher *fetcher;
+};
+
+static void mlog(const struct mirror_src *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void mlog(const struct mirror_src *m, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+
+    if (m->log == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    m->log(m->log_ctx, msg);
+}
+
+static void drop_client(struct mirror_src *m)
+{
+    ota_tuf_client_free(m->client);
+    ota_fetcher_free(m->fetcher);
+    m->client = NULL;
+    m->fetcher = NULL;
+    m->active = -1;
+}
+
+/* Runs the TUF workflow (with the ledger rule) against mirror i. */
+static int verify_mirror(struct mirror_src *m, unsigned i, struct ota_detail *det)
+{
+    struct ota_tuf_client_opts copts;
+    struct ota_http_opts hopts;
+    int64_t now = ota_clock_now(m->clock);
+    int rc;
+
+    drop_client(m);
+    memset(&hopts, 0, sizeof(hopts));
+    hopts.ca_file = m->ca_file;
+    rc = ota_fetcher_http_new(&m->fetcher, m->urls[i], &hopts);
+    if (rc != 0) {
+        ota_detail_set(det, "%s", m->urls[i]);
+        return rc;
+    }
+    memset(&copts, 0, sizeof(copts));
+    copts.state_dir = m->tuf_dir;
+    /* The TUF client reads 0 as "the system clock" until the time floor
+     * lands (issue 9); a clock without a reading falls back to it too. */
+    copts.now = now == OTA_TIME_NONE || now <= 0 ? 0 : now;
+    copts.hook = m->hook;
+    rc = ota_tuf_client_open(&m->client, &copts, m->root, m->root_len, det);
+    if (rc == 0)
+        rc = ota_tuf_client_refresh(m->client, m->fetcher, det);
+    if (rc != 0) {
+        ota_tuf_client_free(m->client);
+        ota_fetcher_free(m->fetcher);
+        m->client = NULL;
+        m->fetcher = NULL;
+        return rc;
+    }
+    m->active = (int)i;
+    return 0;
+}
+
+/* -------------------------------------------------------------- SemVer */
+
+/* SemVer 2.0.0 precedence of two valid versions: <0, 0, >0. Build
+ * metadata is ignored. (The release module of issue 9 replaces this.) */
+static int ident_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    bool anum = an > 0, bnum = bn > 0;
+
+    for (size_t i = 0; i < an; i++)
+        anum = anum && a[i] >= '0' && a[i] <= '9';
+    for (size_t i = 0; i < bn; i++)
+        bnum = bnum && b[i] >= '0' && b[i] <= '9';
+    if (anum && bnum) {
+        if (an != bn)
+            return an < bn ? -1 : 1;
+        return memcmp(a, b, an);
+    }
+    if (anum != bnum)
+        return anum ? -1 : 1;
+    int c = memcmp(a, b, an < bn ? an : bn);
+    return c != 0 ? c : (an < bn ? -1 : an > bn);
+}
+
+static size_t core_end(const char *v)
+{
+    return strcspn(v, "-+");
+}
+
+static int semver_cmp(const char *a, const char *b)
+{
+    size_t ae = core_end(a), be = core_end(b);
+    const char *pa = a, *pb = b;
+
+    /* MAJOR.MINOR.PATCH numerically. */
+    for (int k = 0; k < 3; k++) {
+        size_t an = strcspn(pa, ".-+"), bn = strcspn(pb, ".-+");
+        int c = ident_cmp(pa, an, pb, bn);
+
+        if (c != 0)
+            return c;
+        pa += an + (pa[an] == '.');
+        pb += bn + (pb[bn] == '.');
+    }
+    /* A pre-release has lower precedence than the release. */
+    bool apre = a[ae] == '-', bpre = b[be] == '-';
+    if (!apre || !bpre)
+        return apre == bpre ? 0 : (apre ? -1 : 1);
+    pa = a + ae + 1;
+    pb = b + be + 1;
+    for (;;) {
+        size_t an = strcspn(pa, ".+"), bn = strcspn(pb, ".+");
+        int c = ident_cmp(pa, an, pb, bn);
+
+        if (c != 0)
+            return c;
+        bool amore = pa[an] == '.', bmore = pb[bn] == '.';
+        if (!amore || !bmore)
+            return amore == bmore ? 0 : (amore ? 1 : -1);
+        pa += an + 1;
+        pb += bn + 1;
+    }
+}
+
+static bool semver_valid(const char *v)
+{
+    const char *p = v;
+
+    for (int k = 0; k < 3; k++) {
+        size_t n = strspn(p, "0123456789");
+
+        if (n == 0 || (n > 1 && p[0] == '0') || n > 18)
+            return false;
+        p += n;
+        if (k < 2 && *p++ != '.')
+            return false;
+    }
+    if (*p == '-') {
+        p++;
+        for (;;) {
+            size_t n = strspn(p, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-");
+
+            if (n == 0)
+                return false;
+            if (strspn(p, "0123456789") == n && n > 1 && p[0] == '0')
+                return false;
+            p += n;
+            if (*p != '.')
+                break;
+            p++;
+        }
+    }
+    if (*p == '+') {
+        p++;
+        if (*p == '\0')
+            return false;
+        p += strspn(p, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-.");
+    }
+    return *p == '\0';
+}
+
+/* -------------------------------------------------------------- choice */
+
+struct release_fields {
+    const char *product, *version, *index;
+    json_t *hardware;
+    uint64_t security_version;
+};
+
+static bool release_of(struct release_fields *r, const struct ota_tuf_target *t)
+{
+    json_t *sv;
+
+    if (t->custom == NULL)
+        return false;
+    r->product = json_string_value(json_object_get(t->custom, "product"));
+    r->version = json_string_value(json_object_get(t->custom, "version"));
+    r->index = json_string_value(json_object_get(t->custom, "index"));
+    r->hardware = json_object_get(t->custom, "hardware");
+    sv = json_object_get(t->custom, "security_version");
+    if (r->product == NULL || r->version == NULL || r->index == NULL ||
+        !json_is_array(r->hardware) || !json_is_integer(sv) || json_integer_value(sv) < 0 ||
+        !semver_valid(r->version) || strlen(r->version) > OTA_JOURNAL_VERSION_MAX ||
+        strlen(t->path) > OTA_JOURNAL_PATH_MAX)
+        return false;
+    r->security_version = (uint64_t)json_integer_value(sv);
+    return true;
+}
+
+static bool for_hardware(const struct release_fields *r, const char *hw)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(r->hardware, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), hw) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int mirror_check(void *ctx, struct ota_offer *out, bool *found,
+                        struct ota_journal_release *installed_out,
+                        const struct ota_device_view *dev, struct ota_detail *det)
+{
+    struct mirror_src *m = ctx;
+    const struct ota_journal *j = dev->journal;
+    const struct ota_tuf_meta *md;
+    const struct ota_tuf_target *best = NULL;
+    struct release_fields bestf = {0};
+    struct ota_detail d;
+    int rc = OTA_ERR_NO_SOURCE;
+    unsigned skipped_floor = 0, skipped_blocked = 0;
+
+    *found = false;
+    memset(out, 0, sizeof(*out));
+    ota_detail_set(det, "no mirror configured");
+    for (unsigned i = 0; i < m->n; i++) {
+        d.msg[0] = '\0';
+        rc = verify_mirror(m, i, &d);
+        if (rc == 0)
+            break;
+        mlog(m, "mirror %s dropped for this round: %s: %s", m->urls[i], ota_errname(rc), d.msg);
+        ota_detail_set(det, "%s: %s", m->urls[i], d.msg);
+    }
+    if (rc != 0)
+        return rc;
+    md = ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS);
+    for (size_t i = 0; md != NULL && i < md->ntargets; i++) {
+        const struct ota_tuf_target *t = &md->targets[i];
+        struct release_fields f;
+
+        if (!release_of(&f, t) || strcmp(f.product, dev->product) != 0 ||
+            !for_hardware(&f, dev->hardware))
+            continue;
+        if (installed_out != NULL && strcmp(f.version, j->installed.version) == 0) {
+            memcpy(installed_out->sha256, t->sha256, OTA_SHA256_LEN);
+            installed_out->length = t->length;
+            installed_out->security_version = f.security_version;
+            snprintf(installed_out->target, sizeof(installed_out->target), "%s", t->path);
+        }
+        if (semver_valid(j->installed.version) && semver_cmp(f.version, j->installed.version) <= 0)
+            continue;
+        if (f.security_version < j->security_floor) {
+            skipped_floor++;
+            continue;
+        }
+        if (ota_journal_is_blocked(j, t->sha256)) {
+            skipped_blocked++;
+            continue;
+        }
+        if (best == NULL || semver_cmp(f.version, bestf.version) > 0) {
+            best = t;
+            bestf = f;
+        }
+    }
+    if (skipped_floor > 0 || skipped_blocked > 0)
+        mlog(m, "%u newer release(s) below the security floor %" PRIu64 ", %u that failed here",
+             skipped_floor, j->security_floor, skipped_blocked);
+    if (best == NULL)
+        return 0;
+    snprintf(out->target, sizeof(out->target), "%s", best->path);
+    snprintf(out->version, sizeof(out->version), "%s", bestf.version);
+    memcpy(out->sha256, best->sha256, OTA_SHA256_LEN);
+    out->length = best->length;
+    out->security_version = bestf.security_version;
+    *found = true;
+    mlog(m, "mirror %s: %s offers %s", m->urls[m->active], dev->product, out->version);
+    return 0;
+}
+
+/* The chunk index the image target names, through the TUF client. */
+static int load_index(struct ota_chunk_index **out, struct mirror_src *m,
+                      const struct ota_tuf_target *t, const char *dir, struct ota_detail *det)
+{
+    const char *ipath = json_string_value(json_object_get(t->custom, "index"));
+    const struct ota_tuf_target *it;
+    char file[PATH_MAX], hex[OTA_SHA256_HEX_LEN + 1];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    *out = NULL;
+    it = ota_tuf_find_target(ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS), ipath);
+    if (it == NULL) {
+        ota_detail_set(det, "chunk index %s is not a signed target", ipath);
+        return OTA_ERR_TARGET_UNKNOWN;
+    }
+    if (it->length > OTA_CHUNK_INDEX_MAX_LEN) {
+        ota_detail_set(det, "chunk index %s: %" PRIu64 " bytes", ipath, it->length);
+        return OTA_ERR_TOO_LARGE;
+    }
+    /* Kept after the install: otachain-agent audit re-hashes the slot
+     * against it (it is named by its own SHA-256, pinned by targets). */
+    ota_hex_encode(hex, it->sha256, OTA_SHA256_LEN);
+    if (snprintf(file, sizeof(file), "%s/%s.cidx", dir, hex) >= (int)sizeof(file))
+        return OTA_ERR_INVALID_ARG;
+    rc = ota_tuf_client_download(m->client, m->fetcher, ipath, file, det);
+    if (rc == 0)
+        rc = ota_fs_read(&data, &len, file, (size_t)it->length);
+    if (rc == 0)
+        rc = ota_chunk_index_parse(out, data, len, det);
+    if (rc != 0)
+        ota_detail_prefix(det, ipath);
+    free(data);
+    return rc;
+}
+
+static int fetch_from(struct mirror_src *m, const struct ota_offer *offer,
+                      const struct ota_install_dst *dst, struct ota_detail *det)
+{
+    const struct ota_tuf_target *t =
+        ota_tuf_find_target(ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS), offer->target);
+    struct ota_chunk_index *idx = NULL;
+    struct ota_dp_fetch_cfg cfg;
+    struct ota_dp_fetch_stats st;
+    struct ota_http_opts hopts;
+    char dp_dir[PATH_MAX];
+    int cur = -1, rc;
+
+    if (t == NULL || t->length != offer->length ||
+        memcmp(t->sha256, offer->sha256, OTA_SHA256_LEN) != 0) {
+        ota_detail_set(det, "%s no longer lists %s with the same length and SHA-256",
+                       m->urls[m->active], offer->target);
+        return OTA_ERR_TARGET_UNKNOWN;
+    }
+    rc = load_index(&idx, m, t, dst->work_dir, det);
+    if (rc != 0)
+        return rc;
+    if (snprintf(dp_dir, sizeof(dp_dir), "%s/dp", dst->work_dir) >= (int)sizeof(dp_dir)) {
+        ota_chunk_index_free(idx);
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (dst->current_path != NULL && dst->current_length != 0) {
+        cur = open(dst->current_path, O_RDONLY | O_CLOEXEC);
+        if (cur < 0)
+            mlog(m, "active slot %s not readable (%s): fetching every chunk", dst->current_path,
+                 strerror(errno));
+    }
+    memset(&hopts, 0, sizeof(hopts));
+    hopts.ca_file = m->ca_file;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.idx = idx;
+    cfg.image_length = t->length;
+    cfg.image_sha256 = t->sha256;
+    cfg.current_fd = cur;
+    cfg.current_length = cur >= 0 ? dst->current_length : 0;
+    cfg.base_url = m->urls[m->active];
+    cfg.out_path = dst->out_path;
+    cfg.state_dir = dp_dir;
+    cfg.http = &hopts;
+    rc = ota_dp_fetch(&st, &cfg, det);
+    if (st.delta_tried && st.delta_error != 0)
+        mlog(m, "reference delta refused (%s: %s); fell back to chunks",
+             ota_errname(st.delta_error), st.delta_detail);
+    if (rc == 0)
+        mlog(m,
+             "fetched %s from %s by %s: %" PRIu64 " bytes in %" PRIu32 " requests; chunks: %" PRIu32
+             " total, %" PRIu32 " already verified, %" PRIu32 " copied, %" PRIu32 " fetched",
+             offer->version, m->urls[m->active], st.delta_used ? "reference delta" : "chunks",
+             st.bytes_fetched, st.requests, st.chunks, st.chunks_done, st.chunks_copied,
+             st.chunks_fetched);
+    if (cur >= 0)
+        close(cur);
+    ota_chunk_index_free(idx);
+    return rc;
+}
+
+static bool local_error(int rc)
+{
+    return rc == OTA_ERR_NOMEM || rc == OTA_ERR_LOCKED || rc == OTA_ERR_INVALID_ARG ||
+           rc == OTA_ERR_PERMISSION;
+}
+
+static int mirror_fetch(void *ctx, const struct ota_offer *offer, const struct ota_install_dst *dst,
+                        struct ota_detail *det)
+{
+    struct mirror_src *m = ctx;
+    int first = m->active, rc = OTA_ERR_NO_SOURCE;
+    struct ota_detail d;
+
+    if (first < 0) {
+        ota_detail_set(det, "fetch before a successful check");
+        return OTA_ERR_INVALID_ARG;
+    }
+    for (unsigned k = 0; k < m->n; k++) {
+        unsigned i = ((unsigned)first + k) % m->n;
+
+        d.msg[0] = '\0';
+        rc = 0;
+        if ((int)i != m->active)
+            rc = verify_mirror(m, i, &d);
+        if (rc == 0)
+            rc = fetch_from(m, offer, dst, &d);
+        if (rc == 0 || local_error(rc)) {
+            if (rc != 0)
+                ota_detail_set(det, "%s", d.msg);
+            return rc;
+        }
+        mlog(m, "mirror %s dropped for this round: %s: %s", m->urls[i], ota_errname(rc), d.msg);
+        ota_detail_set(det, "%s: %s", m->urls[i], d.msg);
+    }
+    return rc;
+}
+
+static void mirror_destroy(void *ctx)
+{
+    struct mirror_src *m = ctx;
+
+    if (m == NULL)
+        return;
+    drop_client(m);
+    for (unsigned i = 0; i < m->n; i++)
+        free(m->urls[i]);
+    free(m->tuf_dir);
+    free(m->root);
+    free(m->ca_file);
+    free(m);
+}
+
+int ota_source_mirror_new(struct ota_source **out, const struct ota_mirror_cfg *cfg,
+                          struct ota_detail *det)
+{
+    struct ota_source *s = calloc(1, sizeof(*s));
+    struct mirror_src *m = calloc(1, sizeof(*m));
+    int rc = 0;
+
+    *out = NULL;
+    if (s == NULL || m == NULL) {
+        free(s);
+        free(m);
+        return OTA_ERR_NOMEM;
+    }
+    m->active = -1;
+    if (cfg->nurls == 0 || cfg->nurls > OTA_AGENT_MAX_MIRRORS) {
+        ota_detail_set(det, "%u mirrors (1..%u)", cfg->nurls, OTA_AGENT_MAX_MIRRORS);
+        rc = OTA_ERR_INVALID_ARG;
+    }
+    for (unsigned i = 0; rc == 0 && i < cfg->nurls; i++) {
+        m->urls[i] = strdup(cfg->urls[i]);
+        if (m->urls[i] == NULL)
+            rc = OTA_ERR_NOMEM;
+        else
+            m->n++;
+    }
+    if (rc == 0) {
+        m->tuf_dir = strdup(cfg->tuf_dir);
+        m->root = malloc(cfg->bootstrap_len + 1);
+        m->ca_file = cfg->ca_file != NULL ? strdup(cfg->ca_file) : NULL;
+        if (m->tuf_dir == NULL || m->root == NULL || (cfg->ca_file != NULL && m->ca_file == NULL))
+            rc = OTA_ERR_NOMEM;
+    }
+    if (rc != 0) {
+        mirror_destroy(m);
+        free(s);
+        return rc;
+    }
+    memcpy(m->root, cfg->bootstrap_root, cfg->bootstrap_len);
+    m->root_len = cfg->bootstrap_len;
+    m->clock = cfg->clock;
+    m->hook = cfg->hook;
+    m->log = cfg->log;
+    m->log_ctx = cfg->log_ctx;
+    s->name = "mirrors";
+    s->check = mirror_check;
+    s->fetch = mirror_fetch;
+    s->report = NULL;
+    s->destroy = mirror_destroy;
+    s->ctx = m;
+    *out = s;
+    return 0;
+}
