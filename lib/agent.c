@@ -119,32 +119,37 @@ int ota_agent_booted_slot(unsigned *index, const struct ota_agent_cfg *cfg, stru
         return OTA_ERR_SLOT_UNKNOWN;
     }
     while (i < len) {
-        char tok[512];
+        const char *tok;
         size_t n = 0;
 
         while (i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\t'))
             i++;
+        tok = (const char *)data + i;
         while (i < len && data[i] != ' ' && data[i] != '\n' && data[i] != '\t') {
-            if (n + 1 < sizeof(tok))
-                tok[n++] = (char)data[i];
             i++;
+            n++;
         }
-        tok[n] = '\0';
-        if (strncmp(tok, "otachain.slot=", 14) == 0) {
-            int k = slot_index(cfg, tok + 14);
+        if (n > 14 && memcmp(tok, "otachain.slot=", 14) == 0) {
+            int k = -1;
 
-            free(data);
+            for (unsigned s = 0; s < cfg->nslots; s++)
+                if (strlen(cfg->slots[s].name) == n - 14 &&
+                    memcmp(cfg->slots[s].name, tok + 14, n - 14) == 0)
+                    k = (int)s;
             if (k < 0) {
-                ota_detail_set(det, "%s: otachain.slot=%.40s is not a configured slot",
-                               cfg->cmdline_path, tok + 14);
+                ota_detail_set(det, "%s: otachain.slot=%.*s is not a configured slot",
+                               cfg->cmdline_path, (int)(n - 14 > 40 ? 40 : n - 14), tok + 14);
+                free(data);
                 return OTA_ERR_SLOT_UNKNOWN;
             }
+            free(data);
             *index = (unsigned)k;
             return 0;
         }
-        if (strncmp(tok, "root=", 5) == 0)
+        if (n > 5 && memcmp(tok, "root=", 5) == 0)
             for (unsigned k = 0; k < cfg->nslots; k++)
-                if (strcmp(cfg->slots[k].device, tok + 5) == 0)
+                if (strlen(cfg->slots[k].device) == n - 5 &&
+                    memcmp(cfg->slots[k].device, tok + 5, n - 5) == 0)
                     found_root = (int)k;
     }
     free(data);

@@ -31,6 +31,7 @@
 #include "otachain/chunk_index.h"
 #include "otachain/dp_fetch.h"
 #include "otachain/fetch.h"
+#include "otachain/http.h"
 #include "otachain/tuf.h"
 #include "otachain/tuf_client.h"
 
@@ -41,6 +42,9 @@ struct mirror_src {
     uint8_t *root;
     size_t root_len;
     char *ca_file;
+    char *client_cert;
+    char *client_key;
+    struct ota_http_policy http; /* one policy for every transfer of the round */
     const struct ota_clock *clock;
     const struct ota_fs_hook *hook;
     void (*log)(void *ctx, const char *msg);
@@ -80,16 +84,13 @@ static void drop_client(struct mirror_src *m)
 static int verify_mirror(struct mirror_src *m, unsigned i, struct ota_detail *det)
 {
     struct ota_tuf_client_opts copts;
-    struct ota_http_opts hopts;
     int64_t now = ota_clock_now(m->clock);
     int rc;
 
     drop_client(m);
-    memset(&hopts, 0, sizeof(hopts));
-    hopts.ca_file = m->ca_file;
-    rc = ota_fetcher_http_new(&m->fetcher, m->urls[i], &hopts);
+    rc = ota_fetcher_http_new(&m->fetcher, m->urls[i], &m->http, det);
     if (rc != 0) {
-        ota_detail_set(det, "%s", m->urls[i]);
+        ota_detail_prefix(det, m->urls[i]);
         return rc;
     }
     memset(&copts, 0, sizeof(copts));
@@ -269,6 +270,9 @@ static int mirror_check(void *ctx, struct ota_offer *out, bool *found,
     *found = false;
     memset(out, 0, sizeof(*out));
     ota_detail_set(det, "no mirror configured");
+    /* One deadline for the whole round, metadata and image (slow
+     * retrieval: include/otachain/http.h rule 4). */
+    ota_http_round_start(&m->http);
     for (unsigned i = 0; i < m->n; i++) {
         d.msg[0] = '\0';
         rc = verify_mirror(m, i, &d);
@@ -368,7 +372,6 @@ static int fetch_from(struct mirror_src *m, const struct ota_offer *offer,
     struct ota_chunk_index *idx = NULL;
     struct ota_dp_fetch_cfg cfg;
     struct ota_dp_fetch_stats st;
-    struct ota_http_opts hopts;
     char dp_dir[PATH_MAX];
     int cur = -1, rc;
 
@@ -391,8 +394,6 @@ static int fetch_from(struct mirror_src *m, const struct ota_offer *offer,
             mlog(m, "active slot %s not readable (%s): fetching every chunk", dst->current_path,
                  strerror(errno));
     }
-    memset(&hopts, 0, sizeof(hopts));
-    hopts.ca_file = m->ca_file;
     memset(&cfg, 0, sizeof(cfg));
     cfg.idx = idx;
     cfg.image_length = t->length;
@@ -402,7 +403,7 @@ static int fetch_from(struct mirror_src *m, const struct ota_offer *offer,
     cfg.base_url = m->urls[m->active];
     cfg.out_path = dst->out_path;
     cfg.state_dir = dp_dir;
-    cfg.http = &hopts;
+    cfg.http = &m->http;
     rc = ota_dp_fetch(&st, &cfg, det);
     if (st.delta_tried && st.delta_error != 0)
         mlog(m, "reference delta refused (%s: %s); fell back to chunks",
@@ -469,6 +470,8 @@ static void mirror_destroy(void *ctx)
     free(m->tuf_dir);
     free(m->root);
     free(m->ca_file);
+    free(m->client_cert);
+    free(m->client_key);
     free(m);
 }
 
@@ -501,7 +504,11 @@ int ota_source_mirror_new(struct ota_source **out, const struct ota_mirror_cfg *
         m->tuf_dir = strdup(cfg->tuf_dir);
         m->root = malloc(cfg->bootstrap_len + 1);
         m->ca_file = cfg->ca_file != NULL ? strdup(cfg->ca_file) : NULL;
-        if (m->tuf_dir == NULL || m->root == NULL || (cfg->ca_file != NULL && m->ca_file == NULL))
+        m->client_cert = cfg->client_cert != NULL ? strdup(cfg->client_cert) : NULL;
+        m->client_key = cfg->client_key != NULL ? strdup(cfg->client_key) : NULL;
+        if (m->tuf_dir == NULL || m->root == NULL || (cfg->ca_file != NULL && m->ca_file == NULL) ||
+            (cfg->client_cert != NULL && m->client_cert == NULL) ||
+            (cfg->client_key != NULL && m->client_key == NULL))
             rc = OTA_ERR_NOMEM;
     }
     if (rc != 0) {
@@ -511,6 +518,11 @@ int ota_source_mirror_new(struct ota_source **out, const struct ota_mirror_cfg *
     }
     memcpy(m->root, cfg->bootstrap_root, cfg->bootstrap_len);
     m->root_len = cfg->bootstrap_len;
+    ota_http_policy_default(&m->http);
+    m->http.ca_file = m->ca_file;
+    m->http.client_cert = m->client_cert;
+    m->http.client_key = m->client_key;
+    m->http.user_agent = "otachain-agent";
     m->clock = cfg->clock;
     m->hook = cfg->hook;
     m->log = cfg->log;

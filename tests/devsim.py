@@ -226,7 +226,7 @@ class Device:
     the agent's state, and the agent."""
 
     def __init__(self, dir, backend):
-        self.dir = Path(dir)
+        self.dir = Path(dir).resolve()
         self.backend = backend
         self.slots = {"a": self.dir / "slot-a.img", "b": self.dir / "slot-b.img"}
         self.state = self.dir / "data" / "otachain"
@@ -398,3 +398,79 @@ class Device:
 
 def sha256_hex(data):
     return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------ command line
+# For scripts/demo: python3 tests/devsim.py create|image|boot|status ...
+
+
+def _describe_boot(dev, b):
+    state = dev.boot_state()
+    line = f"power on: bootloader boots slot {b.slot}"
+    if not b.booted:
+        line += f": kernel does not start (attempt {state[2]} of {state[3]} of this trial)"
+    for msg in b.log:
+        if not msg.startswith("slot "):
+            line += f" [{msg}]"
+    print(line)
+    for ln in b.stderr.splitlines():
+        print("    " + ln)
+    if b.rebooting:
+        print("    (reboot)")
+
+
+def main(argv=None):
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="devsim", description="simulated A/B device (tests)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("create")
+    c.add_argument("dir")
+    c.add_argument("--backend", default="uboot", choices=["uboot", "file"])
+    c.add_argument("--mirror", action="append", required=True)
+    c.add_argument("--root", required=True)
+    c.add_argument("--factory", required=True, help="factory image file")
+    c.add_argument("--product", default="sim")
+    c.add_argument("--hardware", default="board-a")
+    c.add_argument("--ca-file")
+    i = sub.add_parser("image", help="write a simulator firmware image")
+    i.add_argument("out")
+    i.add_argument("--version", required=True)
+    i.add_argument("--size", type=int, default=600_000)
+    i.add_argument("--base", help="an earlier image to edit (small changes)")
+    i.add_argument("--health", default="ok")
+    i.add_argument("--boot", default="ok")
+    b = sub.add_parser("boot")
+    b.add_argument("dir")
+    b.add_argument("--backend", default="uboot", choices=["uboot", "file"])
+    s = sub.add_parser("status")
+    s.add_argument("dir")
+    s.add_argument("--backend", default="uboot", choices=["uboot", "file"])
+    a = ap.parse_args(argv)
+    if a.cmd == "image":
+        base = Path(a.base).read_bytes() if a.base else None
+        edits = [(5000, 200), (len(base) // 2, 300)] if base else ()
+        Path(a.out).write_bytes(fw(a.version, size=a.size, base=base, edits=edits,
+                                   health=a.health, boot=a.boot))
+        return 0
+    if a.cmd == "create":
+        Device.create(a.dir, a.backend, a.mirror, a.root, Path(a.factory).read_bytes(),
+                      product=a.product, hardware=a.hardware, ca_file=a.ca_file)
+        return 0
+    dev = Device(a.dir, a.backend)
+    if a.cmd == "status":
+        print(dev.agent("status").stdout, end="")
+        return 0
+    for _ in range(10):
+        boot = dev.power_on()
+        _describe_boot(dev, boot)
+        if boot.booted and not boot.rebooting:
+            return 0 if boot.agent_rc == 0 else 1
+    return 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(main())

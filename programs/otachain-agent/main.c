@@ -210,6 +210,8 @@ static int agent_open(struct agent *a, const char *config, bool with_source, str
         mcfg.bootstrap_root = a->root;
         mcfg.bootstrap_len = a->root_len;
         mcfg.ca_file = a->cfg.ca_file;
+        mcfg.client_cert = a->cfg.device_cert;
+        mcfg.client_key = a->cfg.device_key;
         mcfg.clock = &g.hooks.clock;
         mcfg.hook = ota_test_hooks_fs(&g.hooks);
         mcfg.log = log_line;
