@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "otachain/hooks.h"
+#include "otachain/output.h"
 
 #define CMDLINE_MAX (8u * 1024)
 #define COPY_BUF    (1u << 20)
@@ -416,70 +417,54 @@ int ota_agent_start(enum ota_agent_action *action, struct ota_journal *j,
 
 /* ----------------------------------------------------------- the round */
 
-/* Copies the verified image file into the slot and re-reads the slot from
- * the medium (fsync, cached pages dropped): its first length bytes must
- * hash to the signed SHA-256. */
+/* Copies the verified image file into the slot through the slot output
+ * (which refuses the booted slot and a slot in use), then verifies it
+ * there: synced, cached pages dropped, re-read from the medium, its
+ * first length bytes hashed to the signed SHA-256. */
 static int write_slot(const char *image, const struct ota_journal_release *r, const char *device,
-                      const struct ota_agent_cfg *cfg, struct ota_detail *det)
+                      const char *booted_device, const struct ota_agent_cfg *cfg,
+                      struct ota_detail *det)
 {
+    struct ota_slot_opts sopts = {booted_device, NULL, cfg->cmdline_path};
+    struct ota_output *o = NULL;
     uint8_t *buf = malloc(COPY_BUF);
-    uint8_t got[OTA_SHA256_LEN];
-    struct ota_sha256_ctx *h = NULL;
     uint64_t off = 0;
-    int in = -1, out = -1, rc = 0;
+    int in = -1, rc;
 
     if (buf == NULL)
         return OTA_ERR_NOMEM;
-    in = open(image, O_RDONLY | O_CLOEXEC);
-    out = open(device, O_RDWR | O_CLOEXEC);
-    if (in < 0 || out < 0) {
-        ota_detail_set(det, "%s: %s", in < 0 ? image : device, strerror(errno));
-        rc = OTA_ERR_IO;
-        goto out;
+    rc = ota_output_slot(&o, device, r->length, &sopts, det);
+    if (rc == 0) {
+        in = open(image, O_RDONLY | O_CLOEXEC);
+        if (in < 0) {
+            ota_detail_set(det, "%s: %s", image, strerror(errno));
+            rc = OTA_ERR_IO;
+        }
     }
-    rc = ota_fs_hook_step(cfg->hook, OTA_FS_STEP_WRITE, device);
+    if (rc == 0)
+        rc = ota_fs_hook_step(cfg->hook, OTA_FS_STEP_WRITE, device);
     while (rc == 0 && off < r->length) {
         size_t n = r->length - off < COPY_BUF ? (size_t)(r->length - off) : COPY_BUF;
 
         rc = ota_fs_pread_all(in, buf, n, off);
-        if (rc == 0)
-            rc = ota_fs_pwrite_all(out, buf, n, off);
         if (rc != 0)
-            ota_detail_set(det, "copying %s into %s at %" PRIu64 ": %s", image, device, off,
-                           strerror(errno));
+            ota_detail_set(det, "reading %s at %" PRIu64 ": %s", image, off, strerror(errno));
+        if (rc == 0)
+            rc = ota_output_write(o, buf, n, off, det);
         off += n;
     }
     if (rc == 0)
         rc = ota_fs_hook_step(cfg->hook, OTA_FS_STEP_FSYNC, device);
-    if (rc == 0 && fsync(out) != 0) {
-        ota_detail_set(det, "fsync %s: %s", device, strerror(errno));
-        rc = OTA_ERR_IO;
-    }
-    if (rc != 0)
-        goto out;
-    (void)posix_fadvise(out, 0, (off_t)r->length, POSIX_FADV_DONTNEED);
-    rc = ota_sha256_init(&h);
-    for (off = 0; rc == 0 && off < r->length;) {
-        size_t n = r->length - off < COPY_BUF ? (size_t)(r->length - off) : COPY_BUF;
-
-        rc = ota_fs_pread_all(out, buf, n, off);
-        if (rc == 0)
-            rc = ota_sha256_update(h, buf, n);
-        off += n;
+    if (rc == 0) {
+        rc = ota_output_verify(o, r->sha256, buf, COPY_BUF, det);
+        if (rc == OTA_ERR_HASH_MISMATCH)
+            rc = OTA_ERR_SLOT_VERIFY;
     }
     if (rc == 0)
-        rc = ota_sha256_final(got, h);
-    if (rc == 0 && !ota_ct_equal(got, r->sha256, OTA_SHA256_LEN)) {
-        ota_detail_set(det, "%s: re-read %" PRIu64 " bytes do not hash to %s's SHA-256", device,
-                       r->length, r->version);
-        rc = OTA_ERR_SLOT_VERIFY;
-    }
-out:
-    ota_sha256_ctx_free(h);
+        rc = ota_output_commit(o, det);
     if (in >= 0)
         close(in);
-    if (out >= 0)
-        close(out);
+    ota_output_free(o);
     free(buf);
     return rc;
 }
@@ -599,7 +584,8 @@ int ota_agent_round(enum ota_agent_action *action, struct ota_journal *j,
     dst.current_sha = j->installed.length != 0 ? j->installed.sha256 : NULL;
     rc = cfg->source->fetch(cfg->source->ctx, &offer, &dst, det);
     if (rc == 0)
-        rc = write_slot(image, &j->pending, cfg->slots[target].device, cfg, det);
+        rc = write_slot(image, &j->pending, cfg->slots[target].device, cfg->slots[booted].device,
+                        cfg, det);
     if (rc == 0 && unlink(image) != 0 && errno != ENOENT) {
         ota_detail_set(det, "removing %s: %s", image, strerror(errno));
         rc = OTA_ERR_IO;
