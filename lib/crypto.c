@@ -303,6 +303,46 @@ out:
     return rc;
 }
 
+int ota_keyfile_kind(enum ota_keyfile_kind *out, const char *path)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    const char *p;
+    int rc;
+
+    *out = OTA_KEYFILE_NONE;
+    rc = ota_fs_read(&data, &len, path, OTA_KEYFILE_MAX);
+    if (rc != 0)
+        return rc;
+    for (p = memchr(data, '-', len); p != NULL;
+         p = memchr(p + 1, '-', len - (size_t)(p + 1 - (const char *)data))) {
+        size_t left = len - (size_t)(p - (const char *)data);
+        const char *end;
+        size_t n;
+
+        if (left < 11 || memcmp(p, "-----BEGIN ", 11) != 0)
+            continue;
+        end = left > 11 ? memchr(p + 11, '-', left - 11) : NULL;
+        if (end == NULL)
+            break;
+        n = (size_t)(end - (p + 11));
+        if (n == 10 && memcmp(p + 11, "PUBLIC KEY", 10) == 0)
+            *out = OTA_KEYFILE_PUBLIC;
+        else if (n == 11 && memcmp(p + 11, "PRIVATE KEY", 11) == 0)
+            *out = OTA_KEYFILE_SECRET;
+        else if (n == 21 && memcmp(p + 11, "ENCRYPTED PRIVATE KEY", 21) == 0)
+            *out = OTA_KEYFILE_ENCRYPTED;
+        else if (n > 12 && memcmp(end - 12, " PRIVATE KEY", 12) == 0)
+            *out = OTA_KEYFILE_OTHER_SECRET;
+        else
+            continue;
+        break;
+    }
+    ota_wipe(data, len);
+    free(data);
+    return 0;
+}
+
 int ota_pubkey_save(const char *path, const uint8_t pub[OTA_ED25519_PUB_LEN])
 {
     EVP_PKEY *pkey;

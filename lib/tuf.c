@@ -674,10 +674,13 @@ int ota_tuf_verify_role(const struct ota_tuf_meta *md, const struct ota_tuf_meta
      * keyids (key objects differing in extra fields) must count once. */
     const uint8_t *counted[OTA_TUF_MAX_ROLE_KEYS];
     size_t valid = 0;
+    /* Signatures by keys of the role that did not verify: when they are
+     * why the threshold is not met, that is what went wrong (the file was
+     * altered), not "more signers must sign". */
+    const char *bad_keyid = NULL;
+    size_t nbad = 0;
     for (size_t i = 0; i < md->nsigs && valid < rk->threshold; i++) {
         const struct ota_tuf_sig *s = &md->sigs[i];
-        if (!s->well_formed)
-            continue;
         bool in_role = false;
         for (size_t j = 0; j < rk->nkeyids && !in_role; j++)
             in_role = strcmp(rk->keyids[j], s->keyid) == 0;
@@ -691,12 +694,24 @@ int ota_tuf_verify_role(const struct ota_tuf_meta *md, const struct ota_tuf_meta
             dup = memcmp(counted[j], k->pub, OTA_ED25519_PUB_LEN) == 0;
         if (dup || valid >= OTA_TUF_MAX_ROLE_KEYS)
             continue;
-        if (ota_ed25519_verify(k->pub, md->signed_canonical, md->signed_canonical_len, s->sig) != 0)
+        if (!s->well_formed || ota_ed25519_verify(k->pub, md->signed_canonical,
+                                                  md->signed_canonical_len, s->sig) != 0) {
+            if (nbad++ == 0)
+                bad_keyid = s->keyid;
             continue;
+        }
         counted[valid++] = k->pub;
     }
     if (rk->threshold >= 1 && valid >= rk->threshold)
         return 0;
+    if (nbad > 0) {
+        ota_detail_set(det,
+                       "%s: the signature by %s key %s%s did not verify (the file was altered "
+                       "or signed over other content); %zu of the %u required signatures verify",
+                       role_names[role], role_names[role], bad_keyid,
+                       nbad > 1 ? " (and other keys of the role)" : "", valid, rk->threshold);
+        return OTA_ERR_BAD_SIGNATURE;
+    }
     ota_detail_set(det, "%s: %u of %zu required valid signatures, %zu found", role_names[role],
                    rk->threshold, rk->nkeyids, valid);
     return OTA_ERR_THRESHOLD;

@@ -61,6 +61,20 @@ OTA_WUR int ota_ed25519_keyid(char out[OTA_KEYID_SIZE], const uint8_t pub[OTA_ED
  * is returned. OTA_ERR_KEY_FORMAT if it is not an Ed25519 key. */
 OTA_WUR int ota_pubkey_load(uint8_t pub[OTA_ED25519_PUB_LEN], const char *path);
 
+/* What a key file holds, told by its first PEM label (never by the key
+ * material): "PUBLIC KEY", "PRIVATE KEY" (unencrypted PKCS#8, what
+ * otachain writes), "ENCRYPTED PRIVATE KEY", another "... PRIVATE KEY"
+ * (PKCS#1, SEC1, OpenSSH: secret, but not a format otachain reads), or
+ * none of them. The bytes read are wiped. */
+enum ota_keyfile_kind {
+    OTA_KEYFILE_NONE = 0,     /* no PEM key label */
+    OTA_KEYFILE_PUBLIC,       /* PUBLIC KEY */
+    OTA_KEYFILE_SECRET,       /* PRIVATE KEY (PKCS#8) */
+    OTA_KEYFILE_ENCRYPTED,    /* ENCRYPTED PRIVATE KEY */
+    OTA_KEYFILE_OTHER_SECRET, /* RSA/EC/OPENSSH/... PRIVATE KEY */
+};
+OTA_WUR int ota_keyfile_kind(enum ota_keyfile_kind *out, const char *path);
+
 /* Writes a public key as PEM. Refuses to overwrite (OTA_ERR_EXISTS).
  * Mode 0644, O_EXCL|O_NOFOLLOW, fsynced. */
 OTA_WUR int ota_pubkey_save(const char *path, const uint8_t pub[OTA_ED25519_PUB_LEN]);

@@ -188,6 +188,32 @@
     X(SLOT_BOOTED, -144, "slot_booted",                                                            \
       "The slot is the one the system booted from: an update writes the other slot.")              \
     /* releases: SemVer, product, hardware, security floor (-160..-179) */                         \
+    X(SEMVER, -160, "semver",                                                                      \
+      "Not a SemVer 2.0.0 version: expected MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], "              \
+      "numbers without leading zeros (e.g. 1.2.3, 2.0.0-rc.1, 1.0.0+build.5).")                    \
+    X(RELEASE_ID, -161, "release_id",                                                              \
+      "Bad product or hardware id: a product is 1-64 characters of A-Z a-z 0-9 . _ -, a "          \
+      "hardware id 1-64 of A-Z a-z 0-9 . _ - + :, each listed once; no spaces (signed "            \
+      "ids are never trimmed).")                                                                   \
+    X(HARDWARE_IDS, -162, "hardware_ids",                                                          \
+      "Too many hardware ids: a release names at most 64 compatible hardware ids; split "          \
+      "the boards into several releases or give them a common id.")                                \
+    X(RELEASE_FORMAT, -163, "release_format",                                                      \
+      "Malformed release: the image target's custom lacks product, hardware, version or "          \
+      "security_version, or one has the wrong type or range; no device installs it.")              \
+    X(OTHER_PRODUCT, -164, "other_product",                                                        \
+      "Other product: the release is for another product than this device's; it is not "           \
+      "installed.")                                                                                \
+    X(OTHER_HARDWARE, -165, "other_hardware",                                                      \
+      "Other hardware: the release does not list this device's hardware id; it is not "            \
+      "installed on this board.")                                                                  \
+    X(NOT_NEWER, -166, "not_newer",                                                                \
+      "Not newer: the release's version does not have higher SemVer precedence than the "          \
+      "installed one; a downgrade or a reinstall is refused.")                                     \
+    X(SECURITY_FLOOR, -167, "security_floor",                                                      \
+      "Below the security floor: the release's security version is lower than the "                \
+      "device's anti-rollback floor (a rollback to firmware with known flaws); it is "             \
+      "refused.")                                                                                  \
     /* update server: device and admin API, fleet CA (-180..-199) */                               \
     X(AUTH, -180, "unauthenticated",                                                               \
       "Not authenticated: no client certificate or token was presented, or one the server does "   \

@@ -142,8 +142,10 @@ OTA_WUR int ota_tuf_root_step(const struct ota_tuf_meta *next, const struct ota_
 
 /* Verifies that md carries valid signatures from at least the threshold of
  * distinct keys that `root` assigns to `role`. Signatures by keys not in
- * the role, or that do not verify, are not counted. OTA_ERR_THRESHOLD
- * (det: "2 of 3 required valid signatures, 1 found") otherwise. */
+ * the role, or that do not verify, are not counted. When the threshold is
+ * not met: OTA_ERR_BAD_SIGNATURE if a signature by a key of the role did
+ * not verify (det names the role and that key: the file was altered), else
+ * OTA_ERR_THRESHOLD (det: "2 of 3 required valid signatures, 1 found"). */
 OTA_WUR int ota_tuf_verify_role(const struct ota_tuf_meta *md, const struct ota_tuf_meta *root,
                                 enum ota_tuf_role role, struct ota_detail *det);
 

@@ -2,11 +2,15 @@
 #include "cli.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "otachain/escape.h"
 #include "otachain/tuf.h"
 
 #define CLI_MAX_DURATION ((int64_t)100 * 365 * 86400)
@@ -272,6 +276,174 @@ int cli_role_value(int *role, const char **value, const char *arg, struct ota_de
     return CLI_ERR_USAGE;
 }
 
+/* Writes s[0..len) escaped (ota_escape), in pieces that always fit. */
+static void put_escaped(FILE *f, const char *s, size_t len)
+{
+    char buf[OTA_ESCAPE_MAX(256)];
+
+    for (size_t off = 0; off < len; off += 256) {
+        size_t n = len - off < 256 ? len - off : 256;
+
+        ota_escape(buf, sizeof(buf), s + off, n);
+        fputs(buf, f);
+    }
+}
+
+static size_t escaped_len(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        n += c >= 0x20 && c <= 0x7e ? 1 : (c == '\n' || c == '\r' || c == '\t') ? 2 : 4;
+    }
+    return n;
+}
+
+/* One conversion of cli_vprintf: spec is "%[flags][width][.prec][len]C"
+ * with any '*' already replaced by its number. */
+static void put_conv(FILE *f, const char *spec, char conv, const char *lenmod, va_list *ap)
+{
+    bool l = strcmp(lenmod, "l") == 0, ll = strcmp(lenmod, "ll") == 0;
+    bool z = strcmp(lenmod, "z") == 0 || strcmp(lenmod, "t") == 0;
+    bool j = strcmp(lenmod, "j") == 0;
+
+    switch (conv) {
+    case 'd':
+    case 'i':
+        if (ll)
+            fprintf(f, spec, va_arg(*ap, long long));
+        else if (l)
+            fprintf(f, spec, va_arg(*ap, long));
+        else if (z)
+            fprintf(f, spec, va_arg(*ap, ssize_t));
+        else if (j)
+            fprintf(f, spec, va_arg(*ap, intmax_t));
+        else
+            fprintf(f, spec, va_arg(*ap, int));
+        break;
+    case 'u':
+    case 'x':
+    case 'X':
+    case 'o':
+        if (ll)
+            fprintf(f, spec, va_arg(*ap, unsigned long long));
+        else if (l)
+            fprintf(f, spec, va_arg(*ap, unsigned long));
+        else if (z)
+            fprintf(f, spec, va_arg(*ap, size_t));
+        else if (j)
+            fprintf(f, spec, va_arg(*ap, uintmax_t));
+        else
+            fprintf(f, spec, va_arg(*ap, unsigned));
+        break;
+    case 'f':
+    case 'e':
+    case 'g':
+        fprintf(f, spec, va_arg(*ap, double));
+        break;
+    case 'p':
+        fprintf(f, spec, va_arg(*ap, void *));
+        break;
+    default:
+        break;
+    }
+}
+
+void cli_vprintf(FILE *f, const char *fmt, va_list ap_in)
+{
+    va_list ap;
+
+    va_copy(ap, ap_in);
+    for (const char *p = fmt; *p != '\0'; p++) {
+        char spec[48];
+        char lenmod[3] = "";
+        size_t sl = 0;
+        bool left = false;
+        int width = -1, prec = -1;
+
+        if (*p != '%') {
+            fputc(*p, f);
+            continue;
+        }
+        if (p[1] == '%') {
+            fputc('%', f);
+            p++;
+            continue;
+        }
+        spec[sl++] = '%';
+        for (p++; *p != '\0' && strchr("-+ #0", *p) != NULL; p++) {
+            left = left || *p == '-';
+            if (sl < 8)
+                spec[sl++] = *p;
+        }
+        if (*p == '*') {
+            width = va_arg(ap, int);
+            p++;
+        } else if (*p >= '0' && *p <= '9') {
+            width = 0;
+            for (; *p >= '0' && *p <= '9'; p++)
+                width = width * 10 + (*p - '0');
+        }
+        if (*p == '.') {
+            prec = 0;
+            if (*++p == '*') {
+                prec = va_arg(ap, int);
+                p++;
+            } else {
+                for (; *p >= '0' && *p <= '9'; p++)
+                    prec = prec * 10 + (*p - '0');
+            }
+        }
+        for (size_t k = 0; k < 2 && *p != '\0' && strchr("hlzjt", *p) != NULL; k++)
+            lenmod[k] = *p++;
+        if (*p == '\0')
+            break;
+        if (*p == 's' || *p == 'c') {
+            /* The fields: escaped, padded to the width by escaped length. */
+            char c;
+            const char *s;
+            size_t n;
+            size_t shown;
+
+            if (*p == 'c') {
+                c = (char)va_arg(ap, int);
+                s = &c;
+                n = 1;
+            } else {
+                s = va_arg(ap, const char *);
+                if (s == NULL)
+                    s = "(null)";
+                n = prec >= 0 ? strnlen(s, (size_t)prec) : strlen(s);
+            }
+            shown = width > 0 ? escaped_len(s, n) : 0;
+            for (size_t k = shown; !left && width > 0 && k < (size_t)width; k++)
+                fputc(' ', f);
+            put_escaped(f, s, n);
+            for (size_t k = shown; left && width > 0 && k < (size_t)width; k++)
+                fputc(' ', f);
+            continue;
+        }
+        if (width >= 0)
+            sl += (size_t)snprintf(spec + sl, sizeof(spec) - sl, "%d", width);
+        if (prec >= 0)
+            sl += (size_t)snprintf(spec + sl, sizeof(spec) - sl, ".%d", prec);
+        snprintf(spec + sl, sizeof(spec) - sl, "%s%c", lenmod, *p);
+        put_conv(f, spec, *p, lenmod, &ap);
+    }
+    va_end(ap);
+}
+
+void cli_printf(FILE *f, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    cli_vprintf(f, fmt, ap);
+    va_end(ap);
+}
+
 void cli_print_error(int err, const struct ota_detail *det)
 {
     int code = err == CLI_ERR_USAGE ? OTA_ERR_INVALID_ARG : err;
@@ -284,9 +456,9 @@ void cli_print_error(int err, const struct ota_detail *det)
         int tlen = (int)strlen(text);
         if (tlen > 0 && text[tlen - 1] == '.')
             tlen--;
-        fprintf(stderr, "otachain: %s: %.*s: %s\n", ota_errname(code), tlen, text, msg);
+        cli_printf(stderr, "otachain: %s: %.*s: %s\n", ota_errname(code), tlen, text, msg);
     } else
-        fprintf(stderr, "otachain: %s: %s\n", ota_errname(code), ota_strerror(code));
+        cli_printf(stderr, "otachain: %s: %s\n", ota_errname(code), ota_strerror(code));
 }
 
 void cli_warn(const char *fmt, ...)
@@ -295,7 +467,7 @@ void cli_warn(const char *fmt, ...)
 
     fputs("otachain: warning: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cli_vprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
 }

@@ -8,9 +8,11 @@
 #ifndef OTACHAIN_CLI_H
 #define OTACHAIN_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "otachain/err.h"
 #include "otachain/fsutil.h"
@@ -114,10 +116,23 @@ OTA_WUR int cli_check_url(const char *url, const char *option, struct ota_detail
 
 /* ---- errors ---- */
 
-/* Prints "otachain: <errname>: <strerror>[: <detail>]" on stderr. */
+/* ---- output ---- */
+
+/* printf for everything the CLI prints: each %s and %c argument is
+ * escaped (otachain/escape.h: control characters, DEL and bytes >= 0x80
+ * become \n, \t, \xHH, ...), the format's own text is printed as is. So a
+ * newline in a name, a path or a field of hostile metadata never starts a
+ * new line, and a terminal escape sequence is never sent to the terminal.
+ * Conversions: d i u x X o f e g p s c %, with flags, width, precision
+ * (also '*') and the length modifiers hh h l ll z j. */
+void cli_printf(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_vprintf(FILE *f, const char *fmt, va_list ap);
+
+/* Prints "otachain: <errname>: <strerror>[: <detail>]" on stderr, one
+ * line (cli_printf). */
 void cli_print_error(int err, const struct ota_detail *det);
 
-/* Prints "otachain: warning: ..." on stderr. */
+/* Prints "otachain: warning: ..." on stderr, one line (cli_printf). */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Maps an error to the process exit code. */

@@ -50,10 +50,30 @@ int cmd_key_generate(const struct cli_ctx *ctx, int argc, char **argv, struct ot
         unlink(out);
         goto out;
     }
-    printf("%s\n", ota_signer_keyid(s));
+    cli_printf(stdout, "%s\n", ota_signer_keyid(s));
 out:
     ota_signer_free(s);
     return rc;
+}
+
+/* key show still shows an unsafe secret key (it is how an operator finds
+ * out which key a file holds) but says what signing will refuse. */
+static void warn_unsafe_secret(const char *path)
+{
+    enum ota_keyfile_kind kind;
+    struct stat st;
+
+    if (ota_keyfile_kind(&kind, path) != 0 || kind == OTA_KEYFILE_PUBLIC ||
+        kind == OTA_KEYFILE_NONE || lstat(path, &st) != 0)
+        return;
+    if (S_ISLNK(st.st_mode))
+        cli_warn("%s is a symbolic link to a secret key: signing refuses it (secret keys are "
+                 "read from the file itself, never through a link); give the file's own path",
+                 path);
+    else if ((st.st_mode & 077) != 0)
+        cli_warn("%s is a secret key readable by group or others (mode %04o): signing refuses "
+                 "it; run chmod 600 %s",
+                 path, (unsigned)(st.st_mode & 07777), path);
 }
 
 int cmd_key_show(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
@@ -75,6 +95,7 @@ int cmd_key_show(const struct cli_ctx *ctx, int argc, char **argv, struct ota_de
         return rc;
     }
     ota_hex_encode(hex, pub, sizeof(pub));
-    printf("keyid %s\npublic %s\n", keyid, hex);
+    cli_printf(stdout, "keyid %s\npublic %s\n", keyid, hex);
+    warn_unsafe_secret(args.pos[0]);
     return 0;
 }

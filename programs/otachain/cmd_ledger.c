@@ -187,16 +187,16 @@ int cmd_ledger_show(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         rc = get_checkpoint(&note, cp, &raw, &s, det);
     if (rc == 0) {
         ota_base64_encode(b64, cp->root, OTA_MERKLE_HASH_LEN);
-        printf("origin %s\nsize %" PRIu64 "\nroot %s\n", cp->origin, cp->size, b64);
+        cli_printf(stdout, "origin %s\nsize %" PRIu64 "\nroot %s\n", cp->origin, cp->size, b64);
         for (size_t i = 0; i < note->nsigs; i++) {
             const struct ota_note_sig *sg = &note->sigs[i];
             char t[32];
 
             if (sg->sig_len == OTA_COSIG_LEN) {
                 fmt_time(t, ota_cosig_get_time(sg->sig));
-                printf("cosigned by %s at %s\n", sg->name, t);
+                cli_printf(stdout, "cosigned by %s at %s\n", sg->name, t);
             } else {
-                printf("signed by %s\n", sg->name);
+                cli_printf(stdout, "signed by %s\n", sg->name);
             }
         }
     }
@@ -288,9 +288,20 @@ int cmd_ledger_policy(const struct cli_ctx *ctx, int argc, char **argv, struct o
     }
     if (rc == 0)
         rc = ota_tlog_policy_format(&out, p);
-    if (rc == 0)
-        printf("# root v%" PRIu64 ", origin %s, max_age %" PRId64 "s\n%s", root->version, p->origin,
-               max_age, (const char *)out.data);
+    if (rc == 0) {
+        const char *line = (const char *)out.data;
+
+        cli_printf(stdout, "# root v%" PRIu64 ", origin %s, max_age %" PRId64 "s\n", root->version,
+                   p->origin, max_age);
+        /* One policy line per line (each field escaped). */
+        while (*line != '\0') {
+            const char *nl = strchr(line, '\n');
+            int n = nl != NULL ? (int)(nl - line) : (int)strlen(line);
+
+            cli_printf(stdout, "%.*s\n", n, line);
+            line += n + (nl != NULL);
+        }
+    }
     ota_buf_free(&out);
     ota_tlog_policy_free(p);
     ota_tuf_meta_free(root);
@@ -433,9 +444,10 @@ int cmd_ledger_verify(const struct cli_ctx *ctx, int argc, char **argv, struct o
         rc = OTA_ERR_PROOF;
     }
     if (rc == 0) {
-        printf("ledger %s: %" PRIu64 " entries, root matches, log signature and %zu "
-               "cosignature(s) verify, quorum met, index files agree\n",
-               cp->origin, cp->size, res->ncounted);
+        cli_printf(stdout,
+                   "ledger %s: %" PRIu64 " entries, root matches, log signature and %zu "
+                   "cosignature(s) verify, quorum met, index files agree\n",
+                   cp->origin, cp->size, res->ncounted);
         for (size_t i = 0; i < res->nwitnesses; i++) {
             if (res->witnesses[i].cosigned && ctx->now - (int64_t)res->witnesses[i].time > max_age)
                 cli_warn("cosignature by %s is older than max_age (%" PRId64 "s): run repo "
@@ -533,17 +545,17 @@ static void print_signers(const struct ota_tuf_meta *md, const struct ota_tuf_me
 {
     bool any = false;
 
-    printf(" signed by");
+    cli_printf(stdout, " signed by");
     for (size_t i = 0; i < md->nsigs; i++) {
         if (md->sigs[i].well_formed) {
             const struct ota_tuf_key *k = ota_tuf_find_key(root, md->sigs[i].keyid);
 
-            printf("%s %.8s%s", any ? "," : "", md->sigs[i].keyid,
-                   k != NULL ? "" : " (unknown key)");
+            cli_printf(stdout, "%s %.8s%s", any ? "," : "", md->sigs[i].keyid,
+                       k != NULL ? "" : " (unknown key)");
             any = true;
         }
     }
-    printf("%s\n", any ? "" : " nobody");
+    cli_printf(stdout, "%s\n", any ? "" : " nobody");
 }
 
 static void flag(struct monitor *m, int rc, const struct ota_detail *d)
@@ -574,7 +586,8 @@ static int monitor_entry(void *ctx, uint64_t index, const uint8_t *e, size_t len
     if (rc != 0)
         return rc;
     ota_buf_init(&b, 1);
-    printf("entry %" PRIu64 ": %s v%" PRIu64 "\n", index, ota_tuf_role_name(le.role), le.version);
+    cli_printf(stdout, "entry %" PRIu64 ": %s v%" PRIu64 "\n", index, ota_tuf_role_name(le.role),
+               le.version);
     if (le.role == OTA_TUF_ROOT && le.version > m->root->version) {
         rc = logged_file(&b, &md, m, &le, &d);
         if (rc == 0 && (rc = ota_tuf_verify_role(md, m->root, OTA_TUF_ROOT, &d)) == 0)
@@ -606,15 +619,17 @@ static int monitor_entry(void *ctx, uint64_t index, const uint8_t *e, size_t len
                 if (prod == NULL || ver == NULL ||
                     (prev != NULL && ota_tuf_find_target(prev, t->path) != NULL))
                     continue;
-                printf("targets v%" PRIu64 ": %s %s (%s),", le.version, prod, ver, t->path);
+                cli_printf(stdout, "targets v%" PRIu64 ": %s %s (%s),", le.version, prod, ver,
+                           t->path);
                 print_signers(md, m->root);
             }
             /* The expected keys: the targets role of the latest logged root. */
             rc = ota_tuf_verify_role(md, m->root, OTA_TUF_TARGETS, &d);
             if (rc != 0) {
-                printf("targets v%" PRIu64 ": NOT signed by the expected keys of root v%" PRIu64
-                       ":",
-                       le.version, m->root->version);
+                cli_printf(stdout,
+                           "targets v%" PRIu64 ": NOT signed by the expected keys of root v%" PRIu64
+                           ":",
+                           le.version, m->root->version);
                 print_signers(md, m->root);
             }
         }
@@ -717,7 +732,7 @@ int cmd_ledger_monitor(const struct cli_ctx *ctx, int argc, char **argv, struct 
             rc = OTA_ERR_ROLLBACK;
         }
         if (rc == 0)
-            printf("checkpoint %s size %" PRIu64 "\n", cp->origin, cp->size);
+            cli_printf(stdout, "checkpoint %s size %" PRIu64 "\n", cp->origin, cp->size);
         if (rc == 0 && cp->size > from)
             rc = for_entries(&s, from, cp->size, monitor_entry, m, det);
         if (rc == 0) {
@@ -868,7 +883,7 @@ int cmd_ledger_key(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
     if (rc == 0)
         rc = ledger_log_key(vkey, origin, root, det);
     if (rc == 0)
-        printf("%s\n", opts[0].n > 0 ? origin : vkey);
+        cli_printf(stdout, "%s\n", opts[0].n > 0 ? origin : vkey);
     repo_close(&r);
     return rc;
 }

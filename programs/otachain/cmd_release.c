@@ -13,30 +13,11 @@
 #include "otachain/chunk_build.h"
 #include "otachain/chunk_index.h"
 #include "otachain/fsutil.h"
+#include "otachain/release.h"
 #include "otachain/tuf_sign.h"
 #include "repo.h"
 
-#define MAX_PRODUCT      64
-#define MAX_HARDWARE     64
-#define MAX_HARDWARE_IDS 64
-#define MAX_VERSION      128
-#define MAX_NAME         128
-
-static bool valid_product(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > MAX_PRODUCT || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
+#define MAX_NAME 128
 
 /* File name of the target: [A-Za-z0-9._+~-], not "." or "..". */
 static bool valid_name(const char *s)
@@ -55,129 +36,36 @@ static bool valid_name(const char *s)
     return true;
 }
 
-static bool is_digit(char c)
+/* --hardware "H[,H...]" into rel (the release module's grammar and cap).
+ * The count is checked first and reported as such: a thousand ids must
+ * not push the reason off the line. */
+static int parse_hardware(struct ota_release *rel, const char *s, struct ota_detail *det)
 {
-    return c >= '0' && c <= '9';
-}
+    size_t n = 1;
+    int rc;
 
-static bool ident_char(char c)
-{
-    return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-';
-}
-
-/* One numeric SemVer core field: digits, no leading zero. Advances *p. */
-static bool semver_num(const char **p)
-{
-    const char *s = *p;
-
-    if (!is_digit(*s))
-        return false;
-    if (*s == '0' && is_digit(s[1]))
-        return false;
-    while (is_digit(*s))
-        s++;
-    *p = s;
-    return true;
-}
-
-/* Dot-separated identifiers until NUL or stop; numeric ones without a
- * leading zero when numeric_rule (pre-release). */
-static bool semver_idents(const char **p, char stop, bool numeric_rule)
-{
-    const char *s = *p;
-
-    for (;;) {
-        const char *start = s;
-        bool all_digits = true;
-
-        while (ident_char(*s)) {
-            all_digits = all_digits && is_digit(*s);
-            s++;
-        }
-        if (s == start)
-            return false;
-        if (numeric_rule && all_digits && s - start > 1 && *start == '0')
-            return false;
-        if (*s != '.')
-            break;
-        s++;
+    for (const char *p = s; *p != '\0'; p++)
+        n += *p == ',';
+    if (n > OTA_RELEASE_MAX_HWIDS) {
+        ota_detail_set(det,
+                       "--hardware: %zu hardware ids given, at most %d per release (split the "
+                       "boards into several releases, or give them a common id)",
+                       n, OTA_RELEASE_MAX_HWIDS);
+        return CLI_ERR_USAGE;
     }
-    if (*s != '\0' && *s != stop)
-        return false;
-    *p = s;
-    return true;
-}
-
-/* SemVer 2.0.0: MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]. */
-static bool valid_semver(const char *v)
-{
-    const char *p = v;
-
-    if (strlen(v) > MAX_VERSION)
-        return false;
-    if (!semver_num(&p) || *p++ != '.' || !semver_num(&p) || *p++ != '.' || !semver_num(&p))
-        return false;
-    if (*p == '-') {
-        p++;
-        if (!semver_idents(&p, '+', true))
-            return false;
-    }
-    if (*p == '+') {
-        p++;
-        if (!semver_idents(&p, '\0', false))
-            return false;
-    }
-    return *p == '\0';
-}
-
-/* "H[,H...]" into a JSON array; printable ASCII without commas, 1-64
- * bytes each, no duplicates. */
-static int parse_hardware(json_t **out, const char *s, struct ota_detail *det)
-{
-    json_t *arr = json_array();
-    const char *p = s;
-
-    *out = NULL;
-    if (arr == NULL)
-        return OTA_ERR_NOMEM;
-    for (;;) {
+    for (const char *p = s;; p++) {
         const char *end = strchr(p, ',');
-        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
-        char id[MAX_HARDWARE + 1];
-        bool ok = n >= 1 && n <= MAX_HARDWARE;
-        size_t i;
-        json_t *v;
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
 
-        for (i = 0; ok && i < n; i++)
-            ok = p[i] >= 0x20 && p[i] <= 0x7e;
-        if (!ok || json_array_size(arr) >= MAX_HARDWARE_IDS) {
-            ota_detail_set(det,
-                           "--hardware '%s': ids are 1-%d printable ASCII characters, "
-                           "comma-separated",
-                           s, MAX_HARDWARE);
-            json_decref(arr);
-            return CLI_ERR_USAGE;
-        }
-        memcpy(id, p, n);
-        id[n] = '\0';
-        json_array_foreach(arr, i, v)
-        {
-            if (strcmp(json_string_value(v), id) == 0) {
-                ota_detail_set(det, "--hardware '%s': '%s' given twice", s, id);
-                json_decref(arr);
-                return CLI_ERR_USAGE;
-            }
-        }
-        if (json_array_append_new(arr, json_string(id)) != 0) {
-            json_decref(arr);
-            return OTA_ERR_NOMEM;
+        rc = ota_release_add_hardware(rel, p, len, det);
+        if (rc != 0) {
+            ota_detail_prefix(det, "--hardware H[,H...]");
+            return rc == OTA_ERR_NOMEM ? rc : CLI_ERR_USAGE;
         }
         if (end == NULL)
-            break;
-        p = end + 1;
+            return 0;
+        p = end;
     }
-    *out = arr;
-    return 0;
 }
 
 #define READ_BLOCK (1u << 20) /* release add reads the image in blocks of this */
@@ -413,6 +301,60 @@ out:
     return rc;
 }
 
+/* "published in targets v2" or "pending in targets v3". */
+static const char *where(const struct repo *r, const struct ota_tuf_target *t, char *out, size_t n)
+{
+    if (r->targets != NULL && ota_tuf_find_target(r->targets, t->path) != NULL)
+        snprintf(out, n, "published in targets v%" PRIu64, r->targets->version);
+    else
+        snprintf(out, n, "pending in targets v%" PRIu64, r->pend_targets_md->version);
+    return out;
+}
+
+/* Warns (does not refuse: a maintenance release for an older branch is
+ * legitimate) when rel is not newer, or has a lower security version,
+ * than a release of the same product already in the targets: devices that
+ * run that release will refuse this one (not_newer, security_floor). */
+static void warn_older(const struct repo *r, const struct ota_release *rel)
+{
+    const struct ota_tuf_meta *md = r->pend_targets_md;
+    const struct ota_tuf_target *newest = NULL, *floor = NULL;
+    uint64_t max_sv = 0;
+    struct ota_release *other = malloc(sizeof(*other));
+    struct ota_semver newest_v;
+    char in[64];
+
+    if (other == NULL)
+        return;
+    memset(&newest_v, 0, sizeof(newest_v));
+    for (size_t i = 0; i < md->ntargets; i++) {
+        const struct ota_tuf_target *t = &md->targets[i];
+
+        if (t->custom == NULL || ota_release_from_target(other, t, NULL) != 0 ||
+            strcmp(other->product, rel->product) != 0)
+            continue;
+        if (newest == NULL || ota_semver_compare(&other->version, &newest_v) > 0) {
+            newest = t;
+            newest_v = other->version;
+        }
+        if (floor == NULL || other->security_version > max_sv) {
+            floor = t;
+            max_sv = other->security_version;
+        }
+    }
+    if (newest != NULL && ota_semver_compare(&rel->version, &newest_v) <= 0)
+        cli_warn("%s %s is not newer than %s (%s): devices running that release will not "
+                 "install this one (not_newer)",
+                 rel->product, rel->version.text, newest->path, where(r, newest, in, sizeof(in)));
+    if (floor != NULL && rel->security_version < max_sv)
+        cli_warn("%s %s has security version %" PRIu64 ", below the %" PRIu64
+                 " of %s (%s): devices that installed that release refuse this one "
+                 "(security_floor)",
+                 rel->product, rel->version.text, rel->security_version, max_sv, floor->path,
+                 where(r, floor, in, sizeof(in)));
+    free(other);
+}
+
 int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
 {
     struct cli_opt opts[] = {
@@ -425,13 +367,15 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     struct cli_args args;
     struct repo r;
     bool opened = false;
-    json_t *hardware = NULL;
+    struct ota_release *rel = NULL;
+    json_t *custom = NULL;
     json_t *entry = NULL;
     json_t *tmap;
     json_t *sigs;
     const char *product, *version, *name, *image;
     char path[OTA_TUF_MAX_PATH + 1];
-    char ipath[OTA_TUF_MAX_PATH + 1];
+    const char *ipath;
+    const char *secarg;
     char ihex[OTA_SHA256_HEX_LEN + 1];
     uint8_t isha[OTA_SHA256_LEN];
     uint64_t ilen = 0;
@@ -440,7 +384,6 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     char exp[OTA_TUF_TIME_SIZE];
     uint8_t sha[OTA_SHA256_LEN];
     uint64_t len = 0;
-    uint64_t secver;
     size_t dropped;
     uint64_t old_v, new_v;
     uint64_t img_size = 0;
@@ -459,37 +402,50 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
 
         name = slash != NULL ? slash + 1 : image;
     }
-    if (!valid_product(product)) {
-        ota_detail_set(det, "--product '%s': 1-%d characters of A-Z a-z 0-9 . _ -", product,
-                       MAX_PRODUCT);
-        return CLI_ERR_USAGE;
+    rel = calloc(1, sizeof(*rel));
+    if (rel == NULL)
+        return OTA_ERR_NOMEM;
+    if (ota_release_check_product(product, strlen(product), det) != 0) {
+        ota_detail_prefix(det, "--product");
+        rc = CLI_ERR_USAGE;
+        goto out;
     }
-    if (!valid_semver(version)) {
-        ota_detail_set(det, "--version '%s': not a SemVer 2.0.0 version (e.g. 1.2.3, 2.0.0-rc.1)",
-                       version);
-        return CLI_ERR_USAGE;
+    memcpy(rel->product, product, strlen(product) + 1);
+    if (ota_semver_parse(&rel->version, version, strlen(version), det) != 0) {
+        ota_detail_prefix(det, "--version: not SemVer 2.0.0 (e.g. 1.2.3, 2.0.0-rc.1)");
+        rc = CLI_ERR_USAGE;
+        goto out;
     }
-    if (cli_parse_u64(&secver, cli_val(&opts[3]), REPO_MAX_JSON_INT) != 0) {
-        ota_detail_set(det, "--security-version '%s': an integer from 0 to %" PRIu64,
-                       cli_val(&opts[3]), REPO_MAX_JSON_INT);
-        return CLI_ERR_USAGE;
+    /* "007" is refused, not read as 7: a leading zero is a typo or an
+     * octal habit, and signed data must say what the operator meant. */
+    secarg = cli_val(&opts[3]);
+    if (cli_parse_u64(&rel->security_version, secarg, OTA_RELEASE_MAX_SECVER) != 0 ||
+        (secarg[0] == '0' && secarg[1] != '\0')) {
+        ota_detail_set(det,
+                       "--security-version '%s': an integer from 0 to %" PRIu64
+                       ", without sign or leading zeros",
+                       secarg, OTA_RELEASE_MAX_SECVER);
+        rc = CLI_ERR_USAGE;
+        goto out;
     }
     if (!valid_name(name)) {
         ota_detail_set(det, "target name '%s': 1-%d characters of A-Z a-z 0-9 . _ - + ~ (--name)",
                        name, MAX_NAME);
-        return CLI_ERR_USAGE;
+        rc = CLI_ERR_USAGE;
+        goto out;
     }
-    rc = parse_hardware(&hardware, cli_val(&opts[1]), det);
+    rc = parse_hardware(rel, cli_val(&opts[1]), det);
     if (rc != 0)
-        return rc;
+        goto out;
     n = snprintf(path, sizeof(path), "%s/%s/%s", product, version, name);
     if (n >= 0 && n < (int)sizeof(path))
-        n = snprintf(ipath, sizeof(ipath), "%s.cidx", path);
-    if (n < 0 || n >= (int)sizeof(ipath)) {
+        n = snprintf(rel->index, sizeof(rel->index), "%s.cidx", path);
+    if (n < 0 || n >= (int)sizeof(rel->index)) {
         ota_detail_set(det, "target path too long");
         rc = CLI_ERR_USAGE;
         goto out;
     }
+    ipath = rel->index;
 
     rc = open_image(&img_fd, &img_size, image, det);
     if (rc != 0)
@@ -518,6 +474,7 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         rc = OTA_ERR_EXISTS;
         goto out;
     }
+    warn_older(&r, rel);
     /* The image into blobs/<sha256>, its chunk index and pack
      * (docs/formats/repository.md), from one read of IMAGE. */
     rc = build_chunks(isha, &ilen, sha, &len, &r, image, img_fd, img_size, det);
@@ -525,9 +482,12 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         goto out;
     ota_hex_encode(hex, sha, OTA_SHA256_LEN);
     ota_hex_encode(ihex, isha, OTA_SHA256_LEN);
-    entry = json_pack("{s:I,s:{s:s},s:{s:s,s:O,s:s,s:I,s:s}}", "length", (json_int_t)len, "hashes",
-                      "sha256", hex, "custom", "product", product, "hardware", hardware, "version",
-                      version, "security_version", (json_int_t)secver, "index", ipath);
+    rc = ota_release_to_custom(&custom, rel, det);
+    if (rc != 0)
+        goto out;
+    entry = json_pack("{s:I,s:{s:s},s:o}", "length", (json_int_t)len, "hashes", "sha256", hex,
+                      "custom", custom);
+    custom = NULL; /* the entry owns it (also when json_pack failed) */
     ientry = json_pack("{s:I,s:{s:s}}", "length", (json_int_t)ilen, "hashes", "sha256", ihex);
     tmap = json_object_get(json_object_get(r.pend_targets, "signed"), "targets");
     sigs = json_object_get(r.pend_targets, "signatures");
@@ -557,23 +517,29 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     if (rc != 0)
         goto out;
     if (new_v != old_v)
-        printf("targets v%" PRIu64 " is in the ledger from a publish that did not complete: the "
-               "pending targets are now v%" PRIu64 "\n",
-               old_v, new_v);
-    printf("added target %s (%" PRIu64 " bytes, sha256 %s) to pending targets v%" PRIu64 "\n", path,
-           len, hex, r.pend_targets_md->version);
-    printf("added target %s (chunk index, %" PRIu64 " bytes, sha256 %s)\n", ipath, ilen, ihex);
+        cli_printf(stdout,
+                   "targets v%" PRIu64
+                   " is in the ledger from a publish that did not complete: the "
+                   "pending targets are now v%" PRIu64 "\n",
+                   old_v, new_v);
+    cli_printf(stdout,
+               "added target %s (%" PRIu64 " bytes, sha256 %s) to pending targets v%" PRIu64 "\n",
+               path, len, hex, r.pend_targets_md->version);
+    cli_printf(stdout, "added target %s (chunk index, %" PRIu64 " bytes, sha256 %s)\n", ipath, ilen,
+               ihex);
     if (dropped > 0)
-        printf("dropped %zu signature(s) from the pending targets: the signed content changed, "
-               "signers must sign again\n",
-               dropped);
+        cli_printf(stdout,
+                   "dropped %zu signature(s) from the pending targets: the signed content changed, "
+                   "signers must sign again\n",
+                   dropped);
     repo_print_pending(&r, stdout, false, true);
 out:
     if (img_fd >= 0)
         close(img_fd);
     json_decref(ientry);
     json_decref(entry);
-    json_decref(hardware);
+    json_decref(custom);
+    free(rel);
     if (opened)
         repo_close(&r);
     return rc;
@@ -624,8 +590,8 @@ int cmd_release_sign(const struct cli_ctx *ctx, int argc, char **argv, struct ot
         rc = repo_set_pending(&r, OTA_TUF_TARGETS, r.pend_targets, det);
     if (rc != 0)
         goto out;
-    printf("signed pending targets v%" PRIu64 " with key %s\n", r.pend_targets_md->version,
-           k.keyid);
+    cli_printf(stdout, "signed pending targets v%" PRIu64 " with key %s\n",
+               r.pend_targets_md->version, k.keyid);
     repo_print_pending(&r, stdout, false, true);
 out:
     repo_key_clear(&k);
@@ -656,7 +622,7 @@ int cmd_release_merge(const struct cli_ctx *ctx, int argc, char **argv, struct o
         rc = repo_merge_file(&r, OTA_TUF_TARGETS, args.pos[i], roots, 1, &added, det);
         if (rc != 0)
             goto out;
-        printf("merged %zu signature(s) from %s\n", added, args.pos[i]);
+        cli_printf(stdout, "merged %zu signature(s) from %s\n", added, args.pos[i]);
         total += added;
     }
     if (total > 0)

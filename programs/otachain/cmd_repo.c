@@ -432,6 +432,20 @@ static int init_parse(struct init_plan *p, struct cli_args *args, int argc, char
     rc = load_role_keys(p->root, &opts[0], "root", det);
     if (rc == 0)
         rc = load_role_keys(p->targets, &opts[2], "targets", det);
+    /* A root key never signs releases (docs/decisions.md, issue 10). */
+    for (size_t i = 0; rc == 0 && i < p->ntargets; i++) {
+        for (size_t j = 0; j < p->nroot; j++) {
+            if (strcmp(p->targets[i].keyid, p->root[j].keyid) == 0) {
+                ota_detail_set(det,
+                               "--targets-key %s is the same key as --root-key %s; the offline "
+                               "root keys must not sign releases: use another key (otachain "
+                               "key generate)",
+                               p->targets[i].path, p->root[j].path);
+                rc = CLI_ERR_USAGE;
+                break;
+            }
+        }
+    }
     return rc;
 }
 
@@ -521,9 +535,10 @@ int cmd_repo_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
     if (rc != 0)
         goto out;
     opened = true;
-    printf("initialised %s: root v1 (%zu root keys, threshold %" PRIu64
-           "), targets v1 (%zu targets keys, threshold %" PRIu64 ")\n",
-           dir, p->nroot, p->root_threshold, p->ntargets, p->targets_threshold);
+    cli_printf(stdout,
+               "initialised %s: root v1 (%zu root keys, threshold %" PRIu64
+               "), targets v1 (%zu targets keys, threshold %" PRIu64 ")\n",
+               dir, p->nroot, p->root_threshold, p->ntargets, p->targets_threshold);
     repo_sigstat(&st, r.pend_root_md, r.pend_root_md, OTA_TUF_ROOT);
     signed_enough = repo_sigstat_met(&st);
     repo_sigstat(&st, r.pend_targets_md, r.pend_root_md, OTA_TUF_TARGETS);
@@ -536,29 +551,33 @@ int cmd_repo_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
             rc = repo_publish(&r, stdout, det);
             goto out;
         }
-        printf("not published yet: signatures are missing\n");
+        cli_printf(stdout, "not published yet: signatures are missing\n");
         repo_print_pending(&r, stdout, true, true);
-        printf("next: otachain root sign %s --key FILE; otachain release sign %s --key FILE; "
-               "then otachain repo publish %s\n",
-               dir, dir, dir);
+        cli_printf(stdout,
+                   "next: otachain root sign %s --key FILE; otachain release sign %s --key FILE; "
+                   "then otachain repo publish %s\n",
+                   dir, dir, dir);
         goto out;
     }
     rc = ledger_log_key(vkey, origin, r.pend_root_md, det);
     if (rc != 0)
         goto out;
-    printf("not published yet: the %zu witness(es) must first be configured with this log\n",
-           p->nwitnesses);
-    printf("log origin %s\nlog key %s\n", origin, vkey);
+    cli_printf(stdout,
+               "not published yet: the %zu witness(es) must first be configured with this log\n",
+               p->nwitnesses);
+    cli_printf(stdout, "log origin %s\nlog key %s\n", origin, vkey);
     if (!signed_enough)
         repo_print_pending(&r, stdout, true, true);
-    printf("next: add to each witness's configuration a section\n"
-           "  [log NAME]\n  origin = %s\n  key = %s\n"
-           "(otachain ledger key %s prints the key) and restart it; ",
-           origin, vkey, dir);
+    cli_printf(stdout,
+               "next: add to each witness's configuration a section\n"
+               "  [log NAME]\n  origin = %s\n  key = %s\n"
+               "(otachain ledger key %s prints the key) and restart it; ",
+               origin, vkey, dir);
     if (!signed_enough)
-        printf("sign (otachain root sign %s --key FILE; otachain release sign %s --key FILE); ",
-               dir, dir);
-    printf("then otachain repo publish %s\n", dir);
+        cli_printf(stdout,
+                   "sign (otachain root sign %s --key FILE; otachain release sign %s --key FILE); ",
+                   dir, dir);
+    cli_printf(stdout, "then otachain repo publish %s\n", dir);
 out:
     if (opened)
         repo_close(&r);

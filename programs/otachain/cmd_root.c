@@ -117,8 +117,8 @@ static int new_online_key(struct repo *r, json_t *signed_part, enum ota_tuf_role
     }
     rc = set_keyids_one(signed_part, role, ota_signer_keyid(s));
     if (rc == 0)
-        printf("new %s key %s (%s, used once the new root is published)\n", ota_tuf_role_name(role),
-               ota_signer_keyid(s), path);
+        cli_printf(stdout, "new %s key %s (%s, used once the new root is published)\n",
+                   ota_tuf_role_name(role), ota_signer_keyid(s), path);
 out:
     ota_signer_free(s);
     return rc;
@@ -191,6 +191,22 @@ static int rotate_apply(struct rotate_opts *ro, json_t *sp, struct ota_detail *d
             json_array_append_new(role_keyids(sp, (enum ota_tuf_role)ro->add_role[i]),
                                   json_string(ro->add[i].keyid)) != 0)
             return OTA_ERR_NOMEM;
+    }
+    /* A root key never signs releases (docs/decisions.md, issue 10). */
+    for (size_t i = 0; i < ro->o[O_ADD].n; i++) {
+        int other = ro->add_role[i] == OTA_TUF_ROOT      ? OTA_TUF_TARGETS
+                    : ro->add_role[i] == OTA_TUF_TARGETS ? OTA_TUF_ROOT
+                                                         : -1;
+
+        if (other >= 0 &&
+            find_keyid(role_keyids(sp, (enum ota_tuf_role)other), ro->add[i].keyid) >= 0) {
+            ota_detail_set(det,
+                           "--add-key %s: key %s would be both a root and a targets key; the "
+                           "offline root keys must not sign releases: use another key "
+                           "(otachain key generate)",
+                           ro->o[O_ADD].val[i], ro->add[i].keyid);
+            return CLI_ERR_USAGE;
+        }
     }
     for (size_t i = 0; i < ro->o[O_THRESHOLD].n; i++) {
         const char *v;
@@ -272,9 +288,10 @@ static const struct repo_key *root_signer(const struct rotate_opts *ro, size_t i
 
 static void print_sign_hint(const struct repo *r)
 {
-    printf("next: otachain root sign %s --key FILE (each root signer), then otachain repo "
-           "publish %s\n",
-           r->dir, r->dir);
+    cli_printf(stdout,
+               "next: otachain root sign %s --key FILE (each root signer), then otachain repo "
+               "publish %s\n",
+               r->dir, r->dir);
 }
 
 int cmd_root_rotate(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
@@ -386,15 +403,16 @@ int cmd_root_rotate(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         rc = repo_set_pending(&r, OTA_TUF_TARGETS, r.pend_targets, det);
         if (rc != 0)
             goto out;
-        printf("the targets keys change: %s pending targets v%" PRIu64
-               " must be signed by the new targets keys\n",
-               had ? "the" : "new", r.pend_targets_md->version);
+        cli_printf(stdout,
+                   "the targets keys change: %s pending targets v%" PRIu64
+                   " must be signed by the new targets keys\n",
+                   had ? "the" : "new", r.pend_targets_md->version);
     }
     rc = repo_set_pending(&r, OTA_TUF_ROOT, doc, det);
     if (rc != 0)
         goto out;
-    printf("pending root v%" PRIu64 " written (from root v%" PRIu64 ")\n", r.pend_root_md->version,
-           r.root->version);
+    cli_printf(stdout, "pending root v%" PRIu64 " written (from root v%" PRIu64 ")\n",
+               r.pend_root_md->version, r.root->version);
     repo_print_pending(&r, stdout, true, targets_changed);
     print_sign_hint(&r);
 out:
@@ -443,7 +461,8 @@ int cmd_root_sign(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
     if (rc == 0)
         rc = repo_set_pending(&r, OTA_TUF_ROOT, r.pend_root, det);
     if (rc == 0) {
-        printf("signed pending root v%" PRIu64 " with key %s\n", r.pend_root_md->version, k.keyid);
+        cli_printf(stdout, "signed pending root v%" PRIu64 " with key %s\n",
+                   r.pend_root_md->version, k.keyid);
         repo_print_pending(&r, stdout, true, false);
     }
     repo_key_clear(&k);
@@ -475,7 +494,7 @@ int cmd_root_merge(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
         rc = repo_merge_file(&r, OTA_TUF_ROOT, args.pos[i], roots, 2, &added, det);
         if (rc != 0)
             goto out;
-        printf("merged %zu signature(s) from %s\n", added, args.pos[i]);
+        cli_printf(stdout, "merged %zu signature(s) from %s\n", added, args.pos[i]);
         total += added;
     }
     if (total > 0)

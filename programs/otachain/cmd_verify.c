@@ -140,14 +140,17 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         rc = OTA_ERR_NO_TRUSTED_ROOT;
         goto out;
     }
-    printf("verified: root v%" PRIu64 ", timestamp v%" PRIu64 ", snapshot v%" PRIu64
-           ", targets v%" PRIu64 " (%zu targets)\n",
-           md[OTA_TUF_ROOT]->version, md[OTA_TUF_TIMESTAMP]->version, md[OTA_TUF_SNAPSHOT]->version,
-           md[OTA_TUF_TARGETS]->version, md[OTA_TUF_TARGETS]->ntargets);
+    cli_printf(stdout,
+               "verified: root v%" PRIu64 ", timestamp v%" PRIu64 ", snapshot v%" PRIu64
+               ", targets v%" PRIu64 " (%zu targets)\n",
+               md[OTA_TUF_ROOT]->version, md[OTA_TUF_TIMESTAMP]->version,
+               md[OTA_TUF_SNAPSHOT]->version, md[OTA_TUF_TARGETS]->version,
+               md[OTA_TUF_TARGETS]->ntargets);
     if (ota_tuf_client_checkpoint(c) != NULL)
-        printf("ledger: checkpoint %s size %" PRIu64
-               " accepted (log signature, witness quorum, consistency, inclusion)\n",
-               ota_tuf_client_checkpoint(c)->origin, ota_tuf_client_checkpoint(c)->size);
+        cli_printf(stdout,
+                   "ledger: checkpoint %s size %" PRIu64
+                   " accepted (log signature, witness quorum, consistency, inclusion)\n",
+                   ota_tuf_client_checkpoint(c)->origin, ota_tuf_client_checkpoint(c)->size);
     if (target != NULL) {
         const struct ota_tuf_target *t;
         char hex[OTA_SHA256_HEX_LEN + 1];
@@ -158,7 +161,8 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         t = ota_tuf_find_target(ota_tuf_client_trusted(c, OTA_TUF_TARGETS), target);
         if (t != NULL) {
             ota_hex_encode(hex, t->sha256, OTA_SHA256_LEN);
-            printf("target %s: %" PRIu64 " bytes sha256 %s -> %s\n", target, t->length, hex, out);
+            cli_printf(stdout, "target %s: %" PRIu64 " bytes sha256 %s -> %s\n", target, t->length,
+                       hex, out);
         }
     }
 out:

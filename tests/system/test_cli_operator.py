@@ -195,3 +195,155 @@ def test_release_add_reads_a_block_device(tmp_path, repo):
         subprocess.run([losetup, "--detach", dev], check=False)
     t = json.loads((repo / "pending" / "targets.json").read_text())["signed"]["targets"]
     assert t["fw/1.0.0/slot.img"]["length"] == len(data)
+
+
+# ------------------------------------------------------------- release values
+
+
+def test_hardware_ids_refuse_whitespace_and_say_the_form(tmp_path, repo):
+    img = tmp_path / "fw.img"
+    img.write_bytes(b"x" * 100)
+    p = otachain("release", "add", repo, img, "--product", "fw", "--hardware", "rev-a, rev-b",
+                 "--version", "1.0.0", "--security-version", "1", check=False)
+    assert err(p) == (2, "invalid_arg")
+    assert "hardware id ' rev-b': whitespace at byte 1" in p.stderr
+    assert "accepted: 1-64 characters of A-Z a-z 0-9 . _ - + :" in p.stderr
+    assert not (repo / "pending" / "targets.json").exists()
+
+
+def test_hardware_id_cap_is_reported_as_such(tmp_path, repo):
+    img = tmp_path / "fw.img"
+    img.write_bytes(b"x" * 100)
+    ids = ",".join(f"board-{i}" for i in range(1000))
+    p = otachain("release", "add", repo, img, "--product", "fw", "--hardware", ids,
+                 "--version", "1.0.0", "--security-version", "1", check=False)
+    assert err(p) == (2, "invalid_arg")
+    assert "1000 hardware ids given, at most 64 per release" in p.stderr
+    assert len(p.stderr.splitlines()[-1]) < 400  # the reason is on the line
+    ids = ",".join(f"board-{i}" for i in range(64))
+    otachain("release", "add", repo, img, "--product", "fw", "--hardware", ids,
+             "--version", "1.0.0", "--security-version", "1")
+
+
+def test_security_version_with_leading_zeros_is_refused(tmp_path, repo):
+    img = tmp_path / "fw.img"
+    img.write_bytes(b"x" * 100)
+    p = otachain(
+        "release", "add", repo, img, "--product", "fw", "--hardware", "h", "--version", "1.0.0",
+        "--security-version", "007", check=False)
+    assert err(p) == (2, "invalid_arg")
+    assert "'007'" in p.stderr and "leading zeros" in p.stderr
+    otachain("release", "add", repo, img, "--product", "fw", "--hardware", "h",
+             "--version", "1.0.0", "--security-version", "0")
+
+
+def test_older_version_or_security_version_is_warned_about(tmp_path, repo, keys):
+    img = tmp_path / "fw.img"
+    img.write_bytes(b"x" * 100)
+
+    def rel(version, sv, name):
+        return otachain("release", "add", repo, img, "--product", "fw", "--hardware", "h",
+                        "--version", version, "--security-version", sv, "--name", name)
+
+    assert "warning" not in rel("2.0.0", "5", "a.img").stderr
+    otachain("release", "sign", repo, "--key", keys["t1"])
+    otachain("repo", "publish", repo)
+    # A maintenance release for an older branch: accepted, with warnings
+    # naming the newer release and what devices will do.
+    p = rel("1.4.7", "3", "a.img")
+    assert p.returncode == 0
+    assert "fw 1.4.7 is not newer than fw/2.0.0/a.img (published in targets v2)" in p.stderr
+    assert "(not_newer)" in p.stderr
+    assert "security version 3, below the 5 of fw/2.0.0/a.img" in p.stderr
+    assert "(security_floor)" in p.stderr
+    # Same precedence (build metadata only): not newer either.
+    p = rel("2.0.0+rebuild.1", "5", "a.img")
+    assert "is not newer than fw/2.0.0/a.img" in p.stderr
+    assert "security_floor" not in p.stderr
+    p = rel("2.0.1", "5", "a.img")
+    assert "warning" not in p.stderr
+    p = rel("2.0.1", "5", "b.img")  # the pending one counts too
+    assert "not newer than fw/2.0.1/a.img (pending in targets v3)" in p.stderr
+
+
+def test_one_key_as_root_and_targets_key_is_refused(tmp_path, keys):
+    p = otachain("repo", "init", tmp_path / "repo", "--root-key", keys["r1"],
+                 "--root-threshold", "1", "--targets-key", keys["r1"].pub,
+                 "--targets-threshold", "1", check=False)
+    assert err(p) == (2, "invalid_arg")
+    assert "is the same key as --root-key" in p.stderr
+    assert "must not sign releases" in p.stderr
+    repo = tmp_path / "repo"
+    otachain(*init_args(repo, keys, "--no-ledger"))
+    p = otachain("root", "rotate", repo, "--key", keys["r1"], "--add-key",
+                 f"targets={keys['r1'].pub}", check=False)
+    assert err(p) == (2, "invalid_arg")
+    assert "both a root and a targets key" in p.stderr
+    p = otachain("root", "rotate", repo, "--key", keys["r1"], "--add-key",
+                 f"root={keys['t1'].pub}", check=False)
+    assert err(p) == (2, "invalid_arg")
+
+
+# ------------------------------------------------------------- printing
+
+
+def test_control_characters_are_escaped_in_every_line(tmp_path, repo):
+    img = tmp_path / "fw.img"
+    img.write_bytes(b"x" * 100)
+    p = otachain("release", "add", repo, img, "--product", "fw", "--hardware", "h",
+                 "--version", "1.0.0", "--security-version", "1", "--name", "evil\nname",
+                 check=False)
+    assert err(p) == (2, "invalid_arg")
+    assert p.stderr.count("\n") == 1, p.stderr  # one line
+    assert "target name 'evil\\nname'" in p.stderr
+    # A terminal escape sequence in a field reaches no terminal.
+    p = otachain("release", "add", repo, img, "--product", "fw\x1b[2J", "--hardware", "h",
+                 "--version", "1.0.0", "--security-version", "1", check=False)
+    assert err(p) == (2, "invalid_arg")
+    assert "\x1b" not in p.stderr and "fw\\x1b[2J" in p.stderr
+    # Standard output too: a file name with a newline.
+    odd = tmp_path / "copy\nof targets.json"
+    otachain("release", "add", repo, img, "--product", "fw", "--hardware", "h",
+             "--version", "1.0.0", "--security-version", "1")
+    odd.write_bytes((repo / "pending" / "targets.json").read_bytes())
+    p = otachain("release", "merge", repo, odd)
+    assert "merged 0 signature(s) from " in p.stdout
+    assert "copy\\nof targets.json\n" in p.stdout
+
+
+# ------------------------------------------------------------- messages
+
+
+def test_tampered_signature_says_which_signature_did_not_verify(tmp_path, keys):
+    repo = tmp_path / "repo"
+    otachain(*init_args(repo, keys, "--no-ledger"))
+    mirror = tmp_path / "mirror"
+    shutil.copytree(repo / "public", mirror)
+    ts = mirror / "metadata" / "timestamp.json"
+    doc = json.loads(ts.read_text())
+    sig = doc["signatures"][0]["sig"]
+    doc["signatures"][0]["sig"] = ("1" if sig[0] == "0" else "0") + sig[1:]
+    ts.write_text(json.dumps(doc))
+    p = otachain("repo", "verify", "--dir", mirror, "--trusted-root",
+                 repo / "public" / "metadata" / "1.root.json", "--state", tmp_path / "st",
+                 check=False)
+    assert err(p) == (1, "bad_signature"), p.stderr
+    keyid = doc["signatures"][0]["keyid"]
+    assert f"the signature by timestamp key {keyid} did not verify" in p.stderr
+    assert "more signers must sign" not in p.stderr
+
+
+def test_key_show_warns_about_an_unsafe_secret_key(tmp_path, keys):
+    k = keys["t1"]
+    assert "warning" not in otachain("key", "show", k).stderr
+    assert "warning" not in otachain("key", "show", k.pub).stderr  # 0644 is right for .pub
+    os.chmod(k.path, 0o644)
+    p = otachain("key", "show", k)
+    assert p.stdout.split()[:2] == ["keyid", k.keyid]  # still shown
+    assert "is a secret key readable by group or others (mode 0644)" in p.stderr
+    assert f"chmod 600 {k.path}" in p.stderr
+    os.chmod(k.path, 0o600)
+    link = tmp_path / "link.key"
+    link.symlink_to(k.path)
+    p = otachain("key", "show", link)
+    assert "is a symbolic link to a secret key: signing refuses it" in p.stderr

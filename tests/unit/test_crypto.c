@@ -589,6 +589,46 @@ static void test_generate(void **state)
     ota_signer_free(b);
 }
 
+/* Key files told apart by their PEM label. */
+static void test_keyfile_kind(void **state)
+{
+    static const struct {
+        const char *text;
+        enum ota_keyfile_kind kind;
+    } cases[] = {
+        {"-----BEGIN PUBLIC KEY-----\nMCow\n-----END PUBLIC KEY-----\n", OTA_KEYFILE_PUBLIC},
+        {"-----BEGIN PRIVATE KEY-----\nMC4C\n-----END PRIVATE KEY-----\n", OTA_KEYFILE_SECRET},
+        {"comment\n-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIGb\n", OTA_KEYFILE_ENCRYPTED},
+        {"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n", OTA_KEYFILE_OTHER_SECRET},
+        {"-----BEGIN EC PRIVATE KEY-----\n", OTA_KEYFILE_OTHER_SECRET},
+        {"-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n"
+         "-----BEGIN PUBLIC KEY-----\n",
+         OTA_KEYFILE_PUBLIC},
+        {"just text\n", OTA_KEYFILE_NONE},
+        {"-----BEGIN ", OTA_KEYFILE_NONE},
+        {"", OTA_KEYFILE_NONE},
+    };
+    struct tdir *t = *state;
+    char p[PATH_MAX];
+    enum ota_keyfile_kind kind;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        FILE *f;
+
+        join(p, t, "k.pem");
+        f = fopen(p, "w");
+        assert_non_null(f);
+        fputs(cases[i].text, f);
+        fclose(f);
+        assert_int_equal(ota_keyfile_kind(&kind, p), 0);
+        if (kind != cases[i].kind)
+            fail_msg("case %zu: kind %d, want %d", i, (int)kind, (int)cases[i].kind);
+        unlink(p);
+    }
+    join(p, t, "missing.pem");
+    assert_int_equal(ota_keyfile_kind(&kind, p), OTA_ERR_NOT_FOUND);
+}
+
 #define TD(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int main(void)
@@ -607,6 +647,7 @@ int main(void)
         TD(test_secret_key_file_round_trip),
         TD(test_secret_key_load_refusals),
         TD(test_key_format_errors),
+        TD(test_keyfile_kind),
         cmocka_unit_test(test_generate),
     };
 

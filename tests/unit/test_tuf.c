@@ -972,7 +972,12 @@ static void test_threshold(void **state)
     mutate(other, "/signed/version", "99");
     assert_int_equal(ota_tuf_sign(other, keys[3]), 0);
     set_sig(doc, kid(2), sig_of(other, kid(3)));
-    assert_int_equal(verify_targets(doc, root, &det), OTA_ERR_THRESHOLD);
+    /* a signature did not verify, and whose: not "more signers must sign" */
+    assert_int_equal(verify_targets(doc, root, &det), OTA_ERR_BAD_SIGNATURE);
+    assert_non_null(strstr(det.msg, "targets: the signature by targets key "));
+    assert_non_null(strstr(det.msg, kid(2)));
+    assert_non_null(strstr(det.msg, "did not verify"));
+    assert_non_null(strstr(det.msg, "1 of the 2 required signatures verify"));
     json_decref(other);
     json_decref(doc);
 
@@ -982,7 +987,8 @@ static void test_threshold(void **state)
     memcpy(flipped, sig_of(doc, kid(2)), sizeof(flipped));
     flipped[10] = flipped[10] == '0' ? '1' : '0';
     set_sig(doc, kid(2), flipped);
-    assert_int_equal(verify_targets(doc, root, &det), OTA_ERR_THRESHOLD);
+    assert_int_equal(verify_targets(doc, root, &det), OTA_ERR_BAD_SIGNATURE);
+    assert_non_null(strstr(det.msg, kid(2)));
     /* ... and a third valid signature restores the threshold */
     assert_int_equal(ota_tuf_sign(doc, keys[3]), 0);
     assert_int_equal(verify_targets(doc, root, &det), 0);
@@ -996,7 +1002,8 @@ static void test_threshold(void **state)
     assert_int_equal(md->nsigs, 2);
     for (size_t i = 0; i < md->nsigs; i++)
         assert_int_equal(md->sigs[i].well_formed, strcmp(md->sigs[i].keyid, kid(1)) == 0);
-    assert_int_equal(ota_tuf_verify_role(md, root, OTA_TUF_TARGETS, &det), OTA_ERR_THRESHOLD);
+    assert_int_equal(ota_tuf_verify_role(md, root, OTA_TUF_TARGETS, &det), OTA_ERR_BAD_SIGNATURE);
+    assert_non_null(strstr(det.msg, kid(2)));
     ota_tuf_meta_free(md);
     json_decref(doc);
 
@@ -1012,11 +1019,13 @@ static void test_threshold(void **state)
     /* tampered signed part */
     doc = targets_signed_by(0x6u);
     mutate(doc, "/signed/targets/" TARGET_PTR "/length", "1235");
-    assert_int_equal(verify_targets(doc, root, &det), OTA_ERR_THRESHOLD);
+    assert_int_equal(verify_targets(doc, root, &det), OTA_ERR_BAD_SIGNATURE);
+    assert_non_null(strstr(det.msg, "(and other keys of the role) did not verify"));
+    assert_non_null(strstr(det.msg, "0 of the 2 required"));
     json_decref(doc);
     doc = targets_signed_by(0x6u);
     mutate(doc, "/signed/targets/" TARGET_PTR "/custom/security_version", "1");
-    assert_int_equal(verify_targets(doc, root, &det), OTA_ERR_THRESHOLD);
+    assert_int_equal(verify_targets(doc, root, &det), OTA_ERR_BAD_SIGNATURE);
     json_decref(doc);
 
     ota_tuf_meta_free(root);
@@ -1151,14 +1160,14 @@ static void test_ledger_field(void **state)
     json_t *copy = json_deep_copy(doc);
     assert_int_equal(json_object_del(sgn(copy), "x-otachain-ledger"), 0);
     assert_int_equal(parse_doc(&md, copy, OTA_TUF_ROOT, NULL), 0);
-    assert_int_equal(ota_tuf_verify_role(md, md, OTA_TUF_ROOT, NULL), OTA_ERR_THRESHOLD);
+    assert_int_equal(ota_tuf_verify_role(md, md, OTA_TUF_ROOT, NULL), OTA_ERR_BAD_SIGNATURE);
     ota_tuf_meta_free(md);
     json_decref(copy);
 
     /* changed after signing */
     mutate(doc, "/signed/x-otachain-ledger/policy/2", "\"quorum none\"");
     assert_int_equal(parse_doc(&md, doc, OTA_TUF_ROOT, NULL), 0);
-    assert_int_equal(ota_tuf_verify_role(md, md, OTA_TUF_ROOT, NULL), OTA_ERR_THRESHOLD);
+    assert_int_equal(ota_tuf_verify_role(md, md, OTA_TUF_ROOT, NULL), OTA_ERR_BAD_SIGNATURE);
     ota_tuf_meta_free(md);
     json_decref(doc);
 }
