@@ -74,8 +74,8 @@ int cmd_ca_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_det
                          ctx->now, life, det);
     if (rc != 0)
         return usage_if_arg(rc);
-    printf("created %s: server CA %s/server-ca.crt, device CA %s/device-ca.crt\n", args.pos[0],
-           args.pos[0], args.pos[0]);
+    cli_printf(stdout, "created %s: server CA %s/server-ca.crt, device CA %s/device-ca.crt\n",
+               args.pos[0], args.pos[0], args.pos[0]);
     return 0;
 }
 
@@ -106,8 +106,8 @@ static int issue_with_key(const struct cli_ctx *ctx, const char *dir, const char
     ota_buf_free(&key);
     if (rc != 0)
         return usage_if_arg(rc);
-    printf("%s certificate %s serial %s: %s, key %s\n", ota_cert_role_name(req->role), req->cn,
-           serial, certp, keyp);
+    cli_printf(stdout, "%s certificate %s serial %s: %s, key %s\n", ota_cert_role_name(req->role),
+               req->cn, serial, certp, keyp);
     return 0;
 }
 
@@ -215,7 +215,7 @@ int cmd_ca_sign_csr(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     if (rc == 0)
         rc = ota_ca_save(cli_val(&opts[0]), &cert, NULL, NULL, det);
     if (rc == 0)
-        printf("device certificate %s serial %s: %s\n", cn, serial, cli_val(&opts[0]));
+        cli_printf(stdout, "device certificate %s serial %s: %s\n", cn, serial, cli_val(&opts[0]));
     ota_buf_free(&cert);
     EVP_PKEY_free(pub);
     return usage_if_arg(rc);
@@ -239,7 +239,7 @@ static int revoke_device_cert(void *arg, const struct ota_ca_record *rec)
         return 0;
     rc = ota_ca_dir_revoke(c->dir, rec->serial, c->reason, c->now, c->det);
     if (rc == 0) {
-        printf("revoked %s (device %s)\n", rec->serial, rec->cn);
+        cli_printf(stdout, "revoked %s (device %s)\n", rec->serial, rec->cn);
         c->count++;
     }
     return rc;
@@ -280,7 +280,7 @@ int cmd_ca_revoke(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
     }
     rc = ota_ca_dir_revoke(args.pos[0], serial, reason, ctx->now, det);
     if (rc == 0)
-        printf("revoked %s\n", serial);
+        cli_printf(stdout, "revoked %s\n", serial);
     return usage_if_arg(rc);
 }
 
@@ -293,11 +293,12 @@ static int print_record(void *arg, const struct ota_ca_record *rec)
     fmt_time(until, rec->not_after);
     if (rec->revoked) {
         fmt_time(at, rec->revoked_at);
-        printf("%s  %-6s  %-24s  %s  revoked %s%s%s\n", rec->serial, ota_cert_role_name(rec->role),
-               rec->cn, until, at, rec->reason[0] ? " " : "", rec->reason);
+        cli_printf(stdout, "%s  %-6s  %-24s  %s  revoked %s%s%s\n", rec->serial,
+                   ota_cert_role_name(rec->role), rec->cn, until, at, rec->reason[0] ? " " : "",
+                   rec->reason);
     } else {
-        printf("%s  %-6s  %-24s  %s  %s\n", rec->serial, ota_cert_role_name(rec->role), rec->cn,
-               until, rec->not_after < ctx->now ? "expired" : "valid");
+        cli_printf(stdout, "%s  %-6s  %-24s  %s  %s\n", rec->serial, ota_cert_role_name(rec->role),
+                   rec->cn, until, rec->not_after < ctx->now ? "expired" : "valid");
     }
     return 0;
 }
