@@ -523,6 +523,7 @@ int ota_source_mirror_new(struct ota_source **out, const struct ota_mirror_cfg *
     m->http.client_cert = m->client_cert;
     m->http.client_key = m->client_key;
     m->http.user_agent = "otachain-agent";
+    m->http.clock = cfg->transfer_clock;
     m->clock = cfg->clock;
     m->hook = cfg->hook;
     m->log = cfg->log;

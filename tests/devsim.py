@@ -240,11 +240,12 @@ class Device:
 
     @classmethod
     def create(cls, dir, backend, mirrors, root, factory, product="sim", hardware="board-a",
-               ca_file=None, extra_ini="", bootlimit=3):
+               ca_file=None, extra_ini="", bootlimit=3, slot_size=SLOT_SIZE):
         dev = cls(dir, backend)
         dev.dir.mkdir(parents=True, exist_ok=True)
         for s, path in dev.slots.items():
-            path.write_bytes(b"\0" * SLOT_SIZE)
+            with open(path, "wb") as f:
+                f.truncate(max(slot_size, len(factory)))
         dev.write_slot("a", factory)
         dev.write_slot("b", factory)  # the factory flashes both slots
         if backend == "uboot":

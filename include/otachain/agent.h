@@ -86,10 +86,14 @@ struct ota_mirror_cfg {
     const char *tuf_dir;           /* trusted metadata (on the data partition) */
     const uint8_t *bootstrap_root; /* root.json shipped with the device */
     size_t bootstrap_len;
-    const char *ca_file;            /* NULL: the system store */
-    const char *client_cert;        /* mutual TLS, optional for mirrors; NULL: none */
-    const char *client_key;         /* its key; NULL: in client_cert's file */
-    const struct ota_clock *clock;  /* NULL: the system clock */
+    const char *ca_file;           /* NULL: the system store */
+    const char *client_cert;       /* mutual TLS, optional for mirrors; NULL: none */
+    const char *client_key;        /* its key; NULL: in client_cert's file */
+    const struct ota_clock *clock; /* NULL: the system clock */
+    /* The clock the transfers' slow-retrieval rules read (http.h); read
+     * often while a transfer runs, so a program may feed its watchdog
+     * from it. NULL: CLOCK_MONOTONIC. */
+    const struct ota_clock *transfer_clock;
     const struct ota_fs_hook *hook; /* fault injection; may be NULL */
     void (*log)(void *ctx, const char *msg);
     void *log_ctx;

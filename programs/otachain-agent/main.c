@@ -117,6 +117,16 @@ static void watchdog_feed(void)
     }
 }
 
+/* The transfers' clock: the program's clock, read by libcurl's progress
+ * callback while a transfer runs (the slow-retrieval rules abort one that
+ * stalls), so the watchdog is fed while a download makes progress. */
+static int64_t transfer_now(void *ctx)
+{
+    (void)ctx;
+    watchdog_feed();
+    return ota_clock_now(&g.hooks.clock);
+}
+
 /* ------------------------------------------------------------- output */
 
 static void log_line(void *ctx, const char *msg)
@@ -165,6 +175,7 @@ struct agent {
     size_t root_len;
     char tuf_dir[PATH_MAX];
     const char *slot_names[OTA_AGENT_MAX_SLOTS];
+    struct ota_clock transfer_clock;
 };
 
 static void agent_close(struct agent *a)
@@ -181,6 +192,7 @@ static int agent_open(struct agent *a, const char *config, bool with_source, str
     int rc;
 
     memset(a, 0, sizeof(*a));
+    a->transfer_clock.now = transfer_now;
     rc = agent_config_load(&a->cfg, config, det);
     if (rc != 0)
         return rc;
@@ -213,6 +225,7 @@ static int agent_open(struct agent *a, const char *config, bool with_source, str
         mcfg.client_cert = a->cfg.device_cert;
         mcfg.client_key = a->cfg.device_key;
         mcfg.clock = &g.hooks.clock;
+        mcfg.transfer_clock = &a->transfer_clock;
         mcfg.hook = ota_test_hooks_fs(&g.hooks);
         mcfg.log = log_line;
         if (rc == 0)
