@@ -32,6 +32,7 @@
 #include "otachain/dp_fetch.h"
 #include "otachain/fetch.h"
 #include "otachain/http.h"
+#include "otachain/release.h"
 #include "otachain/tuf.h"
 #include "otachain/tuf_client.h"
 
@@ -113,144 +114,22 @@ static int verify_mirror(struct mirror_src *m, unsigned i, struct ota_detail *de
     return 0;
 }
 
-/* -------------------------------------------------------------- SemVer */
-
-/* SemVer 2.0.0 precedence of two valid versions: <0, 0, >0. Build
- * metadata is ignored. (The release module of issue 9 replaces this.) */
-static int ident_cmp(const char *a, size_t an, const char *b, size_t bn)
-{
-    bool anum = an > 0, bnum = bn > 0;
-
-    for (size_t i = 0; i < an; i++)
-        anum = anum && a[i] >= '0' && a[i] <= '9';
-    for (size_t i = 0; i < bn; i++)
-        bnum = bnum && b[i] >= '0' && b[i] <= '9';
-    if (anum && bnum) {
-        if (an != bn)
-            return an < bn ? -1 : 1;
-        return memcmp(a, b, an);
-    }
-    if (anum != bnum)
-        return anum ? -1 : 1;
-    int c = memcmp(a, b, an < bn ? an : bn);
-    return c != 0 ? c : (an < bn ? -1 : an > bn);
-}
-
-static size_t core_end(const char *v)
-{
-    return strcspn(v, "-+");
-}
-
-static int semver_cmp(const char *a, const char *b)
-{
-    size_t ae = core_end(a), be = core_end(b);
-    const char *pa = a, *pb = b;
-
-    /* MAJOR.MINOR.PATCH numerically. */
-    for (int k = 0; k < 3; k++) {
-        size_t an = strcspn(pa, ".-+"), bn = strcspn(pb, ".-+");
-        int c = ident_cmp(pa, an, pb, bn);
-
-        if (c != 0)
-            return c;
-        pa += an + (pa[an] == '.');
-        pb += bn + (pb[bn] == '.');
-    }
-    /* A pre-release has lower precedence than the release. */
-    bool apre = a[ae] == '-', bpre = b[be] == '-';
-    if (!apre || !bpre)
-        return apre == bpre ? 0 : (apre ? -1 : 1);
-    pa = a + ae + 1;
-    pb = b + be + 1;
-    for (;;) {
-        size_t an = strcspn(pa, ".+"), bn = strcspn(pb, ".+");
-        int c = ident_cmp(pa, an, pb, bn);
-
-        if (c != 0)
-            return c;
-        bool amore = pa[an] == '.', bmore = pb[bn] == '.';
-        if (!amore || !bmore)
-            return amore == bmore ? 0 : (amore ? 1 : -1);
-        pa += an + 1;
-        pb += bn + 1;
-    }
-}
-
-static bool semver_valid(const char *v)
-{
-    const char *p = v;
-
-    for (int k = 0; k < 3; k++) {
-        size_t n = strspn(p, "0123456789");
-
-        if (n == 0 || (n > 1 && p[0] == '0') || n > 18)
-            return false;
-        p += n;
-        if (k < 2 && *p++ != '.')
-            return false;
-    }
-    if (*p == '-') {
-        p++;
-        for (;;) {
-            size_t n = strspn(p, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-");
-
-            if (n == 0)
-                return false;
-            if (strspn(p, "0123456789") == n && n > 1 && p[0] == '0')
-                return false;
-            p += n;
-            if (*p != '.')
-                break;
-            p++;
-        }
-    }
-    if (*p == '+') {
-        p++;
-        if (*p == '\0')
-            return false;
-        p += strspn(p, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-.");
-    }
-    return *p == '\0';
-}
-
 /* -------------------------------------------------------------- choice */
 
-struct release_fields {
-    const char *product, *version, *index;
-    json_t *hardware;
-    uint64_t security_version;
-};
-
-static bool release_of(struct release_fields *r, const struct ota_tuf_target *t)
+/* The release of an image target (one that names a chunk index), or
+ * false for index targets and malformed customs (never offered). */
+static bool release_of(struct ota_release *r, const struct ota_tuf_target *t)
 {
-    json_t *sv;
-
-    if (t->custom == NULL)
-        return false;
-    r->product = json_string_value(json_object_get(t->custom, "product"));
-    r->version = json_string_value(json_object_get(t->custom, "version"));
-    r->index = json_string_value(json_object_get(t->custom, "index"));
-    r->hardware = json_object_get(t->custom, "hardware");
-    sv = json_object_get(t->custom, "security_version");
-    if (r->product == NULL || r->version == NULL || r->index == NULL ||
-        !json_is_array(r->hardware) || !json_is_integer(sv) || json_integer_value(sv) < 0 ||
-        !semver_valid(r->version) || strlen(r->version) > OTA_JOURNAL_VERSION_MAX ||
-        strlen(t->path) > OTA_JOURNAL_PATH_MAX)
-        return false;
-    r->security_version = (uint64_t)json_integer_value(sv);
-    return true;
+    return t->custom != NULL && json_object_get(t->custom, "index") != NULL &&
+           strlen(t->path) <= OTA_JOURNAL_PATH_MAX && ota_release_from_target(r, t, NULL) == 0 &&
+           r->index[0] != '\0' && r->version.len <= OTA_JOURNAL_VERSION_MAX;
 }
 
-static bool for_hardware(const struct release_fields *r, const char *hw)
+static bool lists_hardware(const struct ota_release *r, const char *hw)
 {
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(r->hardware, i, v)
-    {
-        if (json_is_string(v) && strcmp(json_string_value(v), hw) == 0)
+    for (size_t i = 0; i < r->nhardware; i++)
+        if (strcmp(r->hardware[i], hw) == 0)
             return true;
-    }
     return false;
 }
 
@@ -262,7 +141,9 @@ static int mirror_check(void *ctx, struct ota_offer *out, bool *found,
     const struct ota_journal *j = dev->journal;
     const struct ota_tuf_meta *md;
     const struct ota_tuf_target *best = NULL;
-    struct release_fields bestf = {0};
+    struct ota_release bestr, r;
+    struct ota_semver installed;
+    struct ota_release_device rdev;
     struct ota_detail d;
     int rc = OTA_ERR_NO_SOURCE;
     unsigned skipped_floor = 0, skipped_blocked = 0;
@@ -283,33 +164,42 @@ static int mirror_check(void *ctx, struct ota_offer *out, bool *found,
     }
     if (rc != 0)
         return rc;
+    /* The release module's verdict decides (product, hardware, security
+     * floor, newer); a version that is not SemVer installs nothing newer. */
+    memset(&rdev, 0, sizeof(rdev));
+    rdev.product = dev->product;
+    rdev.hardware = dev->hardware;
+    rdev.security_floor = j->security_floor;
+    if (ota_semver_parse(&installed, j->installed.version, strlen(j->installed.version), NULL) == 0)
+        rdev.installed = &installed;
     md = ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS);
     for (size_t i = 0; md != NULL && i < md->ntargets; i++) {
         const struct ota_tuf_target *t = &md->targets[i];
-        struct release_fields f;
+        int verdict;
 
-        if (!release_of(&f, t) || strcmp(f.product, dev->product) != 0 ||
-            !for_hardware(&f, dev->hardware))
+        if (!release_of(&r, t))
             continue;
-        if (installed_out != NULL && strcmp(f.version, j->installed.version) == 0) {
+        if (installed_out != NULL && rdev.installed != NULL &&
+            strcmp(r.product, dev->product) == 0 && lists_hardware(&r, dev->hardware) &&
+            ota_semver_compare(&r.version, &installed) == 0) {
             memcpy(installed_out->sha256, t->sha256, OTA_SHA256_LEN);
             installed_out->length = t->length;
-            installed_out->security_version = f.security_version;
+            installed_out->security_version = r.security_version;
             snprintf(installed_out->target, sizeof(installed_out->target), "%s", t->path);
         }
-        if (semver_valid(j->installed.version) && semver_cmp(f.version, j->installed.version) <= 0)
-            continue;
-        if (f.security_version < j->security_floor) {
+        verdict = ota_release_may_install(&r, &rdev, NULL);
+        if (verdict == OTA_ERR_SECURITY_FLOOR && rdev.installed != NULL &&
+            ota_semver_compare(&r.version, &installed) > 0)
             skipped_floor++;
+        if (verdict != 0)
             continue;
-        }
         if (ota_journal_is_blocked(j, t->sha256)) {
             skipped_blocked++;
             continue;
         }
-        if (best == NULL || semver_cmp(f.version, bestf.version) > 0) {
+        if (best == NULL || ota_semver_compare(&r.version, &bestr.version) > 0) {
             best = t;
-            bestf = f;
+            bestr = r;
         }
     }
     if (skipped_floor > 0 || skipped_blocked > 0)
@@ -318,10 +208,10 @@ static int mirror_check(void *ctx, struct ota_offer *out, bool *found,
     if (best == NULL)
         return 0;
     snprintf(out->target, sizeof(out->target), "%s", best->path);
-    snprintf(out->version, sizeof(out->version), "%s", bestf.version);
+    memcpy(out->version, bestr.version.text, bestr.version.len + 1); /* len checked */
     memcpy(out->sha256, best->sha256, OTA_SHA256_LEN);
     out->length = best->length;
-    out->security_version = bestf.security_version;
+    out->security_version = bestr.security_version;
     *found = true;
     mlog(m, "mirror %s: %s offers %s", m->urls[m->active], dev->product, out->version);
     return 0;

@@ -25,7 +25,7 @@
 #define OTA_JOURNAL_FILE        "journal.json"
 #define OTA_JOURNAL_MAX_LEN     (64u * 1024)
 #define OTA_JOURNAL_PATH_MAX    255 /* bytes of a target path */
-#define OTA_JOURNAL_VERSION_MAX 127 /* bytes of a SemVer version */
+#define OTA_JOURNAL_VERSION_MAX 128 /* bytes of a SemVer version (OTA_SEMVER_MAX_LEN) */
 #define OTA_JOURNAL_MAX_BLOCKED 16  /* releases kept as "failed here" (oldest dropped) */
 #define OTA_JOURNAL_TEXT_MAX    255 /* bytes of the last outcome's detail */
 
