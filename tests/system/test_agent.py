@@ -413,3 +413,30 @@ def test_agent_links_no_signing_code():
                 and not s.startswith("ota_tuf_sig") and "signature" not in s
                 and not s.startswith("ota_note_verif")], \
         sorted(s for s in agent if "sign" in s and s.startswith("ota_"))
+
+
+def test_forked_log_refused(tmp_path, nginx_factory):
+    """The log operator shows this device one history and then another of
+    the same log (two repositories grown from one state, each signed by
+    the log key): the second is refused as split_view and nothing is
+    installed from it."""
+    repo = make_repo(tmp_path, [("1.0.0", V1, {})])
+    twin_dir = tmp_path / "twin"
+    shutil.copytree(repo.dir, twin_dir)
+    twin = Repo(twin_dir, repo.keydir, repo.root_keys, repo.targets_keys)
+    repo.add_release("sim", "1.1.0", V11)
+    other = fw("1.1.0", base=V1, edits=[(9000, 100)])
+    twin.add_release("sim", "1.1.0", other)
+    twin.add_release("sim", "1.2.0", fw("1.2.0", base=V1, edits=[(9000, 200)]))
+    honest = nginx_factory(root=repo.public)
+    dev = Device.create(tmp_path / "dev", "uboot", [honest.url], repo.root1, V1)
+    dev.boot_until_idle()
+    assert_idle_on(dev, "b", "1.1.0")
+    forked = nginx_factory(root=twin.public)
+    dev.config.write_text(dev.config.read_text().replace(honest.url, forked.url))
+    slot_a = dev.slot_image("a")
+    b = dev.power_on()
+    assert b.agent_rc == 1 and not b.rebooting
+    assert "otachain-agent: split_view:" in b.stderr, b.stderr
+    assert dev.slot_image("a") == slot_a
+    assert_idle_on(dev, "b", "1.1.0")
