@@ -303,20 +303,14 @@ out:
     return rc;
 }
 
-int ota_keyfile_kind(enum ota_keyfile_kind *out, const char *path)
+enum ota_keyfile_kind ota_keyfile_kind_mem(const void *data, size_t len)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
+    const char *d = data;
     const char *p;
-    int rc;
 
-    *out = OTA_KEYFILE_NONE;
-    rc = ota_fs_read(&data, &len, path, OTA_KEYFILE_MAX);
-    if (rc != 0)
-        return rc;
-    for (p = memchr(data, '-', len); p != NULL;
-         p = memchr(p + 1, '-', len - (size_t)(p + 1 - (const char *)data))) {
-        size_t left = len - (size_t)(p - (const char *)data);
+    for (p = len > 0 ? memchr(d, '-', len) : NULL; p != NULL;
+         p = memchr(p + 1, '-', len - (size_t)(p + 1 - d))) {
+        size_t left = len - (size_t)(p - d);
         const char *end;
         size_t n;
 
@@ -327,17 +321,28 @@ int ota_keyfile_kind(enum ota_keyfile_kind *out, const char *path)
             break;
         n = (size_t)(end - (p + 11));
         if (n == 10 && memcmp(p + 11, "PUBLIC KEY", 10) == 0)
-            *out = OTA_KEYFILE_PUBLIC;
-        else if (n == 11 && memcmp(p + 11, "PRIVATE KEY", 11) == 0)
-            *out = OTA_KEYFILE_SECRET;
-        else if (n == 21 && memcmp(p + 11, "ENCRYPTED PRIVATE KEY", 21) == 0)
-            *out = OTA_KEYFILE_ENCRYPTED;
-        else if (n > 12 && memcmp(end - 12, " PRIVATE KEY", 12) == 0)
-            *out = OTA_KEYFILE_OTHER_SECRET;
-        else
-            continue;
-        break;
+            return OTA_KEYFILE_PUBLIC;
+        if (n == 11 && memcmp(p + 11, "PRIVATE KEY", 11) == 0)
+            return OTA_KEYFILE_SECRET;
+        if (n == 21 && memcmp(p + 11, "ENCRYPTED PRIVATE KEY", 21) == 0)
+            return OTA_KEYFILE_ENCRYPTED;
+        if (n > 12 && memcmp(end - 12, " PRIVATE KEY", 12) == 0)
+            return OTA_KEYFILE_OTHER_SECRET;
     }
+    return OTA_KEYFILE_NONE;
+}
+
+int ota_keyfile_kind(enum ota_keyfile_kind *out, const char *path)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    *out = OTA_KEYFILE_NONE;
+    rc = ota_fs_read(&data, &len, path, OTA_KEYFILE_MAX);
+    if (rc != 0)
+        return rc;
+    *out = ota_keyfile_kind_mem(data, len);
     ota_wipe(data, len);
     free(data);
     return 0;

@@ -13,6 +13,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -111,7 +113,74 @@ static int check_secret_mode(const struct stat *st)
     return 0;
 }
 
-int ota_signer_load(struct ota_signer **out, const char *path)
+/* Why reading the secret key file failed with rc, in det. Looks at the
+ * path again (lstat) only to explain: the refusal itself was decided on
+ * what was opened. */
+static void explain_read(struct ota_detail *det, int rc, const char *path)
+{
+    struct stat st;
+
+    if (det == NULL)
+        return;
+    if (rc == OTA_ERR_PERMISSION && lstat(path, &st) == 0) {
+        if (S_ISLNK(st.st_mode))
+            ota_detail_set(det,
+                           "secret key %s is a symbolic link: secret keys are read from the key "
+                           "file itself, never through a link (a link could swap the key); "
+                           "give the key file's own path",
+                           path);
+        else if (!S_ISREG(st.st_mode))
+            ota_detail_set(det, "secret key %s is not a regular file", path);
+        else if ((st.st_mode & 077) != 0)
+            ota_detail_set(det,
+                           "secret key %s is accessible by group or others (mode "
+                           "%04o): secret keys need mode 0600: chmod 600 %s",
+                           path, (unsigned)(st.st_mode & 07777), path);
+        else
+            ota_detail_set(det, "secret key %s: permission denied (run as its owner)", path);
+    } else if (rc == OTA_ERR_TOO_LARGE) {
+        ota_detail_set(det, "secret key %s is larger than %d bytes: not a key file", path,
+                       OTA_KEYFILE_MAX);
+    } else {
+        ota_detail_set(det, "secret key %s", path);
+    }
+}
+
+/* Why the PEM text did not give an Ed25519 key, in det. */
+static void explain_parse(struct ota_detail *det, const char *path, const uint8_t *data, size_t len,
+                          bool parsed)
+{
+    switch (ota_keyfile_kind_mem(data, len)) {
+    case OTA_KEYFILE_ENCRYPTED:
+        ota_detail_set(det,
+                       "%s is an encrypted private key (PEM ENCRYPTED PRIVATE KEY): otachain "
+                       "reads unencrypted PKCS#8 keys protected by their file mode (0600); "
+                       "decrypt a copy (openssl pkey -in %s -out NEW.key) or make a key with "
+                       "otachain key generate",
+                       path, path);
+        break;
+    case OTA_KEYFILE_OTHER_SECRET:
+        ota_detail_set(det,
+                       "%s is a private key in another format (PKCS#1, SEC1 or OpenSSH): "
+                       "otachain reads PKCS#8 Ed25519 keys (PEM PRIVATE KEY), as otachain "
+                       "key generate writes them",
+                       path);
+        break;
+    case OTA_KEYFILE_PUBLIC:
+        ota_detail_set(det, "%s is a public key file: signing needs the secret key", path);
+        break;
+    case OTA_KEYFILE_SECRET:
+        ota_detail_set(det, "%s: %s", path,
+                       parsed ? "not an Ed25519 key (otachain signs with Ed25519 only)"
+                              : "malformed PKCS#8 private key");
+        break;
+    case OTA_KEYFILE_NONE:
+        ota_detail_set(det, "%s is not a PEM key file", path);
+        break;
+    }
+}
+
+int ota_signer_load(struct ota_signer **out, const char *path, struct ota_detail *det)
 {
     struct stat st;
     uint8_t *data = NULL;
@@ -127,14 +196,22 @@ int ota_signer_load(struct ota_signer **out, const char *path)
     if (path == NULL)
         return OTA_ERR_INVALID_ARG;
     /* lstat first: refuses symlinks, and FIFOs before open could block. */
-    if (lstat(path, &st) != 0)
-        return ota_fs_errno(errno);
-    rc = check_secret_mode(&st);
-    if (rc != 0)
+    if (lstat(path, &st) != 0) {
+        rc = ota_fs_errno(errno);
+        explain_read(det, rc, path);
         return rc;
+    }
+    rc = check_secret_mode(&st);
+    if (rc != 0) {
+        explain_read(det, rc, path);
+        return rc;
+    }
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0)
-        return ota_fs_errno(errno);
+    if (fd < 0) {
+        rc = ota_fs_errno(errno);
+        explain_read(det, rc, path);
+        return rc;
+    }
     /* Check again what we actually opened (the path may have changed). */
     if (fstat(fd, &st) != 0) {
         rc = ota_fs_errno(errno);
@@ -145,8 +222,10 @@ int ota_signer_load(struct ota_signer **out, const char *path)
     if (rc == 0)
         rc = ota_fs_read_fd(&data, &len, fd, OTA_KEYFILE_MAX);
     close(fd);
-    if (rc != 0)
+    if (rc != 0) {
+        explain_read(det, rc, path);
         return rc;
+    }
 
     bio = BIO_new_mem_buf(data, (int)len); /* len <= OTA_KEYFILE_MAX */
     if (bio == NULL) {
@@ -156,9 +235,12 @@ int ota_signer_load(struct ota_signer **out, const char *path)
     pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
     if (pkey == NULL) {
         rc = OTA_ERR_KEY_FORMAT;
+        explain_parse(det, path, data, len, false);
         goto out;
     }
     rc = signer_wrap(out, pkey); /* takes pkey */
+    if (rc == OTA_ERR_KEY_FORMAT)
+        explain_parse(det, path, data, len, true);
 out:
     BIO_free(bio);
     ota_wipe(data, len);

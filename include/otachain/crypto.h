@@ -74,6 +74,8 @@ enum ota_keyfile_kind {
     OTA_KEYFILE_OTHER_SECRET, /* RSA/EC/OPENSSH/... PRIVATE KEY */
 };
 OTA_WUR int ota_keyfile_kind(enum ota_keyfile_kind *out, const char *path);
+/* The same for a key file's bytes already in memory. */
+enum ota_keyfile_kind ota_keyfile_kind_mem(const void *data, size_t len);
 
 /* Writes a public key as PEM. Refuses to overwrite (OTA_ERR_EXISTS).
  * Mode 0644, O_EXCL|O_NOFOLLOW, fsynced. */

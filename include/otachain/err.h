@@ -30,9 +30,8 @@
       "Too large: the input exceeds its size limit and was refused before being "                  \
       "processed.")                                                                                \
     X(PERMISSION, -6, "permission",                                                                \
-      "Permission problem: access was denied, or the file is not a regular file "                  \
-      "or is readable by group or others (secret keys need mode 0600, e.g. chmod "                 \
-      "600 FILE).")                                                                                \
+      "Permission problem: access was denied, or the file may not be used as it is "               \
+      "(see the detail: what is wrong with it and how to fix it).")                                \
     X(EXISTS, -7, "exists",                                                                        \
       "The file already exists and will not be overwritten: choose another path "                  \
       "or remove the old file first.")                                                             \

@@ -22,9 +22,12 @@ OTA_WUR int ota_signer_generate(struct ota_signer **out);
 OTA_WUR int ota_signer_from_seed(struct ota_signer **out, const uint8_t seed[OTA_ED25519_SEED_LEN]);
 
 /* Loads a secret key file. OTA_ERR_PERMISSION if the file is accessible
- * by group or others or is not a regular file (symlinks refused),
- * OTA_ERR_KEY_FORMAT if it is not an Ed25519 private key. */
-OTA_WUR int ota_signer_load(struct ota_signer **out, const char *path);
+ * by group or others, is not a regular file, or is a symbolic link (never
+ * followed: a link could swap the key), OTA_ERR_KEY_FORMAT if it is not an
+ * unencrypted PKCS#8 Ed25519 private key. det (may be NULL) says which,
+ * naming the file: the mode and the chmod to run, the link, an encrypted
+ * key, a key of another format or algorithm, a public key file. */
+OTA_WUR int ota_signer_load(struct ota_signer **out, const char *path, struct ota_detail *det);
 
 /* Writes the secret key to a new file (O_CREAT|O_EXCL|O_NOFOLLOW, 0600,
  * fsynced). OTA_ERR_EXISTS if path exists. */

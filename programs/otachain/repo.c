@@ -153,9 +153,8 @@ int repo_key_load(struct repo_key *k, const char *path, bool need_secret, struct
     if (rc != 0)
         return rc;
     if (secret) {
-        rc = ota_signer_load(&k->signer, path);
+        rc = ota_signer_load(&k->signer, path, det);
         if (rc != 0) {
-            ota_detail_set(det, "secret key %s", path);
             k->signer = NULL;
             return rc;
         }
@@ -1055,9 +1054,9 @@ static int online_signer(struct ota_signer **out, const struct repo *r, enum ota
             return rc;
         if (!file_exists(path))
             continue;
-        rc = ota_signer_load(&s, path);
+        rc = ota_signer_load(&s, path, det);
         if (rc != 0) {
-            ota_detail_set(det, "online key %s", path);
+            ota_detail_prefix(det, "online key");
             return rc;
         }
         if (repo_role_has_key(root, role, ota_signer_keyid(s))) {
@@ -1095,9 +1094,9 @@ static int finish_rotation(const struct repo *r, const struct ota_tuf_meta *root
             return rc;
         if (!file_exists(next))
             continue;
-        rc = ota_signer_load(&s, next);
+        rc = ota_signer_load(&s, next, det);
         if (rc != 0) {
-            ota_detail_set(det, "online key %s", next);
+            ota_detail_prefix(det, "online key");
             return rc;
         }
         listed = repo_role_has_key(root, roles[i], ota_signer_keyid(s));

@@ -347,3 +347,54 @@ def test_key_show_warns_about_an_unsafe_secret_key(tmp_path, keys):
     link.symlink_to(k.path)
     p = otachain("key", "show", link)
     assert "is a symbolic link to a secret key: signing refuses it" in p.stderr
+
+
+def test_key_refusals_say_what_is_wrong(tmp_path, keys):
+    repo = tmp_path / "repo"
+    otachain(*init_args(repo, keys, "--no-ledger"))
+    img = tmp_path / "fw.img"
+    img.write_bytes(b"x" * 100)
+    otachain("release", "add", repo, img, "--product", "fw", "--hardware", "h",
+             "--version", "1.0.0", "--security-version", "1")
+    t1 = keys["t1"].path
+
+    # A symbolic link to a good key: refused (documented), with its own message.
+    link = tmp_path / "link.key"
+    link.symlink_to(t1)
+    p = otachain("release", "sign", repo, "--key", link, check=False)
+    assert err(p) == (3, "permission")
+    assert f"secret key {link} is a symbolic link" in p.stderr
+    assert "chmod" not in p.stderr
+    # Group-readable: the mode and the chmod to run.
+    os.chmod(t1, 0o640)
+    p = otachain("release", "sign", repo, "--key", t1, check=False)
+    assert err(p) == (3, "permission")
+    assert f"(mode 0640): secret keys need mode 0600: chmod 600 {t1}" in p.stderr
+    os.chmod(t1, 0o600)
+    # An encrypted key is named as such (was only "Bad key").
+    enc = tmp_path / "enc.key"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-aes-256-cbc", "-pass",
+                    "pass:secret", "-out", str(enc)], check=True, capture_output=True)
+    os.chmod(enc, 0o600)
+    p = otachain("release", "sign", repo, "--key", enc, check=False)
+    assert err(p) == (1, "key_format")
+    assert f"{enc} is an encrypted private key" in p.stderr
+
+
+def test_unreadable_image_gets_no_secret_key_advice(tmp_path, repo):
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to run the CLI as another user")
+    img = tmp_path / "fw.img"
+    img.write_bytes(b"x" * 100)
+    img.chmod(0o000)
+    tmp_path.chmod(0o755)
+    from testlib import otachain_path
+    p = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                        str(otachain_path()), "release", "add", str(repo), str(img),
+                        "--product", "fw", "--hardware", "h", "--version", "1.0.0",
+                        "--security-version", "1"], capture_output=True, text=True,
+                       timeout=60)
+    assert err(p) == (3, "permission")
+    assert f"IMAGE {img}: Permission denied" in p.stderr
+    assert "chmod" not in p.stderr and "secret key" not in p.stderr

@@ -424,6 +424,7 @@ static void test_pubkey_file_round_trip(void **state)
 
 static void test_secret_key_file_round_trip(void **state)
 {
+    struct ota_detail det = {{0}};
     struct tdir *t = *state;
     char p[PATH_MAX];
     char pp[PATH_MAX];
@@ -448,7 +449,7 @@ static void test_secret_key_file_round_trip(void **state)
     ota_wipe(pem, len);
     free(pem);
 
-    assert_int_equal(ota_signer_load(&l, p), 0);
+    assert_int_equal(ota_signer_load(&l, p, &det), 0);
     ota_signer_public(pub, s);
     ota_signer_public(got, l);
     assert_memory_equal(pub, got, 32);
@@ -473,6 +474,7 @@ static void test_secret_key_file_round_trip(void **state)
 
 static void test_secret_key_load_refusals(void **state)
 {
+    struct ota_detail det = {{0}};
     struct tdir *t = *state;
     char p[PATH_MAX];
     char link[PATH_MAX];
@@ -485,14 +487,16 @@ static void test_secret_key_load_refusals(void **state)
     assert_int_equal(ota_signer_save(s, p), 0);
 
     assert_int_equal(chmod(p, 0640), 0);
-    assert_int_equal(ota_signer_load(&l, p), OTA_ERR_PERMISSION);
+    assert_int_equal(ota_signer_load(&l, p, &det), OTA_ERR_PERMISSION);
     assert_null(l);
+    assert_non_null(strstr(det.msg, "accessible by group or others (mode 0640)"));
+    assert_non_null(strstr(det.msg, "chmod 600 "));
     assert_int_equal(chmod(p, 0604), 0);
-    assert_int_equal(ota_signer_load(&l, p), OTA_ERR_PERMISSION);
+    assert_int_equal(ota_signer_load(&l, p, &det), OTA_ERR_PERMISSION);
     assert_int_equal(chmod(p, 0601), 0);
-    assert_int_equal(ota_signer_load(&l, p), OTA_ERR_PERMISSION);
+    assert_int_equal(ota_signer_load(&l, p, &det), OTA_ERR_PERMISSION);
     assert_int_equal(chmod(p, 0400), 0);
-    assert_int_equal(ota_signer_load(&l, p), 0);
+    assert_int_equal(ota_signer_load(&l, p, &det), 0);
     ota_signer_free(l);
     l = NULL;
     assert_int_equal(chmod(p, 0600), 0);
@@ -500,17 +504,21 @@ static void test_secret_key_load_refusals(void **state)
     /* A symlink to a good key file is refused. */
     join(link, t, "link.sec");
     assert_int_equal(symlink(p, link), 0);
-    assert_int_equal(ota_signer_load(&l, link), OTA_ERR_PERMISSION);
+    assert_int_equal(ota_signer_load(&l, link, &det), OTA_ERR_PERMISSION);
     assert_null(l);
+    assert_non_null(strstr(det.msg, "is a symbolic link: secret keys are read from the key file"));
+    assert_null(strstr(det.msg, "chmod"));
     /* A directory is not a regular file. */
-    assert_int_equal(ota_signer_load(&l, t->path), OTA_ERR_PERMISSION);
+    assert_int_equal(ota_signer_load(&l, t->path, &det), OTA_ERR_PERMISSION);
+    assert_non_null(strstr(det.msg, "is not a regular file"));
     join(p, t, "missing.sec");
-    assert_int_equal(ota_signer_load(&l, p), OTA_ERR_NOT_FOUND);
+    assert_int_equal(ota_signer_load(&l, p, &det), OTA_ERR_NOT_FOUND);
     ota_signer_free(s);
 }
 
 static void test_key_format_errors(void **state)
 {
+    struct ota_detail det = {{0}};
     struct tdir *t = *state;
     char p[PATH_MAX];
     EVP_PKEY *ec;
@@ -532,8 +540,9 @@ static void test_key_format_errors(void **state)
     join(p, t, "ec.sec");
     write_file(p, pem, (size_t)n, 0600);
     BIO_free(bio);
-    assert_int_equal(ota_signer_load(&l, p), OTA_ERR_KEY_FORMAT);
+    assert_int_equal(ota_signer_load(&l, p, &det), OTA_ERR_KEY_FORMAT);
     assert_null(l);
+    assert_non_null(strstr(det.msg, "not an Ed25519 key"));
     assert_int_equal(ota_pubkey_load(pub, p), OTA_ERR_KEY_FORMAT);
 
     bio = BIO_new(BIO_s_mem());
@@ -552,19 +561,39 @@ static void test_key_format_errors(void **state)
     join(p, t, "garbage");
     write_file(p, "not a key\n", 10, 0600);
     assert_int_equal(ota_pubkey_load(pub, p), OTA_ERR_KEY_FORMAT);
-    assert_int_equal(ota_signer_load(&l, p), OTA_ERR_KEY_FORMAT);
+    assert_int_equal(ota_signer_load(&l, p, &det), OTA_ERR_KEY_FORMAT);
+    assert_non_null(strstr(det.msg, "is not a PEM key file"));
     /* A public key where a secret key is expected. */
     unhex(pub, sizeof(pub), V_PUB);
     join(p, t, "only.pub");
     assert_int_equal(ota_pubkey_save(p, pub), 0);
     assert_int_equal(chmod(p, 0600), 0);
-    assert_int_equal(ota_signer_load(&l, p), OTA_ERR_KEY_FORMAT);
+    assert_int_equal(ota_signer_load(&l, p, &det), OTA_ERR_KEY_FORMAT);
+    assert_non_null(strstr(det.msg, "is a public key file"));
+    /* An encrypted key is named as such. */
+    {
+        EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+
+        assert_non_null(ed);
+        bio = BIO_new(BIO_s_mem());
+        assert_non_null(bio);
+        assert_int_equal(PEM_write_bio_PKCS8PrivateKey(bio, ed, EVP_aes_256_cbc(), NULL, 0, NULL,
+                                                       (void *)"pass phrase"),
+                         1);
+        n = BIO_get_mem_data(bio, &pem);
+        join(p, t, "enc.sec");
+        write_file(p, pem, (size_t)n, 0600);
+        BIO_free(bio);
+        EVP_PKEY_free(ed);
+        assert_int_equal(ota_signer_load(&l, p, &det), OTA_ERR_KEY_FORMAT);
+        assert_non_null(strstr(det.msg, "is an encrypted private key"));
+    }
     /* Oversized key files are refused before parsing. */
     memset(big, 'A', sizeof(big));
     join(p, t, "big");
     write_file(p, big, sizeof(big), 0600);
     assert_int_equal(ota_pubkey_load(pub, p), OTA_ERR_TOO_LARGE);
-    assert_int_equal(ota_signer_load(&l, p), OTA_ERR_TOO_LARGE);
+    assert_int_equal(ota_signer_load(&l, p, &det), OTA_ERR_TOO_LARGE);
 }
 
 static void test_generate(void **state)
