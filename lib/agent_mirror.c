@@ -96,13 +96,12 @@ static int verify_mirror(struct mirror_src *m, unsigned i, struct ota_detail *de
     }
     memset(&copts, 0, sizeof(copts));
     copts.state_dir = m->tuf_dir;
-    /* The TUF client reads 0 as "the system clock" until the time floor
-     * lands (issue 9); a clock without a reading falls back to it too. */
-    copts.now = now == OTA_TIME_NONE || now <= 0 ? 0 : now;
     copts.hook = m->hook;
     rc = ota_tuf_client_open(&m->client, &copts, m->root, m->root_len, det);
+    /* The clock as it reads (0, or none at all, included): the client
+     * judges it against its time floor (DESIGN §6). */
     if (rc == 0)
-        rc = ota_tuf_client_refresh(m->client, m->fetcher, det);
+        rc = ota_tuf_client_refresh(m->client, m->fetcher, now, det);
     if (rc != 0) {
         ota_tuf_client_free(m->client);
         ota_fetcher_free(m->fetcher);

@@ -31,7 +31,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "otachain/buf.h"
@@ -57,6 +56,8 @@ static const char *const state_names[OTA_TUF_ROLE_COUNT] = {
 
 /* The ledger (docs/formats/ledger.md, client rule). */
 #define CHECKPOINT_STATE_NAME "checkpoint"
+#define FLOOR_STATE_NAME      "time-floor"
+#define FLOOR_FILE_MAX        24                   /* 19 digits and a newline, with room to spare */
 #define LEDGER_SKEW           300                  /* s a cosignature may lie in the future */
 #define LEDGER_MAX_AGE        86400                /* s, when root gives no max_age */
 #define LEDGER_MAX_AGE_CAP    (20LL * 366 * 86400) /* larger max_age values are refused */
@@ -91,8 +92,7 @@ struct trusted {
 
 struct ota_tuf_client {
     char *state_dir;
-    int lock_fd;       /* flock on <state_dir>/.lock, held until free */
-    int64_t fixed_now; /* opts.now: 0 means the clock */
+    int lock_fd; /* flock on <state_dir>/.lock, held until free */
     unsigned max_root_rotations;
     uint64_t root_max_len;
     uint64_t timestamp_max_len;
@@ -102,7 +102,14 @@ struct ota_tuf_client {
     bool has_hook;
     struct trusted t[OTA_TUF_ROLE_COUNT];
     bool refreshed; /* the last refresh went through targets */
-    int64_t now;    /* fixed at the start of each refresh */
+
+    /* Time (tuf_client.h "Time"). */
+    int64_t floor;        /* max(build time, stored floor): never lowered */
+    int64_t floor_stored; /* the value in time-floor; 0 when absent */
+    int64_t clock;        /* the caller's reading for this refresh, or OTA_TIME_NONE */
+    bool clock_behind;    /* no reading, or one below the floor: no future bound */
+    int64_t now;          /* max(clock, floor), then raised to the vouched time */
+    int64_t vouched;      /* what the accepted checkpoint's quorum vouches for, or OTA_TIME_NONE */
 
     struct ledger ledger;                  /* of the trusted root */
     bool have_stored;                      /* a checkpoint is stored in the state */
@@ -113,6 +120,7 @@ struct ota_tuf_client {
     struct cp_note fresh;
     bool fresh_policy_ok; /* it met the policy of root v fresh_policy_root */
     uint64_t fresh_policy_root;
+    int64_t fresh_vouched; /* the time that policy's quorum vouches for, or OTA_TIME_NONE */
     bool fresh_consistent; /* consistent with the stored checkpoint */
     bool snapshot_in_log;  /* the trusted snapshot is included in it */
     struct tile_fetch tf;
@@ -178,6 +186,27 @@ static int check_expiry(const struct ota_tuf_meta *md, int64_t now, const char *
     format_time(cur, now);
     ota_detail_set(det, "%s: %s v%llu expired at %s (now %s)", file, ota_tuf_role_name(md->type),
                    (unsigned long long)md->version, exp, cur);
+    return rc;
+}
+
+/* check_expiry at the client's "now", saying where that time comes from
+ * when it is not the clock. */
+static int check_expiry_now(const struct ota_tuf_client *c, const struct ota_tuf_meta *md,
+                            const char *file, struct ota_detail *det)
+{
+    int rc = check_expiry(md, c->now, file, det);
+    if (rc == 0 || det == NULL || c->now == c->clock)
+        return rc;
+    char clk[OTA_TUF_TIME_SIZE];
+    if (c->clock == OTA_TIME_NONE)
+        snprintf(clk, sizeof(clk), "none");
+    else
+        format_time(clk, c->clock);
+    struct ota_detail d = *det;
+    ota_detail_set(det,
+                   "%s; now is the time floor or what the witnesses vouch for, the clock "
+                   "reads %s",
+                   d.msg, clk);
     return rc;
 }
 
@@ -343,6 +372,7 @@ static void fresh_reset(struct ota_tuf_client *c)
     c->have_fresh = false;
     c->fresh_policy_ok = false;
     c->fresh_policy_root = 0;
+    c->fresh_vouched = OTA_TIME_NONE;
     c->fresh_consistent = false;
     c->snapshot_in_log = false;
     c->ts_ready = false;
@@ -424,8 +454,34 @@ static int fresh_fetch(struct ota_tuf_client *c, const struct ota_fetcher *f,
     return 0;
 }
 
+/* The time the quorum of p vouches for in a verified result: the largest
+ * T such that the counted cosignatures with times >= T still meet the
+ * quorum (for t of m: the t-th newest time). OTA_TIME_NONE under
+ * "quorum none": no quorum, so no witness's time is vouched for. */
+static int64_t quorum_time(const struct ota_tlog_policy *p,
+                           const struct ota_tlog_policy_result *res)
+{
+    int64_t best = OTA_TIME_NONE;
+    if (p->quorum_none)
+        return best;
+    for (size_t i = 0; i < res->nwitnesses; i++) {
+        if (!res->witnesses[i].counted)
+            continue;
+        int64_t t = (int64_t)res->witnesses[i].time;
+        if (t <= best)
+            continue;
+        bool witnessed[OTA_TLOG_POLICY_MAX_WITNESSES] = {false};
+        for (size_t j = 0; j < res->nwitnesses; j++)
+            witnessed[j] = res->witnesses[j].counted && (int64_t)res->witnesses[j].time >= t;
+        if (ota_tlog_policy_quorum_met(p, witnessed))
+            best = t;
+    }
+    return best;
+}
+
 /* Rule 1: the fresh checkpoint is signed by the log key of l's policy and
- * its quorum is met by cosignatures within [now - max_age, now + skew]. */
+ * its quorum is met by cosignatures within [now - max_age, now + skew]
+ * (no upper bound while the clock is behind the floor). */
 static int fresh_policy(struct ota_tuf_client *c, const struct ledger *l, uint64_t root_version,
                         struct ota_detail *det)
 {
@@ -435,18 +491,22 @@ static int fresh_policy(struct ota_tuf_client *c, const struct ledger *l, uint64
     if (res == NULL)
         return OTA_ERR_NOMEM;
     struct ota_detail inner = {{0}};
-    int rc = ota_tlog_policy_verify(res, c->fresh.note, l->policy, c->now, l->max_age, LEDGER_SKEW,
-                                    &inner);
-    free(res);
+    int64_t skew = c->clock_behind ? INT64_MAX : LEDGER_SKEW;
+    int rc =
+        ota_tlog_policy_verify(res, c->fresh.note, l->policy, c->now, l->max_age, skew, &inner);
     if (rc != 0) {
+        free(res);
         ota_detail_set(det,
                        "ledger/checkpoint (%s, size %llu) under the ledger policy of root v%llu "
-                       "(max_age %lld s, now %lld): %s",
+                       "(max_age %lld s, now %lld%s): %s",
                        c->fresh.cp.origin, (unsigned long long)c->fresh.cp.size,
                        (unsigned long long)root_version, (long long)l->max_age, (long long)c->now,
+                       c->clock_behind ? ", the time floor: the clock is behind it" : "",
                        inner.msg);
         return rc;
     }
+    c->fresh_vouched = quorum_time(l->policy, res);
+    free(res);
     c->fresh_policy_ok = true;
     c->fresh_policy_root = root_version;
     return 0;
@@ -706,6 +766,86 @@ out:
     return rc;
 }
 
+/* ---- the time floor ---------------------------------------------------- */
+
+static char *floor_path(const struct ota_tuf_client *c)
+{
+    struct ota_buf b;
+    ota_buf_init(&b, 64 * 1024);
+    if (ota_buf_printf(&b, "%s/%s", c->state_dir, FLOOR_STATE_NAME) != 0) {
+        ota_buf_free(&b);
+        return NULL;
+    }
+    size_t len;
+    return (char *)ota_buf_steal(&b, &len);
+}
+
+/* Loads time-floor: absent is "no floor stored yet"; anything but decimal
+ * seconds (no sign, no leading zeros) and one newline is an error, never
+ * silently replaced (a lower floor would reopen replays). */
+static int load_floor(struct ota_tuf_client *c, struct ota_detail *det)
+{
+    char *path = floor_path(c);
+    if (path == NULL)
+        return OTA_ERR_NOMEM;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = ota_fs_read_nofollow(&data, &len, path, FLOOR_FILE_MAX);
+    if (rc == OTA_ERR_NOT_FOUND) {
+        rc = 0;
+        goto out;
+    }
+    if (rc != 0) {
+        ota_detail_set(det, "%s: cannot read the time floor", path);
+        goto out;
+    }
+    uint64_t v = 0;
+    if (len < 2 || data[len - 1] != '\n' ||
+        ota_checkpoint_parse_u64(&v, (const char *)data, len - 1, INT64_MAX) != 0) {
+        ota_detail_set(det, "%s: corrupt time floor (want decimal seconds and a newline)", path);
+        rc = OTA_ERR_FORMAT;
+        goto out;
+    }
+    c->floor_stored = (int64_t)v;
+    if (c->floor_stored > c->floor)
+        c->floor = c->floor_stored;
+out:
+    free(data);
+    free(path);
+    return rc;
+}
+
+/* Stores the floor, raised to what this refresh's quorum vouched for,
+ * when it is later than the stored one (after the checkpoint: a crash in
+ * between leaves the old floor, which the next refresh raises again). */
+static int store_floor(struct ota_tuf_client *c, struct ota_detail *det)
+{
+    int64_t floor = c->floor;
+    if (c->vouched != OTA_TIME_NONE && c->vouched > floor)
+        floor = c->vouched;
+    if (floor <= c->floor_stored)
+        return 0;
+    char text[FLOOR_FILE_MAX];
+    int n = snprintf(text, sizeof(text), "%lld\n", (long long)floor);
+    char *path = floor_path(c);
+    if (path == NULL)
+        return OTA_ERR_NOMEM;
+    int rc = ota_fs_replace(path, text, (size_t)n, STATE_MODE, client_hook(c));
+    if (rc != 0)
+        ota_detail_set(det, "%s: cannot store the time floor", path);
+    free(path);
+    if (rc != 0)
+        return rc;
+    c->floor = floor;
+    c->floor_stored = floor;
+    return 0;
+}
+
+int64_t ota_tuf_client_time_floor(const struct ota_tuf_client *c)
+{
+    return c ? c->floor : OTA_TIME_NONE;
+}
+
 /* ---- 5.3 root ---------------------------------------------------------- */
 
 /* Fetches and trusts root version old+1. *found is false when the
@@ -865,7 +1005,7 @@ static int update_timestamp(struct ota_tuf_client *c, const struct ota_fetcher *
         }
         if (md->version == old->version) {
             /* The same version again: keep the copy already trusted. */
-            rc = check_expiry(old, c->now, name, det);
+            rc = check_expiry_now(c, old, name, det);
             goto out;
         }
         uint64_t nv = snapshot_version_of(md), ov = snapshot_version_of(old);
@@ -879,7 +1019,7 @@ static int update_timestamp(struct ota_tuf_client *c, const struct ota_fetcher *
             goto out;
         }
     }
-    rc = check_expiry(md, c->now, name, det);
+    rc = check_expiry_now(c, md, name, det);
     if (rc != 0)
         goto out;
     rc = persist(c, OTA_TUF_TIMESTAMP, b.data, b.len, det);
@@ -949,7 +1089,7 @@ static int update_pinned(struct ota_tuf_client *c, const struct ota_fetcher *f,
     snprintf(name, sizeof(name), "%llu.%s.json", (unsigned long long)mf->version, rname);
 
     if (trusted_matches(c, role, mf))
-        return check_expiry(c->t[role].md, c->now, name, det);
+        return check_expiry_now(c, c->t[role].md, name, det);
 
     struct ota_buf b;
     uint64_t max = mf->has_length ? mf->length : default_max;
@@ -1003,7 +1143,7 @@ static int update_pinned(struct ota_tuf_client *c, const struct ota_fetcher *f,
         rc = OTA_ERR_ROLLBACK;
         goto out;
     }
-    rc = check_expiry(md, c->now, name, det);
+    rc = check_expiry_now(c, md, name, det);
     if (rc != 0)
         goto out;
     if (role == OTA_TUF_SNAPSHOT && c->ledger.policy != NULL) {
@@ -1060,7 +1200,7 @@ static int update_targets(struct ota_tuf_client *c, const struct ota_fetcher *f,
     return update_pinned(c, f, OTA_TUF_TARGETS, mf, snap, c->targets_max_len, det);
 }
 
-int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f,
+int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f, int64_t now,
                            struct ota_detail *det)
 {
     if (c == NULL || f == NULL || f->fetch == NULL) {
@@ -1070,14 +1210,30 @@ int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f
     if (det)
         det->msg[0] = '\0';
     c->refreshed = false;
-    c->now = c->fixed_now ? c->fixed_now : (int64_t)time(NULL);
+    /* Never a clock earlier than the floor (DESIGN §6). */
+    c->clock = now;
+    c->clock_behind = now == OTA_TIME_NONE || now < c->floor;
+    c->now = c->clock_behind ? c->floor : now;
+    c->vouched = OTA_TIME_NONE;
     fresh_reset(c);
 
     int rc = update_root(c, f, det);
     if (rc != 0)
         return rc;
     const struct ota_tuf_meta *root = c->t[OTA_TUF_ROOT].md;
-    rc = check_expiry(root, c->now, "root.json", det);
+    if (c->ledger.policy != NULL) {
+        /* Checked before the timestamp so that a frozen or forked view is
+         * refused before anything else is fetched. */
+        rc = fresh_ready(c, f, &c->ledger, root->version, det);
+        if (rc != 0)
+            return rc;
+        /* The quorum vouches that its time has come: what expired before
+         * it is expired, whatever the clock says. */
+        c->vouched = c->fresh_vouched;
+        if (c->vouched != OTA_TIME_NONE && c->vouched > c->now)
+            c->now = c->vouched;
+    }
+    rc = check_expiry_now(c, root, "root.json", det);
     if (rc != 0)
         return rc;
     if (!root->consistent_snapshot) {
@@ -1087,13 +1243,6 @@ int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f
                        (unsigned long long)root->version);
         return OTA_ERR_UNSUPPORTED;
     }
-    if (c->ledger.policy != NULL) {
-        /* Checked before the timestamp so that a frozen or forked view is
-         * refused before anything else is fetched. */
-        rc = fresh_ready(c, f, &c->ledger, root->version, det);
-        if (rc != 0)
-            return rc;
-    }
     rc = update_timestamp(c, f, det);
     if (rc == 0)
         rc = update_snapshot(c, f, det);
@@ -1101,6 +1250,8 @@ int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f
         rc = update_targets(c, f, det);
     if (rc == 0 && c->ledger.policy != NULL)
         rc = store_checkpoint(c, det);
+    if (rc == 0)
+        rc = store_floor(c, det);
     if (rc == 0)
         c->refreshed = true;
     return rc;
@@ -1238,6 +1389,11 @@ int ota_tuf_client_open(struct ota_tuf_client **out, const struct ota_tuf_client
         ota_detail_set(det, "no state directory given");
         return OTA_ERR_INVALID_ARG;
     }
+    if (opts->build_time < 0) {
+        ota_detail_set(det, "build time %lld: must be seconds since the epoch (0: the library's)",
+                       (long long)opts->build_time);
+        return OTA_ERR_INVALID_ARG;
+    }
     struct ota_tuf_client *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return OTA_ERR_NOMEM;
@@ -1247,7 +1403,10 @@ int ota_tuf_client_open(struct ota_tuf_client **out, const struct ota_tuf_client
         free(c);
         return OTA_ERR_NOMEM;
     }
-    c->fixed_now = opts->now;
+    c->floor = opts->build_time > 0 ? opts->build_time : ota_build_time();
+    c->clock = OTA_TIME_NONE;
+    c->now = c->floor;
+    c->vouched = OTA_TIME_NONE;
     c->max_root_rotations =
         opts->max_root_rotations ? opts->max_root_rotations : OTA_TUF_DEFAULT_MAX_ROOT_ROTATIONS;
     c->root_max_len = opts->root_max_len ? opts->root_max_len : OTA_TUF_ROOT_MAX_LEN;
@@ -1272,6 +1431,8 @@ int ota_tuf_client_open(struct ota_tuf_client **out, const struct ota_tuf_client
     rc = load_root(c, bootstrap_root, bootstrap_len, det);
     if (rc == 0)
         rc = load_checkpoint(c, det);
+    if (rc == 0)
+        rc = load_floor(c, det);
     if (rc != 0)
         goto fail;
     rc = load_local(c, OTA_TUF_TIMESTAMP, c->timestamp_max_len, det);

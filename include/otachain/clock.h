@@ -29,4 +29,11 @@ struct ota_clock {
  * cannot be read. */
 int64_t ota_clock_now(const struct ota_clock *c);
 
+/* The time this library was built, in seconds since the epoch: fixed
+ * reproducibly when the build is configured (SOURCE_DATE_EPOCH, else the
+ * commit date of the sources; scripts/build-time). A device's time floor
+ * starts there (DESIGN.md §6): whatever its clock says, it is never
+ * earlier than the software it runs. */
+int64_t ota_build_time(void);
+
 #endif

@@ -6,7 +6,8 @@
  * Trusted state is a directory holding root.json, timestamp.json,
  * snapshot.json and targets.json: the newest verified copy of each; and,
  * with a ledger, `checkpoint`: the last cosigned checkpoint accepted (the
- * note's exact bytes). Every change is an atomic replacement
+ * note's exact bytes); and `time-floor` (decimal seconds and a newline;
+ * absent until a quorum first vouches for a time). Every change is an atomic replacement
  * (ota_fs_replace) so a crash at any point leaves each file either old or
  * new, and the next run still verifies.
  *
@@ -19,7 +20,8 @@
  * ledger/checkpoint, fetched at most once per refresh):
  *   L1  L is signed by the log key of the root's policy, its origin is
  *       the root's, and the policy's quorum is met by cosignatures whose
- *       times lie in [now - max_age, now + 300 s]: OTA_ERR_QUORUM,
+ *       times lie in [now - max_age, now + 300 s] (no upper bound while
+ *       the clock is below the time floor, see below): OTA_ERR_QUORUM,
  *       OTA_ERR_STALE (met only with cosignatures outside the window),
  *       OTA_ERR_BAD_SIGNATURE (a forged log signature or cosignature by a
  *       known key), OTA_ERR_UNVERIFIED (no log signature), OTA_ERR_ORIGIN.
@@ -39,6 +41,23 @@
  * the snapshot in use (new, or kept from before) needs L3 before it is
  * persisted. L is stored after targets.
  *
+ * Time (DESIGN §6). The caller passes its clock reading to each refresh:
+ * seconds since the epoch, or OTA_TIME_NONE when it has none (0 is a
+ * reading: a board without a real-time clock). The client keeps a time
+ * floor in the state (`time-floor`): it starts at the build time (opts),
+ * and is raised only to the time a quorum vouches for, the largest T such
+ * that the cosignatures counted on the accepted checkpoint with times >= T
+ * still meet the final root's quorum (for a flat t-of-m policy: the t-th
+ * newest cosignature time), never by one witness alone, never lowered.
+ * "now" for a refresh is max(clock, floor): expiry and freshness are
+ * judged against it, so a clockless device still refuses a replay older
+ * than floor - max_age. When the clock is below the floor (or absent),
+ * cosignatures later than the clock are not refused as from the future
+ * (a clockless device could never accept a fresh checkpoint otherwise).
+ * Once the final checkpoint is accepted, "now" is raised to the time it
+ * vouches for (metadata that expired before then is expired), and the
+ * floor is stored after the checkpoint.
+ *
  * Invariants:
  *  1. Nothing is persisted before it is verified against the role's keys
  *     in the (newly) trusted root, and, under a ledger, before L1–L3 hold
@@ -56,7 +75,9 @@
  *     the snapshot. Nor does the log: a stored checkpoint is only replaced
  *     by one proven to extend it.
  *  5. Expiry and cosignature freshness are judged against one time fixed
- *     at the start of refresh.
+ *     at the start of refresh, max(clock, floor), raised once to the time
+ *     the accepted checkpoint's quorum vouches for. The floor never goes
+ *     down, and only a quorum of the final root's policy moves it.
  *  6. Every fetch is capped: by the pinned length where a role pins it
  *     (a longer file is OTA_ERR_LENGTH_MISMATCH, refused at the pin), else
  *     by the role's default cap (OTA_ERR_TOO_LARGE); ledger files by
@@ -73,6 +94,7 @@
 #include <stdint.h>
 
 #include "otachain/checkpoint.h"
+#include "otachain/clock.h"
 #include "otachain/err.h"
 #include "otachain/fetch.h"
 #include "otachain/fsutil.h"
@@ -81,8 +103,12 @@
 #define OTA_TUF_DEFAULT_MAX_ROOT_ROTATIONS 256
 
 struct ota_tuf_client_opts {
-    const char *state_dir;       /* trusted metadata directory (created 0700 if missing) */
-    int64_t now;                 /* 0: time(NULL) at the start of each refresh */
+    const char *state_dir; /* trusted metadata directory (created 0700 if missing) */
+    /* Where the time floor starts: the build time of the software the
+     * device runs, in seconds since the epoch; 0: ota_build_time() (this
+     * library's, include/otachain/clock.h). A state whose stored floor is
+     * later keeps it. Negative: OTA_ERR_INVALID_ARG. */
+    int64_t build_time;
     unsigned max_root_rotations; /* per refresh; 0: the default */
     uint64_t root_max_len;       /* 0: OTA_TUF_ROOT_MAX_LEN, etc. */
     uint64_t timestamp_max_len;
@@ -109,11 +135,16 @@ OTA_WUR int ota_tuf_client_open(struct ota_tuf_client **out, const struct ota_tu
                                 struct ota_detail *det);
 
 /* Runs the update workflow through targets (5.3–5.6), with the ledger
- * steps above. On failure the state holds whatever was verified before
- * the failing step; det names the file and the rule (and, for the
- * ledger, the sizes, indices and witnesses involved). */
+ * steps above, at clock reading `now` (seconds since the epoch, or
+ * OTA_TIME_NONE; see "Time" above). On failure the state holds whatever
+ * was verified before the failing step; det names the file and the rule
+ * (and, for the ledger, the sizes, indices and witnesses involved). */
 OTA_WUR int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f,
-                                   struct ota_detail *det);
+                                   int64_t now, struct ota_detail *det);
+
+/* The time floor (seconds since the epoch): the build time, or the time
+ * a quorum last vouched for, whichever is later. */
+int64_t ota_tuf_client_time_floor(const struct ota_tuf_client *c);
 
 /* The trusted metadata of a role after open/refresh, or NULL. Owned by the
  * client; valid until the next refresh or free. */

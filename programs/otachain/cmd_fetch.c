@@ -182,7 +182,7 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     copts.hook = ctx->hook;
     rc = ota_tuf_client_open(&c, &copts, root, root_len, det);
     if (rc == 0)
-        rc = ota_tuf_client_refresh(c, f, det);
+        rc = ota_tuf_client_refresh(c, f, ctx->now, det);
     if (rc != 0)
         goto out;
     t = ota_tuf_find_target(ota_tuf_client_trusted(c, OTA_TUF_TARGETS), target);

@@ -63,6 +63,7 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     char state[PATH_MAX];
     const char *url, *dir, *target, *out, *source;
     const struct ota_tuf_meta *md[OTA_TUF_ROLE_COUNT];
+    char floor[OTA_TUF_TIME_SIZE];
     int rc = cli_parse(opts, sizeof(opts) / sizeof(opts[0]), &args, 0, 0, argc, argv, det);
 
     if (rc == 0)
@@ -129,7 +130,7 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         ota_detail_prefix(det, state);
         goto out;
     }
-    rc = ota_tuf_client_refresh(c, f, det);
+    rc = ota_tuf_client_refresh(c, f, ctx->now, det);
     if (rc != 0)
         goto out;
     for (int role = 0; role < OTA_TUF_ROLE_COUNT; role++)
@@ -151,6 +152,11 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
                    "ledger: checkpoint %s size %" PRIu64
                    " accepted (log signature, witness quorum, consistency, inclusion)\n",
                    ota_tuf_client_checkpoint(c)->origin, ota_tuf_client_checkpoint(c)->size);
+    if (ota_tuf_format_time(floor, ota_tuf_client_time_floor(c)) == 0)
+        cli_printf(stdout,
+                   "time floor: %s (the build time, or the latest time a witness quorum "
+                   "vouched for)\n",
+                   floor);
     if (target != NULL) {
         const struct ota_tuf_target *t;
         char hex[OTA_SHA256_HEX_LEN + 1];

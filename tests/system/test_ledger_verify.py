@@ -6,6 +6,7 @@ unit tests (tests/unit/test_tuf_ledger.c) play the attacks that need
 colluding witnesses (forks cosigned by a quorum).
 """
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -57,10 +58,12 @@ class WitnessedRepo:
     def cp_path(self):
         return self.repo.dir / "public" / "ledger" / "checkpoint"
 
-    def verify(self, state):
-        """(errname or None, stdout) of `repo verify --dir public`."""
+    def verify(self, state, now=None):
+        """(errname or None, stdout) of `repo verify --dir public`; now: the
+        clock the CLI reads (OTACHAIN_TEST_NOW), else the system's."""
+        env = None if now is None else {"OTACHAIN_TEST_NOW": str(now)}
         p = otachain("repo", "verify", "--dir", self.repo.dir / "public", "--trusted-root",
-                     self.repo.root1, "--state", state, check=False)
+                     self.repo.root1, "--state", state, check=False, env=env)
         if p.returncode == 0:
             return None, p.stdout
         lines = [ln for ln in p.stderr.splitlines() if ln.startswith("otachain: ")]
@@ -85,6 +88,38 @@ def cosig_lines(note):
     lines = note.split("\n")
     return [i for i, ln in enumerate(lines)
             if ln.startswith(EM_DASH + " witness.test/")]
+
+
+def cosig_times(note):
+    """The times of the cosignatures on a note (tlog-cosignature: key ID,
+    8-byte big-endian time, signature)."""
+    lines = note.split("\n")
+    return [int.from_bytes(base64.b64decode(lines[i].rsplit(" ", 1)[1])[4:12], "big")
+            for i in cosig_lines(note)]
+
+
+def test_verify_clock_at_zero_moves_the_time_floor(wrepo, tmp_path):
+    """The CLI hands its clock to the client (issue 9): a board whose clock
+    reads 0 accepts the cosigned state, and the time floor moves to what
+    the quorum vouches for (the 3rd newest of 4). (A clock with no reading
+    at all is refused by the CLI before any verb runs; the library's tests
+    cover it.)"""
+    state = tmp_path / "dev"
+    err, out = wrepo.verify(state, now=0)
+    assert err is None, out
+    floor = sorted(cosig_times(wrepo.cp_path.read_text()), reverse=True)[2]
+    assert (state / "time-floor").read_text() == f"{floor}\n"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(floor))
+    assert f"time floor: {stamp}" in out
+
+    wrepo.repo.add_release("cam", "1.0.0", b"a" * 1000)
+    err, out = wrepo.verify(state, now=1)
+    assert err is None, out
+    assert "size 5 accepted" in out
+    # A clock ahead of the floor is believed: two days on, the cosignatures
+    # are older than max_age (1 day).
+    err, msg = wrepo.verify(state, now=floor + 2 * 86400)
+    assert err == "stale", msg
 
 
 def test_verify_follows_the_log(wrepo, tmp_path):

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "otachain/clock.h"
@@ -40,11 +41,26 @@ static void test_injected(void **state)
     assert_int_equal(ota_clock_now(&c), -5);
 }
 
+/* The configured build time (scripts/build-time, passed by meson in the
+ * environment) is what the library reports. */
+static void test_build_time(void **state)
+{
+    const char *want = getenv("OTA_BUILD_TIME");
+    char *end = NULL;
+
+    (void)state;
+    assert_non_null(want);
+    assert_true(ota_build_time() > 0);
+    assert_int_equal(ota_build_time(), strtoll(want, &end, 10));
+    assert_true(end != want && *end == '\0');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_system_clock),
         cmocka_unit_test(test_injected),
+        cmocka_unit_test(test_build_time),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,9 +34,10 @@
 #include "otachain/tuf_client.h"
 #include "otachain/tuf_sign.h"
 
-#define NOW  1700000000LL /* 2023-11-14 */
-#define FAR  2100000000LL /* 2036-07-18 */
-#define PAST 1600000000LL /* 2020-09-13 */
+#define NOW   1700000000LL /* 2023-11-14 */
+#define BUILD 1500000000LL /* 2017-07-14: the time floor a new state starts at */
+#define FAR   2100000000LL /* 2036-07-18 */
+#define PAST  1600000000LL /* 2020-09-13 */
 
 #define TARGET      "fw/app.bin"
 #define PAYLOAD_LEN (100u * 1024) /* crosses the fetchers' 64 KiB reads */
@@ -76,6 +77,7 @@ struct fx {
     struct pub pub;
     struct ota_tuf_client *c;
     struct ota_tuf_client_opts opts;
+    int64_t now; /* the clock reading refreshes are given */
 };
 
 #define assert_err(expr, want, det)                                                                \
@@ -400,7 +402,8 @@ static int setup(void **state)
                            .snap_key = K_SNAP,
                            .tg_key = K_TG1};
     publish(fx, &fx->pub);
-    fx->opts = (struct ota_tuf_client_opts){.state_dir = fx->state, .now = NOW};
+    fx->opts = (struct ota_tuf_client_opts){.state_dir = fx->state, .build_time = BUILD};
+    fx->now = NOW;
     *state = fx;
     return 0;
 }
@@ -428,7 +431,7 @@ static int open_client(struct fx *fx, struct ota_detail *det)
 
 static int refresh(struct fx *fx, struct ota_detail *det)
 {
-    return ota_tuf_client_refresh(fx->c, fx->f, det);
+    return ota_tuf_client_refresh(fx->c, fx->f, fx->now, det);
 }
 
 static void open_and_refresh(struct fx *fx)
@@ -779,13 +782,58 @@ static void test_timestamp_expired(void **state)
     assert_int_equal(trusted_version(fx, OTA_TUF_TIMESTAMP), 1);
 
     /* The trusted copy itself expiring is a freeze too. */
-    fx->opts.now = FAR + 1;
+    fx->now = FAR + 1;
     fx->rc.version = 2;
     fx->rc.expires = FAR + 1000;
     int signer = K_ROOT1;
     put_root(fx, 2, &fx->rc, &signer, 1, NULL, NULL);
     put_timestamp(fx, 1, FAR, 1, K_TS1);
     assert_err(open_client(fx, &det), 0, &det);
+    assert_err(refresh(fx, &det), OTA_ERR_EXPIRED, &det);
+}
+
+/* The time floor without a ledger (DESIGN §6): it is the build time, and
+ * a clock below it (0, or no reading at all) is not believed, so metadata
+ * that expired before the software was built is refused. */
+static void test_expiry_against_time_floor(void **state)
+{
+    struct fx *fx = *state;
+    struct ota_detail det = {{0}};
+    fx->pub.ts_exp = PAST;
+    publish(fx, &fx->pub);
+    fx->now = 0; /* valid at the clock: 1970 */
+    fx->opts.build_time = PAST - 1;
+    open_and_refresh(fx);
+    assert_int_equal(ota_tuf_client_time_floor(fx->c), PAST - 1);
+    char p[256];
+    snprintf(p, sizeof(p), "%s/time-floor", fx->state);
+    size_t len;
+    uint8_t *b = read_path(p, &len);
+    assert_non_null(b);
+    assert_int_equal(len, 11);
+    assert_memory_equal(b, "1599999999\n", 11);
+    free(b);
+
+    /* A newer build: its time is the floor, and the clock still reads 0. */
+    fx->opts.build_time = PAST;
+    assert_err(open_client(fx, &det), 0, &det);
+    assert_err(refresh(fx, &det), OTA_ERR_EXPIRED, &det);
+    assert_non_null(strstr(det.msg, "timestamp.json"));
+    assert_non_null(strstr(det.msg, "the clock reads 1970-01-01T00:00:00Z"));
+    fx->now = OTA_TIME_NONE;
+    assert_err(refresh(fx, &det), OTA_ERR_EXPIRED, &det);
+    assert_non_null(strstr(det.msg, "the clock reads none"));
+    /* An older build again does not lower what the newer one stored
+     * (stored after a successful refresh). */
+    fx->pub.ts_v = 2;
+    fx->pub.ts_exp = FAR;
+    publish(fx, &fx->pub);
+    assert_err(refresh(fx, &det), 0, &det);
+    fx->opts.build_time = BUILD;
+    assert_err(open_client(fx, &det), 0, &det);
+    assert_int_equal(ota_tuf_client_time_floor(fx->c), PAST);
+    /* The clock ahead of the floor is believed. */
+    fx->now = FAR + 1;
     assert_err(refresh(fx, &det), OTA_ERR_EXPIRED, &det);
 }
 
@@ -1272,7 +1320,7 @@ static int fa_update(struct fx *fx)
     int rc = ota_tuf_client_open(&c, &fx->opts, fx->root1, fx->root1_len, &det);
 
     if (rc == 0)
-        rc = ota_tuf_client_refresh(c, fx->f, &det);
+        rc = ota_tuf_client_refresh(c, fx->f, fx->now, &det);
     if (rc == 0)
         rc = ota_tuf_client_download(c, fx->f, TARGET, fx->out, &det);
     ota_tuf_client_free(c);
@@ -1325,6 +1373,7 @@ int main(void)
     assert_int_equal(fa_init(), 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_alloc_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiry_against_time_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_happy_path_and_download, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_without_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bootstrap_not_self_signed, setup, teardown),

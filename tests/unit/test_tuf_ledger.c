@@ -45,6 +45,7 @@
 #include "otachain/tuf_sign.h"
 
 #define NOW     1700000000LL /* 2023-11-14 */
+#define BUILD   1500000000LL /* 2017-07-14: the time floor a new state starts at */
 #define FAR     2100000000LL /* 2036-07-18 */
 #define MAX_AGE 3600LL       /* the roots' freshness window */
 #define ORIGIN  "example.com/otachain-log"
@@ -82,9 +83,11 @@ struct fx {
     int root_key;          /* of the newest root */
     uint64_t ts_v, snap_v; /* newest written */
     uint64_t tg_v;
+    int64_t ts_exp; /* expiry of the next timestamps; 0: FAR */
     struct log log;
     struct ota_tuf_client *c;
     struct ota_tuf_client_opts opts;
+    int64_t now; /* the clock reading refreshes are given */
 };
 
 #define assert_err(expr, want, det)                                                                \
@@ -442,7 +445,7 @@ static void publish_tuf(struct fx *fx, enum publish_log how, uint8_t **snap_out,
     snprintf(name, sizeof(name), "%llu.snapshot.json", (unsigned long long)fx->snap_v);
     uint8_t *sn = put_meta(fx, name, envelope(sgn), &key, 1, &sn_len);
 
-    sgn = skeleton("timestamp", fx->ts_v, FAR);
+    sgn = skeleton("timestamp", fx->ts_v, fx->ts_exp ? fx->ts_exp : FAR);
     json_object_set_new(sgn, "meta",
                         json_pack("{s:o}", "snapshot.json", metafile(fx->snap_v, sn, sn_len)));
     key = K_TS;
@@ -524,7 +527,8 @@ static int setup(void **state)
     fx->root1 = put_root(fx, 1, K_ROOT1, POL_FIRST, &signer, 1, &fx->root1_len);
     log_file(fx, &fx->log, OTA_TUF_ROOT, 1, fx->root1, fx->root1_len, true);
     publish(fx, NOW);
-    fx->opts = (struct ota_tuf_client_opts){.state_dir = fx->state, .now = NOW};
+    fx->opts = (struct ota_tuf_client_opts){.state_dir = fx->state, .build_time = BUILD};
+    fx->now = NOW;
     *state = fx;
     return 0;
 }
@@ -555,7 +559,7 @@ static int open_client(struct fx *fx, struct ota_detail *det)
 
 static int refresh(struct fx *fx, struct ota_detail *det)
 {
-    return ota_tuf_client_refresh(fx->c, fx->f, det);
+    return ota_tuf_client_refresh(fx->c, fx->f, fx->now, det);
 }
 
 static void open_and_refresh(struct fx *fx)
@@ -641,7 +645,7 @@ static void test_good_sequence(void **state)
 
     /* Nothing published, the checkpoint re-cosigned later: still fine,
      * and the newer cosignatures are stored. */
-    fx->opts.now = NOW + 1000;
+    fx->now = NOW + 1000;
     put_checkpoint_at(fx, &fx->log, NOW + 1000);
     open_and_refresh(fx);
     assert_versions(fx, 1, 1, 1, 1);
@@ -666,7 +670,7 @@ static void test_good_sequence(void **state)
      * boundary (level 0 tiles become full, level 1 appears). */
     for (int i = 0; i < 4; i++) {
         log_filler(&fx->log, 100, (uint8_t)i);
-        fx->opts.now = NOW + 2000 + i;
+        fx->now = NOW + 2000 + i;
         publish(fx, NOW + 2000 + i);
         assert_err(open_client(fx, &det), 0, &det);
         assert_err(refresh(fx, &det), 0, &det);
@@ -679,7 +683,7 @@ static void test_good_sequence(void **state)
     publish(fx, NOW + 3000);
     log_filler(&fx->log, 7, 9);
     publish(fx, NOW + 3000);
-    fx->opts.now = NOW + 3000;
+    fx->now = NOW + 3000;
     open_and_refresh(fx);
     assert_versions(fx, 1, 7, 7, 7);
     assert_int_equal(stored_size(fx), fx->log.n);
@@ -1042,7 +1046,7 @@ static void test_replayed_stale_checkpoint(void **state)
     /* The device last looked at NOW - 2 max_age, when this checkpoint was
      * cosigned; the attacker freezes its view there. */
     put_checkpoint_at(fx, &fx->log, NOW - 2 * MAX_AGE);
-    fx->opts.now = NOW - 2 * MAX_AGE;
+    fx->now = NOW - 2 * MAX_AGE;
     open_and_refresh(fx);
     assert_versions(fx, 1, 1, 1, 1);
     publish(fx, NOW); /* the real repository moves on */
@@ -1051,7 +1055,7 @@ static void test_replayed_stale_checkpoint(void **state)
     struct log old = fx->log;
     old.n = 3;
     log_write_tiles(fx, &old);
-    fx->opts.now = NOW;
+    fx->now = NOW;
     put_checkpoint_at(fx, &old, NOW - 2 * MAX_AGE);
     assert_err(open_client(fx, &det), 0, &det);
     assert_err(refresh(fx, &det), OTA_ERR_STALE, &det);
@@ -1080,6 +1084,182 @@ static void test_replayed_stale_checkpoint(void **state)
     put_checkpoint(fx, &fx->log, inside, 3);
     assert_err(refresh(fx, &det), 0, &det);
     assert_versions(fx, 1, 2, 2, 2);
+}
+
+/* ---- the time floor (DESIGN §6) ---------------------------------------------------------- */
+
+#define DAY  86400LL
+#define YEAR (365 * DAY)
+
+/* The floor as stored in the state (0 when absent). */
+static int64_t stored_floor(const struct fx *fx)
+{
+    size_t len;
+    uint8_t *b = state_bytes(fx, "time-floor", &len);
+    if (b == NULL)
+        return 0;
+    assert_true(len > 1 && b[len - 1] == '\n');
+    char text[32] = {0};
+    assert_true(len < sizeof(text));
+    memcpy(text, b, len - 1);
+    free(b);
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    assert_true(*end == '\0');
+    return (int64_t)v;
+}
+
+/* Issue 9, acceptance 2: a board whose clock reads 0. The floor F is the
+ * build time; a replay older than F - max_age is refused; a genuine state
+ * cosigned 30 days after F is accepted (cosignatures later than the clock
+ * are not "from the future" while the clock is behind the floor) and
+ * moves the floor to what the quorum vouches for (the 3rd newest of 3 of
+ * 4), not to one witness's far-future time. */
+static void test_time_floor_clock_at_zero(void **state)
+{
+    struct fx *fx = *state;
+    struct ota_detail det = {{0}};
+    const int64_t F = NOW;
+    fx->opts.build_time = F;
+    fx->now = 0;
+
+    /* The release of setup, replayed with cosignatures older than
+     * F - max_age: stale, nothing stored. */
+    put_checkpoint_at(fx, &fx->log, F - MAX_AGE - 1);
+    assert_err(open_client(fx, &det), 0, &det);
+    assert_int_equal(ota_tuf_client_time_floor(fx->c), F);
+    assert_err(refresh(fx, &det), OTA_ERR_STALE, &det);
+    assert_non_null(strstr(det.msg, "time floor"));
+    assert_int_equal(stored_size(fx), 0);
+    assert_versions(fx, 1, 0, 0, 0);
+    assert_int_equal(stored_floor(fx), 0);
+
+    /* At the window's edge it counts; the floor does not go down to it
+     * (the build time is what the state stores). */
+    put_checkpoint_at(fx, &fx->log, F - MAX_AGE);
+    assert_err(refresh(fx, &det), 0, &det);
+    assert_versions(fx, 1, 1, 1, 1);
+    assert_int_equal(ota_tuf_client_time_floor(fx->c), F);
+    assert_int_equal(stored_floor(fx), F);
+
+    /* The genuine next state, cosigned 30 days after the floor; w4's
+     * clock is a century ahead. */
+    const int64_t T = F + 30 * DAY;
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    struct cosig genuine[] = {{W1, T}, {W2, T + 60}, {W3, T + 120}, {W4, F + 100 * YEAR}};
+    put_checkpoint(fx, &fx->log, genuine, 4);
+    assert_err(refresh(fx, &det), 0, &det);
+    assert_versions(fx, 1, 2, 2, 2);
+    assert_int_equal(ota_tuf_client_time_floor(fx->c), T + 60);
+    assert_int_equal(stored_floor(fx), T + 60);
+    /* Persisted: a reopened client (even of an older build) keeps it. */
+    fx->opts.build_time = BUILD;
+    assert_err(open_client(fx, &det), 0, &det);
+    assert_int_equal(ota_tuf_client_time_floor(fx->c), T + 60);
+
+    /* One witness's far-future cosignature alone does not move it. */
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    struct cosig one_ahead[] = {{W1, T + 60}, {W2, T + 60}, {W3, T + 60}, {W4, F + 200 * YEAR}};
+    put_checkpoint(fx, &fx->log, one_ahead, 4);
+    assert_err(refresh(fx, &det), 0, &det);
+    assert_versions(fx, 1, 3, 3, 3);
+    assert_int_equal(ota_tuf_client_time_floor(fx->c), T + 60);
+    assert_int_equal(stored_floor(fx), T + 60);
+    /* Nor two of them (the quorum is 3). */
+    struct cosig two_ahead[] = {
+        {W1, T + 60}, {W2, T + 60}, {W3, F + 200 * YEAR}, {W4, F + 200 * YEAR}};
+    put_checkpoint(fx, &fx->log, two_ahead, 4);
+    assert_err(refresh(fx, &det), 0, &det);
+    assert_int_equal(stored_floor(fx), T + 60);
+
+    /* The floor protects the clockless device now: the state of 30 days
+     * ago (size 5, cosigned at F) replayed is stale. */
+    struct log old = fx->log;
+    old.n = 3;
+    put_checkpoint_at(fx, &old, F);
+    assert_err(open_client(fx, &det), 0, &det);
+    assert_err(refresh(fx, &det), OTA_ERR_STALE, &det);
+    assert_int_equal(stored_floor(fx), T + 60);
+}
+
+/* Every other rule of the floor, each refused or kept as it must be. */
+static void test_time_floor_rules(void **state)
+{
+    struct fx *fx = *state;
+    struct ota_detail det = {{0}};
+    const int64_t F = NOW;
+    fx->opts.build_time = F;
+
+    /* No clock reading at all is a clock behind the floor. */
+    fx->now = OTA_TIME_NONE;
+    struct cosig ahead[] = {{W1, F + DAY}, {W2, F + DAY}, {W3, F + DAY}};
+    put_checkpoint(fx, &fx->log, ahead, 3);
+    open_and_refresh(fx);
+    assert_int_equal(stored_floor(fx), F + DAY);
+
+    /* A clock at or above the floor is believed: cosignatures beyond its
+     * skew are from the future again. */
+    const int64_t G = F + DAY + 301;
+    fx->now = F + DAY;
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    put_checkpoint_at(fx, &fx->log, G);
+    assert_err(refresh(fx, &det), OTA_ERR_STALE, &det);
+    assert_int_equal(stored_floor(fx), F + DAY);
+    fx->now = F + DAY + 10;
+    assert_err(refresh(fx, &det), 0, &det);
+    assert_int_equal(stored_floor(fx), G);
+
+    /* Never lowered: a genuine checkpoint whose quorum vouches for less
+     * than the floor (within the window) is accepted, the floor stays. */
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    put_checkpoint_at(fx, &fx->log, G - 100);
+    fx->now = 0;
+    assert_err(refresh(fx, &det), 0, &det);
+    assert_int_equal(stored_floor(fx), G);
+    assert_int_equal(ota_tuf_client_time_floor(fx->c), G);
+
+    /* Expiry is judged against the floor: a timestamp that expires before
+     * it is expired although the clock reads 0... */
+    fx->ts_exp = G - 1;
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    put_checkpoint_at(fx, &fx->log, G - 100);
+    assert_err(refresh(fx, &det), OTA_ERR_EXPIRED, &det);
+    assert_non_null(strstr(det.msg, "time floor"));
+    assert_versions(fx, 1, 3, 3, 3);
+    /* ...and against what this very checkpoint vouches for: a timestamp
+     * valid at the floor but expired when the witnesses cosigned. */
+    fx->ts_exp = G + 2 * DAY;
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    put_checkpoint_at(fx, &fx->log, G + 3 * DAY);
+    assert_err(refresh(fx, &det), OTA_ERR_EXPIRED, &det);
+    assert_versions(fx, 1, 3, 3, 3);
+    /* Refused states do not move the floor. */
+    assert_int_equal(stored_floor(fx), G);
+    fx->ts_exp = 0;
+    publish(fx, G + 3 * DAY);
+    assert_err(refresh(fx, &det), 0, &det);
+    assert_int_equal(stored_floor(fx), G + 3 * DAY);
+
+    /* A corrupt floor is an error, never a silent reset. */
+    const char *bad[] = {"",      "\n", "12", "012\n", "-5\n", "1 \n", "99999999999999999999\n",
+                         "12\n\n"};
+    char p[256];
+    sub_path(p, sizeof(p), fx->state, "time-floor");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        write_path(p, bad[i], strlen(bad[i]));
+        assert_err(open_client(fx, &det), OTA_ERR_FORMAT, &det);
+        assert_non_null(strstr(det.msg, "time floor"));
+    }
+    /* A negative build time is no time. */
+    unlink(p);
+    fx->opts.build_time = -1;
+    assert_err(open_client(fx, &det), OTA_ERR_INVALID_ARG, &det);
 }
 
 /* ---- refusals: consistency (split views) ------------------------------------------------- */
@@ -1203,8 +1383,8 @@ static void copy_state(const char *from, const char *to)
 {
     rm_rf(to);
     assert_int_equal(mkdir(to, 0700), 0);
-    const char *names[] = {"root.json", "timestamp.json", "snapshot.json", "targets.json",
-                           "checkpoint"};
+    const char *names[] = {"root.json",    "timestamp.json", "snapshot.json",
+                           "targets.json", "checkpoint",     "time-floor"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char a[256], b[256];
         sub_path(a, sizeof(a), from, names[i]);
@@ -1234,11 +1414,13 @@ static void test_state_survives_failure_at_every_write(void **state)
     rotate(fx, K_ROOT2, POL_SECOND, false);
     publish_tuf(fx, PUB_LOGGED, NULL, NULL);
     log_write_tiles(fx, &fx->log);
-    struct cosig both[] = {{W1, NOW}, {W2, NOW}, {W3, NOW}, {W5, NOW}, {W6, NOW}};
+    struct cosig both[] = {
+        {W1, NOW + 10}, {W2, NOW + 10}, {W3, NOW + 10}, {W5, NOW + 10}, {W6, NOW + 10}};
     put_checkpoint(fx, &fx->log, both, 5);
+    fx->now = NOW + 10; /* the floor moves too */
 
     unsigned fail_at;
-    bool checkpoint_step = false;
+    bool checkpoint_step = false, floor_step = false;
     for (fail_at = 1; fail_at < 200; fail_at++) {
         copy_state(baseline, fx->state);
         struct fail_hook h = {.fail_at = fail_at};
@@ -1254,6 +1436,10 @@ static void test_state_survives_failure_at_every_write(void **state)
         assert_err(rc, OTA_ERR_IO, &det);
         if (strstr(det.msg, "checkpoint"))
             checkpoint_step = true;
+        if (strstr(det.msg, "time floor"))
+            floor_step = true;
+        /* The stored floor is the old one or the new one. */
+        assert_true(stored_floor(fx) == NOW || stored_floor(fx) == NOW + 10);
         /* The stored checkpoint is the old one or the new one, whole. */
         uint64_t size = stored_size(fx);
         assert_true(size == 3 || size == fx->log.n);
@@ -1264,6 +1450,8 @@ static void test_state_survives_failure_at_every_write(void **state)
         assert_int_equal(stored_size(fx), fx->log.n);
     }
     assert_true(checkpoint_step);
+    assert_true(floor_step);
+    assert_int_equal(stored_floor(fx), NOW + 10);
     assert_true(fail_at > 15);
     assert_versions(fx, 2, 2, 2, 2);
     assert_int_equal(stored_size(fx), fx->log.n);
@@ -1278,7 +1466,7 @@ static int fa_refresh(struct fx *fx)
     int rc = ota_tuf_client_open(&c, &fx->opts, fx->root1, fx->root1_len, &det);
 
     if (rc == 0)
-        rc = ota_tuf_client_refresh(c, fx->f, &det);
+        rc = ota_tuf_client_refresh(c, fx->f, fx->now, &det);
     ota_tuf_client_free(c);
     return rc;
 }
@@ -1334,6 +1522,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_and_forged_cosignatures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_origin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replayed_stale_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_floor_clock_at_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_floor_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_view, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_tiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_survives_failure_at_every_write, setup,
