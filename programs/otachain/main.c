@@ -99,7 +99,11 @@ static const struct verb verbs[] = {
      "Adds target P/V/NAME (NAME defaults to IMAGE's file name) to the pending\n"
      "targets; signatures already on them are dropped. Also chunks the image: its\n"
      "chunk index becomes target P/V/NAME.cidx (named in the image's custom.index)\n"
-     "and its pack is published as public/chunks/<image-sha256>.pack.\n"},
+     "and its pack is published as public/chunks/<image-sha256>.pack.\n"
+     "IMAGE: a regular file or a block device. P: [A-Za-z0-9._-], 1-64 bytes.\n"
+     "H: [A-Za-z0-9._+:-], 1-64 bytes each, at most 64, no spaces (nothing is\n"
+     "trimmed). V: SemVer 2.0.0. N: 0 to 2^53-1, no leading zeros. Warns when V is\n"
+     "not newer, or N lower, than a release of P already in the targets.\n"},
     {"release", "sign", cmd_release_sign, "otachain release sign DIR --key FILE",
      "Signs the pending targets with a targets key.\n"},
     {"release", "merge", cmd_release_merge, "otachain release merge DIR FILE...",
