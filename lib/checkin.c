@@ -8,6 +8,7 @@
 #include "otachain/base64.h"
 #include "otachain/cjson.h"
 #include "otachain/crypto.h"
+#include "otachain/release.h"
 
 static const char *const state_names[OTA_UPDATE_STATE_COUNT] = {
     "none",      "downloading", "downloaded", "installing",  "installed",
@@ -65,86 +66,12 @@ bool ota_checkin_target_valid(const char *s, size_t n)
     return true;
 }
 
-/* SemVer 2.0.0 (semver.org, the BNF): MAJOR.MINOR.PATCH without leading
- * zeros, then -pre.release (numeric identifiers without leading zeros)
- * and +build identifiers, each [0-9A-Za-z-]+. */
-static bool numeric_ident(const char *s, size_t n)
-{
-    if (n == 0 || (n > 1 && s[0] == '0'))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    }
-    return true;
-}
-
-static bool ident_chars(const char *s, size_t n, bool *all_digits)
-{
-    *all_digits = n > 0;
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool digit = c >= '0' && c <= '9';
-        if (!digit && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-'))
-            return false;
-        if (!digit)
-            *all_digits = false;
-    }
-    return true;
-}
-
-/* Dot-separated identifiers in s[0..n); pre: numeric ones without
- * leading zeros. */
-static bool idents(const char *s, size_t n, bool pre)
-{
-    size_t start = 0;
-
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.')
-            continue;
-        bool digits;
-        if (!ident_chars(s + start, i - start, &digits))
-            return false;
-        if (pre && digits && !numeric_ident(s + start, i - start))
-            return false;
-        start = i + 1;
-    }
-    return true;
-}
-
 bool ota_checkin_version_valid(const char *s, size_t n)
 {
-    size_t i = 0;
-    size_t end;
+    struct ota_semver v;
 
-    if (s == NULL || n == 0 || n > OTA_CHECKIN_VERSION_MAX)
-        return false;
-    for (int part = 0; part < 3; part++) {
-        size_t start = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (!numeric_ident(s + start, i - start))
-            return false;
-        if (part < 2) {
-            if (i >= n || s[i] != '.')
-                return false;
-            i++;
-        }
-    }
-    end = n;
-    for (size_t j = i; j < n; j++) {
-        if (s[j] == '+') {
-            end = j;
-            if (!idents(s + j + 1, n - j - 1, false))
-                return false;
-            break;
-        }
-    }
-    if (i == end)
-        return true;
-    return s[i] == '-' && idents(s + i + 1, end - i - 1, true);
+    /* The one SemVer grammar (release.h). */
+    return s != NULL && n <= OTA_CHECKIN_VERSION_MAX && ota_semver_parse(&v, s, n, NULL) == 0;
 }
 
 /* ---- parsing the request ---- */
