@@ -36,6 +36,7 @@ import time
 import pytest
 
 from otarepo import Repo
+from serverlib import Mirror
 from testlib import otachain, otachain_path
 
 TARGET2 = "app/2.0.0/firmware.img"
@@ -73,6 +74,30 @@ def release_fixture(tmp_path):
     return make_release(tmp_path, *images())
 
 
+@pytest.fixture(name="mirror_factory", params=["nginx", "server"])
+def mirror_factory_fixture(request, tmp_path, nginx_factory):
+    """Starts a static mirror of a directory: nginx, or otachain-server's
+    public listener (issue 11, acceptance 7: the same tests pass against
+    both). mirror_factory(root, slow=False) -> .url, .requests(),
+    .connections(); slow: downloads at 256 KiB/s."""
+    if request.param == "nginx":
+        def start_nginx(root, slow=False):
+            extra = "        location /chunks/ { limit_rate 256k; }\n" if slow else ""
+            return nginx_factory(root=root, extra_conf=extra)
+        yield start_nginx
+        return
+    mirrors = []
+
+    def start_server(root, slow=False):
+        m = Mirror(tmp_path / f"server{len(mirrors)}", root, slow=slow)
+        mirrors.append(m)
+        return m.start()
+
+    yield start_server
+    for m in mirrors:
+        m.stop()
+
+
 def pack_path(repo, data):
     return repo.public / "chunks" / f"{sha(data)}.pack"
 
@@ -108,9 +133,9 @@ def test_release_add_publishes_index_target_and_pack(release):
     assert sum(e[0] for e in index_entries(repo, TARGET2)) == len(v2)
 
 
-def test_fetch_only_missing_chunks(tmp_path, release, nginx_factory):
+def test_fetch_only_missing_chunks(tmp_path, release, mirror_factory):
     repo, v1, v2, cur = release
-    srv = nginx_factory(root=repo.public)
+    srv = mirror_factory(repo.public)
     out = tmp_path / "new.img"
     p = fetch(repo, srv, tmp_path / "st", out, current=cur, check=True)
     assert out.read_bytes() == v2
@@ -141,12 +166,12 @@ def test_fetch_only_missing_chunks(tmp_path, release, nginx_factory):
     assert copied > 0 and 0 < fetched < total // 4
 
 
-def test_reference_delta_used(tmp_path, release, nginx_factory):
+def test_reference_delta_used(tmp_path, release, mirror_factory):
     repo, v1, v2, cur = release
     p = otachain("delta", "make", repo.dir, "--release", "app/2.0.0", "--from-version", "1.0.0")
     delta = repo.public / "deltas" / sha(v1) / sha(v2)
     assert delta.exists() and str(delta) in p.stdout
-    srv = nginx_factory(root=repo.public)
+    srv = mirror_factory(repo.public)
     out = tmp_path / "new.img"
     p = fetch(repo, srv, tmp_path / "st", out, current=cur, check=True)
     assert out.read_bytes() == v2
@@ -193,7 +218,7 @@ def index_entries(repo, target):
     return out
 
 
-def test_flipped_byte_in_pack_refused(tmp_path, release, nginx_factory):
+def test_flipped_byte_in_pack_refused(tmp_path, release, mirror_factory):
     repo, v1, v2, cur = release
     old = {e[2] for e in index_entries(repo, "app/1.0.0/firmware.img")}
     new = index_entries(repo, TARGET2)
@@ -209,7 +234,7 @@ def test_flipped_byte_in_pack_refused(tmp_path, release, nginx_factory):
     data = bytearray(pack.read_bytes())
     data[pos + zlength // 2] ^= 0x01
     pack.write_bytes(bytes(data))
-    srv = nginx_factory(root=mirror)
+    srv = mirror_factory(mirror)
     out = tmp_path / "new.img"
     p = fetch(repo, srv, tmp_path / "st", out, current=cur)
     assert p.returncode == 1, p.stderr
@@ -297,12 +322,11 @@ def kill_fetch_midway(repo, srv, state, out, current):
     return part
 
 
-def test_resume_after_kill9(tmp_path, release, nginx_factory):
+def test_resume_after_kill9(tmp_path, release, mirror_factory):
     repo, v1, v2, cur = release
     pack_size = pack_path(repo, v2).stat().st_size
-    slow = nginx_factory(root=repo.public,
-                         extra_conf="        location /chunks/ { limit_rate 256k; }\n")
-    fast = nginx_factory(root=repo.public)
+    slow = mirror_factory(repo.public, slow=True)
+    fast = mirror_factory(repo.public)
     state = tmp_path / "st"
     out = tmp_path / "new.img"
     # No current image: the whole pack in one slow range.
