@@ -24,7 +24,9 @@ static void exercise(const struct ota_tuf_meta *md)
     if (md->type == OTA_TUF_ROOT) {
         for (int r = 0; r < OTA_TUF_ROLE_COUNT; r++) {
             int rc = ota_tuf_verify_role(md, md, (enum ota_tuf_role)r, &det);
-            if (rc != 0 && rc != OTA_ERR_THRESHOLD)
+            /* Below the threshold: too few signatures, or one by a role
+             * key that does not verify (named as such). */
+            if (rc != 0 && rc != OTA_ERR_THRESHOLD && rc != OTA_ERR_BAD_SIGNATURE)
                 abort();
             if (ota_tuf_role_changed(md, md, (enum ota_tuf_role)r))
                 abort();
