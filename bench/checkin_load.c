@@ -8,8 +8,10 @@
  *   checkin_load --port P [--tls --ca-dir DIR --certs N] [--connections C]
  *                [--seconds S | --requests N] [--unique] [--log FILE]
  *                [--reconnect K] [--resume] [--body-version V] [--progress]
+ *                [--devices N] [--warmup S]
  *
- * --unique gives every request a device id of its own (proxy mode), so
+ * Proxy mode cycles through --devices ids (default 10,000), "ld-<n>";
+ * --unique gives every request a device id of its own instead, so
  * that each 200 names one database row (the crash test checks them).
  * --log writes "<device> <status>" for every answer (flushed with each
  * --progress line, every 250 ms, on standard error). SIGTERM or SIGINT
@@ -58,6 +60,9 @@ static struct {
     double seconds;
     uint64_t max_requests;
     bool unique, resume;
+    size_t devices; /* proxy mode: distinct ids cycled through */
+    double warmup;  /* seconds after which the counters start again */
+    bool warm;
     unsigned reconnect;
     const char *version;
     FILE *log;
@@ -102,9 +107,9 @@ static void send_request(struct conn *c)
     }
     g.seq++;
     if (g.ssl == NULL)
-        snprintf(c->device, sizeof(c->device), g.unique ? "ld-%llu" : "ld-%llu",
+        snprintf(c->device, sizeof(c->device), "ld-%llu",
                  g.unique ? (unsigned long long)g.seq
-                          : (unsigned long long)((g.seq % (g.ncreds ? g.ncreds : 10000))));
+                          : (unsigned long long)(g.seq % (g.devices ? g.devices : 10000)));
     bl = snprintf(body, sizeof(body),
                   "{\"running\":{\"product\":\"cam\",\"hardware\":\"rev-a\",\"version\":\"%s\"},"
                   "\"trusted\":{\"root_version\":1}}",
@@ -156,8 +161,16 @@ static void conn_close(struct conn *c)
 {
     if (c->bev != NULL) {
         SSL *ssl = g.ssl != NULL ? bufferevent_openssl_get_ssl(c->bev) : NULL;
-        if (ssl != NULL && g.resume && g.session == NULL)
-            g.session = SSL_get1_session(ssl);
+        /* TLS 1.3 tickets are used once: keep the newest one. */
+        if (ssl != NULL && g.resume) {
+            SSL_SESSION *sess = SSL_get1_session(ssl);
+            if (sess != NULL && SSL_SESSION_is_resumable(sess)) {
+                SSL_SESSION_free(g.session);
+                g.session = sess;
+            } else {
+                SSL_SESSION_free(sess);
+            }
+        }
         bufferevent_free(c->bev);
     }
     c->bev = NULL;
@@ -278,6 +291,18 @@ static void on_progress(evutil_socket_t fd, short what, void *arg)
         fflush(g.log);
 }
 
+/* --warmup: what came before (handshakes, first check-ins) is not counted. */
+static void on_warm(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    g.sent = g.answered = g.errors = g.bytes_in = g.bytes_out = 0;
+    memset(g.status, 0, sizeof(g.status));
+    clock_gettime(CLOCK_MONOTONIC, &g.t0);
+    g.warm = true;
+}
+
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -327,7 +352,8 @@ static void usage(void)
 {
     fputs("usage: checkin_load --port P [--tls --ca-dir DIR [--certs N]] [--connections C]\n"
           "                    [--seconds S | --requests N] [--unique] [--log FILE]\n"
-          "                    [--reconnect K] [--resume] [--body-version V]\n",
+          "                    [--reconnect K] [--resume] [--body-version V] [--progress]\n"
+          "                    [--devices N] [--warmup S]\n",
           stderr);
     exit(2);
 }
@@ -379,6 +405,10 @@ int main(int argc, char **argv)
             g.reconnect = (unsigned)strtoul(v, NULL, 10), i++;
         else if (strcmp(a, "--body-version") == 0)
             g.version = v, i++;
+        else if (strcmp(a, "--devices") == 0)
+            g.devices = (size_t)strtoul(v, NULL, 10), i++;
+        else if (strcmp(a, "--warmup") == 0)
+            g.warmup = strtod(v, NULL), i++;
         else
             usage();
     }
@@ -423,6 +453,12 @@ int main(int argc, char **argv)
         tv.tv_usec = (suseconds_t)((g.seconds - (double)tv.tv_sec) * 1e6);
         g.stop_ev = evtimer_new(g.base, on_stop, NULL);
         evtimer_add(g.stop_ev, &tv);
+    }
+    if (g.warmup > 0) {
+        struct timeval w;
+        w.tv_sec = (time_t)g.warmup;
+        w.tv_usec = (suseconds_t)((g.warmup - (double)w.tv_sec) * 1e6);
+        event_add(evtimer_new(g.base, on_warm, NULL), &w);
     }
     if (progress) {
         struct timeval q = {0, 250000};
