@@ -41,6 +41,7 @@
 #include "otachain/chunk_index.h"
 #include "otachain/chunker.h"
 #include "otachain/crypto.h"
+#include "otachain/fsutil.h"
 #include "otachain/plan.h"
 
 struct bench {
@@ -276,6 +277,18 @@ static int cmd_levels(const struct bench *bc, const char *path)
     return 0;
 }
 
+/* An unlinked temporary file holding n bytes of data. */
+static int temp_file_with(int *fd, const uint8_t *data, size_t n)
+{
+    char path[] = "/tmp/chunk-bench-index-XXXXXX";
+
+    *fd = mkstemp(path);
+    if (*fd < 0)
+        return OTA_ERR_IO;
+    unlink(path);
+    return ota_fs_write_all(*fd, data, n);
+}
+
 static int cmd_sweep(const struct bench *bc, const char *v1, const char *v2)
 {
     static const uint32_t avgs[] = {4096, 8192, 16384, 32768, 65536};
@@ -288,11 +301,12 @@ static int cmd_sweep(const struct bench *bc, const char *v1, const char *v2)
         struct ota_chunk_build_opts o;
         struct build_result r;
         struct ota_buf index;
-        struct ota_chunk_index *idx = NULL;
+        struct ota_chunk_index_file *idx = NULL;
         struct ota_plan_have *have = NULL;
-        struct ota_plan *plan = NULL;
+        struct ota_plan_stats ps;
         struct ota_detail det = {{0}};
         double t0, t_have;
+        int ifd = -1;
         int rc;
 
         opts_for(&o, bc, b.len);
@@ -301,26 +315,30 @@ static int cmd_sweep(const struct bench *bc, const char *v1, const char *v2)
         o.chunker.max_size = avgs[i] * 4;
         if (run_build(&r, &b, &o, &index) != 0)
             return 1;
-        rc = ota_chunk_index_parse(&idx, index.data, index.len, &det);
+        /* The device reads the index from a file (ota_chunk_index_open). */
+        rc = temp_file_with(&ifd, index.data, index.len);
+        if (rc == 0)
+            rc = ota_chunk_index_open(&idx, ifd, NULL, &det);
         t0 = now();
         if (rc == 0)
-            rc = ota_plan_have_from_fd(&have, NULL, a.fd, UINT64_MAX, &o.chunker, &det);
+            rc = ota_plan_have_from_fd(&have, NULL, a.fd, UINT64_MAX, &o.chunker, NULL, &det);
         t_have = now() - t0;
         if (rc == 0)
-            rc = ota_plan_make(&plan, idx, have, NULL, &bc->plan, &det);
+            rc = ota_plan_estimate(&ps, idx, have, NULL, &bc->plan, &det);
         if (rc != 0) {
             fprintf(stderr, "chunk_bench: sweep: %s %s\n", ota_strerror(rc), det.msg);
             return 1;
         }
         printf("| %u KiB | %u | %zu | %" PRIu64 " | %u | %" PRIu64 " | %" PRIu64 " | %u | %u | "
                "%" PRIu64 " | %.2f s |\n",
-               avgs[i] / 1024, idx->count, index.len, idx->pack_length, plan->stats.fetch_chunks,
-               plan->stats.fetch_zbytes, plan->stats.range_bytes, plan->stats.ranges,
-               plan->stats.requests, (uint64_t)index.len + plan->stats.range_bytes, t_have);
+               avgs[i] / 1024, ota_chunk_index_file_header(idx)->count, index.len,
+               ota_chunk_index_file_header(idx)->pack_length, ps.fetch_chunks, ps.fetch_zbytes,
+               ps.range_bytes, ps.ranges, ps.requests, (uint64_t)index.len + ps.range_bytes,
+               t_have);
         fflush(stdout);
-        ota_plan_free(plan);
         ota_plan_have_free(have);
-        ota_chunk_index_free(idx);
+        ota_chunk_index_file_free(idx);
+        close(ifd);
         ota_buf_free(&index);
     }
     return 0;

@@ -1,4 +1,4 @@
-/* libFuzzer harness for the chunk index parser.
+/* libFuzzer harness for the chunk index parser and the file reader.
  *
  * Properties, for any input: the parser either refuses it (and leaves
  * *out NULL) or returns an index that satisfies every rule of
@@ -6,12 +6,17 @@
  * offsets contiguous, sums equal to the header's lengths, repeats
  * pointing at an earlier identical first occurrence. An accepted
  * input is canonical: re-serializing the parsed index gives back exactly
- * the input bytes (nothing in it was ignored). Any violation aborts.
+ * the input bytes (nothing in it was ignored). The file reader
+ * (ota_chunk_index_open, over an anonymous memory file) gives the same
+ * result, and its cursor the same entries. Any violation aborts.
  */
+#define _GNU_SOURCE /* memfd_create */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "otachain/chunk_index.h"
 
@@ -98,6 +103,46 @@ static void check(const struct ota_chunk_index *idx, const uint8_t *data, size_t
     free(ser);
 }
 
+/* The file reader agrees with the parser (rc; entries when accepted). */
+static void check_file(const struct ota_chunk_index *idx, int want, const uint8_t *data,
+                       size_t size)
+{
+    static struct ota_chunk_cursor c;
+    struct ota_chunk_index_file *f = NULL;
+    struct ota_chunk_entry e;
+    uint64_t fo;
+    int fd = memfd_create("index", MFD_CLOEXEC);
+    size_t off = 0;
+    int rc;
+
+    if (fd < 0)
+        abort();
+    while (off < size) {
+        ssize_t w = write(fd, data + off, size - off);
+
+        if (w <= 0)
+            abort();
+        off += (size_t)w;
+    }
+    rc = ota_chunk_index_open(&f, fd, NULL, NULL);
+    close(fd);
+    if (rc != want || (rc != 0) != (f == NULL))
+        abort();
+    if (rc != 0)
+        return;
+    ota_chunk_cursor_init(&c, f);
+    memset(&e, 0, sizeof(e));
+    for (uint32_t i = 0; i < idx->count; i++) {
+        if (ota_chunk_cursor_next(&c, &e, &fo, NULL) != 1 ||
+            memcmp(&e, &idx->chunks[i], sizeof(e)) != 0 ||
+            fo != idx->chunks[idx->chunks[i].first].offset)
+            abort();
+    }
+    if (ota_chunk_cursor_next(&c, &e, &fo, NULL) != 0)
+        abort();
+    ota_chunk_index_file_free(f);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ota_chunk_index *idx = NULL;
@@ -108,9 +153,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0) {
         if (idx != NULL || rc >= 0)
             abort();
+        check_file(NULL, rc, data, size);
         return 0;
     }
     check(idx, data, size);
+    check_file(idx, 0, data, size);
     ota_chunk_index_free(idx);
     return 0;
 }

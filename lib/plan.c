@@ -1,8 +1,9 @@
 /* Fetch planner (see otachain/plan.h).
  *
- * A "have" set is the list of chunks of the current image (offset, length,
- * SHA-256; first occurrences only) with a hash set over it
- * (lib/chunk_index_int.h).
+ * A "have" set is a chunk table (lib/chunk_table_int.h) of the current
+ * image's chunks (first occurrences only), in an unlinked temporary file.
+ * Ranges are coalesced in one pass over the index; choosing the gap takes
+ * a counting pass per doubling.
  */
 #include "otachain/plan.h"
 
@@ -14,15 +15,12 @@
 
 #include "otachain/fsutil.h"
 
-#include "chunk_index_int.h"
+#include "chunk_table_int.h"
 
-#define HAVE_READ_BLOCK (1u << 20)
+#define HAVE_READ_BLOCK (256u * 1024)
 
 struct ota_plan_have {
-    struct ota_chunk_entry *items; /* offset, length, sha256 used */
-    uint32_t count;
-    uint32_t alloc;
-    struct ota_chunk_set set;
+    struct ota_chunk_table t;
 };
 
 void ota_plan_opts_default(struct ota_plan_opts *opts)
@@ -36,104 +34,27 @@ void ota_plan_have_free(struct ota_plan_have *have)
 {
     if (have == NULL)
         return;
-    free(have->items);
-    ota_chunk_set_free(&have->set);
+    ota_chunk_table_free(&have->t);
     free(have);
 }
 
 uint32_t ota_plan_have_count(const struct ota_plan_have *have)
 {
-    return have == NULL ? 0 : have->count;
+    return have == NULL ? 0 : (uint32_t)have->t.n;
 }
 
-/* Builds the set over have->items, dropping repeats (first kept). */
-static int have_index(struct ota_plan_have *have)
+int ota_plan_have_find(const struct ota_plan_have *have, const struct ota_chunk_entry *e,
+                       uint64_t *offset)
 {
-    uint32_t n = have->count;
-    uint32_t i;
-    uint32_t kept = 0;
+    struct ota_chunk_rec r;
     int rc;
 
-    rc = ota_chunk_set_init(&have->set, n);
-    if (rc != 0)
-        return rc;
-    for (i = 0; i < n; i++) {
-        if (ota_chunk_set_find(&have->set, have->items, have->items[i].sha256,
-                               have->items[i].length) != OTA_CHUNK_SET_NONE)
-            continue;
-        /* Compacting keeps the set valid: it only refers to items below
-         * kept, and kept <= i. */
-        if (kept != i)
-            have->items[kept] = have->items[i];
-        rc = ota_chunk_set_add(&have->set, have->items, kept);
-        if (rc != 0)
-            return rc;
-        kept++;
-    }
-    have->count = kept;
-    return 0;
-}
-
-int ota_plan_have_from_index(struct ota_plan_have **out, const struct ota_chunk_index *old,
-                             struct ota_detail *det)
-{
-    struct ota_plan_have *have;
-    uint32_t i;
-    int rc;
-
-    (void)det;
-    if (out == NULL || old == NULL || (old->count > 0 && old->chunks == NULL))
-        return OTA_ERR_INVALID_ARG;
-    *out = NULL;
-    have = calloc(1, sizeof(*have));
     if (have == NULL)
-        return OTA_ERR_NOMEM;
-    if (old->count > 0) {
-        have->items = calloc(old->count, sizeof(*have->items));
-        if (have->items == NULL) {
-            free(have);
-            return OTA_ERR_NOMEM;
-        }
-    }
-    for (i = 0; i < old->count; i++) {
-        memcpy(have->items[i].sha256, old->chunks[i].sha256, OTA_SHA256_LEN);
-        have->items[i].offset = old->chunks[i].offset;
-        have->items[i].length = old->chunks[i].length;
-    }
-    have->count = old->count;
-    have->alloc = old->count;
-    rc = have_index(have);
-    if (rc != 0) {
-        ota_plan_have_free(have);
-        return rc;
-    }
-    *out = have;
-    return 0;
-}
-
-static int have_push(struct ota_plan_have *have, const uint8_t *sha, uint64_t off, uint32_t len)
-{
-    struct ota_chunk_entry *it;
-
-    if (have->count == have->alloc) {
-        uint32_t n = have->alloc ? have->alloc * 2 : 1024;
-
-        if (have->alloc >= OTA_PLAN_HAVE_MAX)
-            return OTA_ERR_TOO_LARGE;
-        if (n > OTA_PLAN_HAVE_MAX)
-            n = OTA_PLAN_HAVE_MAX;
-        it = realloc(have->items, (size_t)n * sizeof(*it));
-        if (it == NULL)
-            return OTA_ERR_NOMEM;
-        have->items = it;
-        have->alloc = n;
-    }
-    it = &have->items[have->count++];
-    memset(it, 0, sizeof(*it));
-    memcpy(it->sha256, sha, OTA_SHA256_LEN);
-    it->offset = off;
-    it->length = len;
-    return 0;
+        return 0;
+    rc = ota_chunk_table_find(&have->t, e->sha256, e->length, &r);
+    if (rc == 1)
+        *offset = r.offset;
+    return rc;
 }
 
 /* Chunk-hash state while reading the current image. */
@@ -141,30 +62,41 @@ struct have_scan {
     struct ota_plan_have *have;
     struct ota_sha256_ctx *chunk_hash;
     uint64_t chunk_start;
+    struct ota_detail *det;
 };
 
 static int scan_cut(struct have_scan *s, uint32_t len)
 {
-    uint8_t h[OTA_SHA256_LEN];
+    struct ota_chunk_rec r;
     int rc;
 
-    rc = ota_sha256_final(h, s->chunk_hash);
+    memset(&r, 0, sizeof(r));
+    rc = ota_sha256_final(r.sha256, s->chunk_hash);
     ota_sha256_ctx_free(s->chunk_hash);
     s->chunk_hash = NULL;
     if (rc != 0)
         return rc;
-    rc = have_push(s->have, h, s->chunk_start, len);
-    if (rc != 0)
+    r.length = len;
+    r.offset = s->chunk_start;
+    rc = ota_chunk_table_find(&s->have->t, r.sha256, len, &r);
+    if (rc == 0) { /* first occurrences only */
+        if (s->have->t.n >= OTA_PLAN_HAVE_MAX)
+            return OTA_ERR_TOO_LARGE;
+        r.offset = s->chunk_start;
+        r.length = len;
+        rc = ota_chunk_table_add(&s->have->t, &r, s->det);
+    }
+    if (rc < 0)
         return rc;
     s->chunk_start += len;
     return ota_sha256_init(&s->chunk_hash);
 }
 
 int ota_plan_have_from_fd(struct ota_plan_have **out, uint8_t image_sha256[OTA_SHA256_LEN], int fd,
-                          uint64_t length, const struct ota_chunker_params *p,
+                          uint64_t length, const struct ota_chunker_params *p, const char *tmpdir,
                           struct ota_detail *det)
 {
-    struct have_scan s = {NULL, NULL, 0};
+    struct have_scan s = {NULL, NULL, 0, det};
     struct ota_sha256_ctx *whole = NULL;
     struct ota_chunker ch;
     uint8_t *buf = NULL;
@@ -183,7 +115,12 @@ int ota_plan_have_from_fd(struct ota_plan_have **out, uint8_t image_sha256[OTA_S
     buf = malloc(HAVE_READ_BLOCK);
     if (s.have == NULL || buf == NULL)
         goto out;
-    rc = ota_sha256_init(&s.chunk_hash);
+    s.have->t.fd = -1;
+    /* Sized for the average chunk of a known length; the table grows. */
+    rc = ota_chunk_table_init(&s.have->t, length == UINT64_MAX ? 1024 : length / p->avg_size + 1,
+                              tmpdir, det);
+    if (rc == 0)
+        rc = ota_sha256_init(&s.chunk_hash);
     if (rc == 0 && image_sha256 != NULL)
         rc = ota_sha256_init(&whole);
     if (rc != 0)
@@ -248,9 +185,6 @@ int ota_plan_have_from_fd(struct ota_plan_have **out, uint8_t image_sha256[OTA_S
         if (rc != 0)
             goto out;
     }
-    rc = have_index(s.have);
-    if (rc != 0)
-        goto out;
     *out = s.have;
     s.have = NULL;
 out:
@@ -263,168 +197,249 @@ out:
     return rc;
 }
 
-void ota_plan_free(struct ota_plan *plan)
+int ota_plan_copy_old(struct ota_plan_stats *st, const struct ota_chunk_index_file *idx,
+                      const struct ota_plan_have *have, const uint8_t *done, ota_plan_copy_fn fn,
+                      void *ctx, struct ota_detail *det)
 {
-    if (plan == NULL)
-        return;
-    free(plan->steps);
-    free(plan->ranges);
-    free(plan->requests);
-    free(plan);
-}
+    struct ota_chunk_cursor *c = malloc(sizeof(*c));
+    struct ota_chunk_entry e;
+    uint32_t i = 0;
+    int rc;
 
-/* Counts the ranges that coalescing with this gap gives. */
-static uint32_t count_ranges(const struct ota_plan *plan, const struct ota_chunk_index *idx,
-                             uint64_t gap)
-{
-    uint32_t n = 0;
-    uint64_t end = 0;
-    uint32_t i;
+    if (c == NULL)
+        return OTA_ERR_NOMEM;
+    ota_chunk_cursor_init(c, idx);
+    while ((rc = ota_chunk_cursor_next(c, &e, NULL, det)) == 1) {
+        uint64_t src = 0;
 
-    for (i = 0; i < plan->nsteps; i++) {
-        const struct ota_chunk_entry *e = &idx->chunks[i];
-
-        if (plan->steps[i].kind != OTA_PLAN_FETCH)
-            continue;
-        if (n == 0 || e->pack_offset - end > gap)
-            n++;
-        end = e->pack_offset + e->zlength;
-    }
-    return n;
-}
-
-/* Fills plan->ranges (n of them, allocated by the caller) with this gap. */
-static void fill_ranges(struct ota_plan *plan, const struct ota_chunk_index *idx, uint64_t gap)
-{
-    struct ota_plan_range *r = NULL;
-    uint32_t n = 0;
-    uint32_t i;
-
-    for (i = 0; i < plan->nsteps; i++) {
-        const struct ota_chunk_entry *e = &idx->chunks[i];
-
-        if (plan->steps[i].kind != OTA_PLAN_FETCH)
-            continue;
-        if (r == NULL || e->pack_offset - r->end > gap) {
-            r = &plan->ranges[n++];
-            r->start = e->pack_offset;
-            r->first = i;
+        if (ota_plan_done(done, i)) {
+            if (st != NULL) {
+                st->done_chunks++;
+                st->done_bytes += e.length;
+            }
+        } else if ((rc = ota_plan_have_find(have, &e, &src)) != 0) {
+            if (rc < 0)
+                break;
+            if (st != NULL) {
+                st->copy_old_chunks++;
+                st->copy_old_bytes += e.length;
+            }
+            rc = fn(ctx, i, &e, src, det);
+            if (rc != 0)
+                break;
         }
-        r->end = e->pack_offset + e->zlength;
-        r->last = i;
-        plan->steps[i].range = n - 1;
+        i++;
+    }
+    free(c);
+    return rc < 0 ? rc : 0;
+}
+
+int ota_plan_copy_new(struct ota_plan_stats *st, const struct ota_chunk_index_file *idx,
+                      const uint8_t *done, ota_plan_copy_fn fn, void *ctx, struct ota_detail *det)
+{
+    struct ota_chunk_cursor *c = malloc(sizeof(*c));
+    struct ota_chunk_entry e;
+    uint64_t first_off = 0;
+    uint32_t i = 0;
+    int rc;
+
+    if (c == NULL)
+        return OTA_ERR_NOMEM;
+    ota_chunk_cursor_init(c, idx);
+    while ((rc = ota_chunk_cursor_next(c, &e, &first_off, det)) == 1) {
+        if (e.first != i && !ota_plan_done(done, i)) {
+            if (st != NULL) {
+                st->copy_new_chunks++;
+                st->copy_new_bytes += e.length;
+            }
+            rc = fn(ctx, i, &e, first_off, det);
+            if (rc != 0)
+                break;
+        }
+        i++;
+    }
+    free(c);
+    return rc < 0 ? rc : 0;
+}
+
+/* The next FETCH chunk from the cursor: 1 with (i, e), 0 at the end. */
+static int next_fetch(struct ota_plan *p, uint32_t *i, struct ota_chunk_entry *e,
+                      struct ota_detail *det)
+{
+    int rc;
+
+    for (;;) {
+        uint32_t k = p->cur.next;
+
+        rc = ota_chunk_cursor_next(&p->cur, e, NULL, det);
+        if (rc != 1)
+            return rc;
+        if (ota_plan_fetches(p, k, e)) {
+            *i = k;
+            return 1;
+        }
     }
 }
 
-int ota_plan_make(struct ota_plan **out, const struct ota_chunk_index *idx,
-                  const struct ota_plan_have *have, const uint8_t *done,
-                  const struct ota_plan_opts *opts, struct ota_detail *det)
+/* The next coalesced range: 1, or 0 at the end. */
+static int next_range(struct ota_plan *p, uint64_t gap, struct ota_plan_range *r,
+                      struct ota_detail *det)
 {
-    struct ota_plan_opts o;
-    struct ota_plan *plan;
-    struct ota_plan_stats *st;
+    struct ota_chunk_entry e;
     uint32_t i;
+    int rc;
+
+    if (!p->held) {
+        rc = next_fetch(p, &i, &e, det);
+        if (rc != 1)
+            return rc;
+        p->next.start = e.pack_offset;
+        p->next.end = e.pack_offset + e.zlength;
+        p->next.first = p->next.last = i;
+    }
+    p->held = false;
+    *r = p->next;
+    while ((rc = next_fetch(p, &i, &e, det)) == 1) {
+        if (e.pack_offset - r->end > gap) { /* frames of first occurrences go up */
+            p->next.start = e.pack_offset;
+            p->next.end = e.pack_offset + e.zlength;
+            p->next.first = p->next.last = i;
+            p->held = true;
+            return 1;
+        }
+        r->end = e.pack_offset + e.zlength;
+        r->last = i;
+    }
+    return rc < 0 ? rc : 1;
+}
+
+static void rewind_plan(struct ota_plan *p)
+{
+    ota_chunk_cursor_init(&p->cur, p->idx);
+    p->held = false;
+}
+
+int ota_plan_begin(struct ota_plan *p, const struct ota_chunk_index_file *idx, const uint8_t *done,
+                   const struct ota_plan_opts *opts, struct ota_detail *det)
+{
+    const struct ota_chunk_index *h = ota_chunk_index_file_header(idx);
     uint64_t gap;
     int rc;
 
-    if (out == NULL || idx == NULL || (idx->count > 0 && idx->chunks == NULL))
-        return OTA_ERR_INVALID_ARG;
-    *out = NULL;
+    memset(p, 0, sizeof(*p));
+    p->idx = idx;
+    p->done = done;
     if (opts == NULL)
-        ota_plan_opts_default(&o);
+        ota_plan_opts_default(&p->opts);
     else
-        o = *opts;
-    if (o.ranges_per_request == 0) {
-        ota_detail_set(det, "ranges per request must be at least 1");
+        p->opts = *opts;
+    if (p->opts.ranges_per_request == 0 ||
+        p->opts.ranges_per_request > OTA_PLAN_MAX_RANGES_PER_REQUEST) {
+        ota_detail_set(det, "ranges per request must be 1 to %u", OTA_PLAN_MAX_RANGES_PER_REQUEST);
         return OTA_ERR_INVALID_ARG;
     }
-    plan = calloc(1, sizeof(*plan));
-    if (plan == NULL)
-        return OTA_ERR_NOMEM;
-    rc = OTA_ERR_NOMEM;
-    plan->nsteps = idx->count;
-    if (idx->count > 0) {
-        plan->steps = calloc(idx->count, sizeof(*plan->steps));
-        if (plan->steps == NULL)
-            goto fail;
-    }
-    st = &plan->stats;
-    st->chunks = idx->count;
-    st->image_bytes = idx->image_length;
-    for (i = 0; i < idx->count; i++) {
-        const struct ota_chunk_entry *e = &idx->chunks[i];
-        struct ota_plan_step *s = &plan->steps[i];
-        uint32_t k = OTA_CHUNK_SET_NONE;
-
-        s->range = UINT32_MAX;
-        if (e->first > i) {
-            ota_detail_set(det, "chunk %" PRIu32 " repeats a later chunk", i);
-            rc = OTA_ERR_INVALID_ARG; /* not from ota_chunk_index_parse */
-            goto fail;
-        }
-        if (have != NULL)
-            k = ota_chunk_set_find(&have->set, have->items, e->sha256, e->length);
-        if (done != NULL && (done[i / 8] >> (i % 8) & 1) != 0) {
-            s->kind = OTA_PLAN_DONE;
-            st->done_chunks++;
-            st->done_bytes += e->length;
-        } else if (k != OTA_CHUNK_SET_NONE) {
-            s->kind = OTA_PLAN_COPY_OLD;
-            s->src = have->items[k].offset;
-            st->copy_old_chunks++;
-            st->copy_old_bytes += e->length;
-        } else if (e->first != i) {
-            /* The first occurrence is earlier, so it is in the output
-             * before this one is written, whatever its own step. */
-            s->kind = OTA_PLAN_COPY_NEW;
-            s->src = idx->chunks[e->first].offset;
-            st->copy_new_chunks++;
-            st->copy_new_bytes += e->length;
-        } else {
-            s->kind = OTA_PLAN_FETCH;
-            s->src = e->pack_offset;
-            st->fetch_chunks++;
-            st->fetch_bytes += e->length;
-            st->fetch_zbytes += e->zlength;
-        }
-    }
+    p->stats.chunks = h->count;
+    p->stats.image_bytes = h->image_length;
     /* Coalesce; widen the gap until the requests fit. */
-    gap = o.gap;
-    for (;;) {
-        uint32_t n = count_ranges(plan, idx, gap);
-        uint64_t reqs = ((uint64_t)n + o.ranges_per_request - 1) / o.ranges_per_request;
+    for (gap = p->opts.gap;; gap = gap == 0 ? 4096 : gap * 2) {
+        struct ota_plan_range r;
+        uint64_t reqs;
 
-        if (o.max_requests == 0 || reqs <= o.max_requests || gap >= idx->pack_length) {
-            plan->nranges = n;
+        p->stats.ranges = 0;
+        p->stats.range_bytes = 0;
+        rewind_plan(p);
+        while ((rc = next_range(p, gap, &r, det)) == 1) {
+            p->stats.ranges++;
+            p->stats.range_bytes += r.end - r.start;
+        }
+        if (rc != 0)
+            return rc;
+        reqs = ((uint64_t)p->stats.ranges + p->opts.ranges_per_request - 1) /
+               p->opts.ranges_per_request;
+        if (p->opts.max_requests == 0 || reqs <= p->opts.max_requests || gap >= h->pack_length) {
+            p->stats.requests = (uint32_t)reqs;
             break;
         }
-        gap = gap == 0 ? 4096 : gap * 2;
     }
-    st->gap = gap;
-    if (plan->nranges > 0) {
-        uint32_t nreq = (plan->nranges + o.ranges_per_request - 1) / o.ranges_per_request;
+    p->stats.gap = gap;
+    /* What is fetched, counted once. */
+    rewind_plan(p);
+    for (;;) {
+        struct ota_chunk_entry e;
+        uint32_t i;
 
-        rc = OTA_ERR_NOMEM;
-        plan->ranges = calloc(plan->nranges, sizeof(*plan->ranges));
-        plan->requests = calloc(nreq, sizeof(*plan->requests));
-        if (plan->ranges == NULL || plan->requests == NULL)
-            goto fail;
-        fill_ranges(plan, idx, gap);
-        for (i = 0; i < plan->nranges; i++)
-            st->range_bytes += plan->ranges[i].end - plan->ranges[i].start;
-        for (i = 0; i < nreq; i++) {
-            plan->requests[i].first_range = i * o.ranges_per_request;
-            plan->requests[i].nranges = plan->nranges - i * o.ranges_per_request;
-            if (plan->requests[i].nranges > o.ranges_per_request)
-                plan->requests[i].nranges = o.ranges_per_request;
-        }
-        plan->nrequests = nreq;
+        rc = next_fetch(p, &i, &e, det);
+        if (rc != 1)
+            break;
+        p->stats.fetch_chunks++;
+        p->stats.fetch_bytes += e.length;
+        p->stats.fetch_zbytes += e.zlength;
     }
-    st->ranges = plan->nranges;
-    st->requests = plan->nrequests;
-    *out = plan;
+    rewind_plan(p);
+    return rc;
+}
+
+int ota_plan_next(struct ota_plan *p, struct ota_plan_range *ranges, uint32_t *n,
+                  struct ota_detail *det)
+{
+    int rc = 1;
+
+    *n = 0;
+    while (*n < p->opts.ranges_per_request &&
+           (rc = next_range(p, p->stats.gap, &ranges[*n], det)) == 1)
+        (*n)++;
+    if (rc < 0)
+        return rc;
+    return *n > 0 ? 1 : 0;
+}
+
+static int mark(void *ctx, uint32_t i, const struct ota_chunk_entry *e, uint64_t src,
+                struct ota_detail *det)
+{
+    uint8_t *done = ctx;
+
+    (void)e;
+    (void)src;
+    (void)det;
+    done[i / 8] |= (uint8_t)(1u << (i % 8));
     return 0;
-fail:
-    ota_plan_free(plan);
+}
+
+int ota_plan_estimate(struct ota_plan_stats *st, const struct ota_chunk_index_file *idx,
+                      const struct ota_plan_have *have, const uint8_t *done,
+                      const struct ota_plan_opts *opts, struct ota_detail *det)
+{
+    const struct ota_chunk_index *h = ota_chunk_index_file_header(idx);
+    size_t len = ((size_t)h->count + 7) / 8;
+    uint8_t *work = calloc(len + 1, 1);
+    struct ota_plan_stats copy;
+    struct ota_plan *p = malloc(sizeof(*p));
+    int rc;
+
+    memset(st, 0, sizeof(*st));
+    memset(&copy, 0, sizeof(copy));
+    if (work == NULL || p == NULL) {
+        free(work);
+        free(p);
+        return OTA_ERR_NOMEM;
+    }
+    if (done != NULL)
+        memcpy(work, done, len);
+    rc = ota_plan_copy_old(&copy, idx, have, work, mark, work, det);
+    if (rc == 0)
+        rc = ota_plan_begin(p, idx, work, opts, det);
+    if (rc == 0) {
+        *st = p->stats;
+        st->done_chunks = copy.done_chunks;
+        st->done_bytes = copy.done_bytes;
+        st->copy_old_chunks = copy.copy_old_chunks;
+        st->copy_old_bytes = copy.copy_old_bytes;
+        /* Step 3 copies what is neither done, copied nor fetched. */
+        st->copy_new_chunks = h->count - st->done_chunks - st->copy_old_chunks - st->fetch_chunks;
+        st->copy_new_bytes =
+            h->image_length - st->done_bytes - st->copy_old_bytes - st->fetch_bytes;
+    }
+    free(work);
+    free(p);
     return rc;
 }

@@ -64,6 +64,55 @@ OTA_WUR int ota_chunk_index_parse(struct ota_chunk_index **out, const uint8_t *d
 /* Frees an index from ota_chunk_index_parse; NULL is fine. */
 void ota_chunk_index_free(struct ota_chunk_index *idx);
 
+/* ---- an index read from a file (the device side) ---------------------------
+ *
+ * The same format, checks and errors as ota_chunk_index_parse, but the
+ * entries stay in the file: memory does not grow with the number of
+ * chunks (the first occurrences of repeated chunks go to a table in an
+ * unlinked temporary file, and a cursor reads entries in batches). */
+struct ota_chunk_index_file;
+
+/* Reads and checks the index in the regular file fd (its bytes must be
+ * pinned already; fd is duplicated, the caller may close its own), with
+ * its table of first occurrences in tmpdir (NULL: in memory). Errors as
+ * ota_chunk_index_parse, plus OTA_ERR_IO. */
+OTA_WUR int ota_chunk_index_open(struct ota_chunk_index_file **out, int fd, const char *tmpdir,
+                                 struct ota_detail *det);
+
+/* The header (count, image and pack lengths, chunker); chunks is NULL. */
+const struct ota_chunk_index *ota_chunk_index_file_header(const struct ota_chunk_index_file *f);
+
+/* Frees; accepts NULL. */
+void ota_chunk_index_file_free(struct ota_chunk_index_file *f);
+
+/* Reads entries in order from any position; several cursors may read
+ * one file at once. Caller-owned (about 5 KiB: keep it off tight stacks
+ * if needed); no cleanup. */
+#define OTA_CHUNK_CURSOR_BATCH 128u
+struct ota_chunk_cursor {
+    const struct ota_chunk_index_file *f;
+    uint32_t next;      /* the entry ota_chunk_cursor_next returns */
+    uint64_t off, zoff; /* its image offset and the next frame's pack offset */
+    uint32_t buf_first, buf_n;
+    uint8_t buf[OTA_CHUNK_CURSOR_BATCH * OTA_CHUNK_INDEX_ENTRY_LEN];
+};
+
+/* At entry 0. */
+void ota_chunk_cursor_init(struct ota_chunk_cursor *c, const struct ota_chunk_index_file *f);
+
+/* Moves to entry i (<= count): forward cheaply, backward from the
+ * nearest of the marks kept every 1024 entries. OTA_ERR_INVALID_ARG,
+ * OTA_ERR_IO. */
+OTA_WUR int ota_chunk_cursor_seek(struct ota_chunk_cursor *c, uint32_t i, struct ota_detail *det);
+
+/* The next entry, as ota_chunk_index_parse would give it (a repeat with
+ * its first occurrence's first, pack_offset and zlength), and in
+ * *first_offset (may be NULL) the image offset of its first occurrence
+ * (its own for a first occurrence). 1 with an entry, 0 after the last,
+ * OTA_ERR_IO (the file changed under us). */
+OTA_WUR int ota_chunk_cursor_next(struct ota_chunk_cursor *c, struct ota_chunk_entry *e,
+                                  uint64_t *first_offset, struct ota_detail *det);
+
 /* Checks that len bytes of data are chunk e: 0 if length and SHA-256 match
  * (constant-time compare), OTA_ERR_LENGTH_MISMATCH or OTA_ERR_HASH_MISMATCH
  * otherwise. For chunks copied from elsewhere (current image, earlier

@@ -478,6 +478,8 @@ int cli_exit_code(int err)
         return 0;
     if (err == CLI_ERR_USAGE)
         return 2;
+    if (err == OTA_ERR_NO_SPACE) /* the environment, like I/O */
+        return 3;
     if ((err <= OTA_ERR_JSON_SYNTAX && err >= OTA_ERR_KEY_FORMAT) || err <= OTA_ERR_BAD_SIGNATURE)
         return 1;
     return 3;

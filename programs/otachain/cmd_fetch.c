@@ -19,6 +19,7 @@
 #include "otachain/dp_fetch.h"
 #include "otachain/fetch.h"
 #include "otachain/fsutil.h"
+#include "otachain/output.h"
 #include "otachain/tuf.h"
 #include "otachain/tuf_client.h"
 #include "repo.h"
@@ -30,26 +31,33 @@ static int copy_path(char out[PATH_MAX], const char *fmt, const char *a, const c
     return n < 0 || n >= PATH_MAX ? OTA_ERR_TOO_LARGE : 0;
 }
 
-/* The index target an image target names in custom.index, verified by the
- * TUF client (length and SHA-256 pinned by targets), parsed. */
-static int load_index(struct ota_chunk_index **out, struct ota_tuf_client *c,
-                      const struct ota_fetcher *f, const struct ota_tuf_target *t,
-                      const char *dp_dir, struct ota_detail *det)
+/* What the data-plane fetcher needs to get the chunk index when it
+ * needs it: the TUF client and its fetcher, the image target. */
+struct index_src {
+    struct ota_tuf_client *c;
+    const struct ota_fetcher *f;
+    const struct ota_tuf_target *t;
+    const char *dp_dir;
+};
+
+/* The index target the image target names in custom.index, downloaded by
+ * the TUF client (length and SHA-256 pinned by targets) into the state,
+ * opened. */
+static int get_index(void *ctx, int *fd, struct ota_detail *det)
 {
-    const char *ipath = json_string_value(json_object_get(t->custom, "index"));
+    const struct index_src *s = ctx;
+    const char *ipath = json_string_value(json_object_get(s->t->custom, "index"));
     const struct ota_tuf_target *it;
     char file[PATH_MAX];
     char hex[OTA_SHA256_HEX_LEN + 1];
-    uint8_t *data = NULL;
-    size_t len = 0;
     int rc;
 
-    *out = NULL;
+    *fd = -1;
     if (ipath == NULL) {
-        ota_detail_set(det, "target %s names no chunk index (custom.index)", t->path);
+        ota_detail_set(det, "target %s names no chunk index (custom.index)", s->t->path);
         return OTA_ERR_FORMAT;
     }
-    it = ota_tuf_find_target(ota_tuf_client_trusted(c, OTA_TUF_TARGETS), ipath);
+    it = ota_tuf_find_target(ota_tuf_client_trusted(s->c, OTA_TUF_TARGETS), ipath);
     if (it == NULL) {
         ota_detail_set(det, "chunk index %s is not a signed target", ipath);
         return OTA_ERR_TARGET_UNKNOWN;
@@ -59,20 +67,24 @@ static int load_index(struct ota_chunk_index **out, struct ota_tuf_client *c,
         return OTA_ERR_TOO_LARGE;
     }
     ota_hex_encode(hex, it->sha256, OTA_SHA256_LEN);
-    rc = copy_path(file, "%s/%s.cidx", dp_dir, hex);
+    rc = copy_path(file, "%s/%s.cidx", s->dp_dir, hex);
     if (rc == 0)
-        rc = ota_tuf_client_download(c, f, ipath, file, det);
-    if (rc == 0)
-        rc = ota_fs_read(&data, &len, file, (size_t)it->length);
-    if (rc == 0 && (len != it->length)) {
-        ota_detail_set(det, "%s changed after download", file);
-        rc = OTA_ERR_LENGTH_MISMATCH;
+        rc = ota_tuf_client_download(s->c, s->f, ipath, file, det);
+    if (rc == 0) {
+        struct stat st;
+
+        *fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (*fd < 0 || fstat(*fd, &st) != 0 || (uint64_t)st.st_size != it->length) {
+            ota_detail_set(det, "%s changed after download", file);
+            rc = OTA_ERR_LENGTH_MISMATCH;
+        }
     }
-    if (rc == 0)
-        rc = ota_chunk_index_parse(out, data, len, det);
-    if (rc != 0)
+    if (rc != 0) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
         ota_detail_prefix(det, ipath);
-    free(data);
+    }
     return rc;
 }
 
@@ -84,9 +96,11 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
         {"state", CLI_VAL | CLI_REQ, 0, {0}},
         {"target", CLI_VAL | CLI_REQ, 0, {0}},
         {"current", CLI_VAL, 0, {0}},
-        {"out", CLI_VAL | CLI_REQ, 0, {0}},
+        {"out", CLI_VAL, 0, {0}},
         {"no-delta", 0, 0, {0}},
         {"current-length", CLI_VAL, 0, {0}},
+        {"slot", CLI_VAL, 0, {0}},
+        {"booted-slot", CLI_VAL, 0, {0}},
         CLI_HTTP_OPTS,
     };
     struct cli_args args;
@@ -95,20 +109,24 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     struct ota_fetcher *f = NULL;
     struct ota_tuf_client *c = NULL;
     struct ota_tuf_client_opts copts;
-    struct ota_chunk_index *idx = NULL;
+    struct ota_output *out = NULL;
+    struct ota_slot_opts so;
     struct ota_dp_fetch_cfg cfg;
     struct ota_dp_fetch_stats st;
+    struct index_src isrc;
     const struct ota_tuf_target *t;
     uint8_t *root = NULL;
     size_t root_len = 0;
     char tuf_dir[PATH_MAX];
     char dp_dir[PATH_MAX];
-    const char *url, *state, *target, *current;
+    const char *url, *state, *target, *current, *out_path, *slot;
+    char *tname = NULL;
     int cur_fd = -1;
     int rc = cli_parse(opts, sizeof(opts) / sizeof(opts[0]), &args, 0, 0, argc, argv, det);
 
     if (rc != 0)
         return rc;
+    memset(&st, 0, sizeof(st));
     if (cli_val(&opts[7]) != NULL) {
         if (cli_val(&opts[4]) == NULL ||
             cli_parse_u64(&cur_length, cli_val(&opts[7]), UINT64_C(1) << 40) != 0 ||
@@ -117,7 +135,17 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
             return CLI_ERR_USAGE;
         }
     }
-    rc = cli_http_policy(&hopts, &opts[8], ctx, det);
+    out_path = cli_val(&opts[5]);
+    slot = cli_val(&opts[8]);
+    if ((out_path == NULL) == (slot == NULL)) {
+        ota_detail_set(det, "give exactly one of --out FILE and --slot DEVICE");
+        return CLI_ERR_USAGE;
+    }
+    if (cli_val(&opts[9]) != NULL && slot == NULL) {
+        ota_detail_set(det, "--booted-slot goes with --slot");
+        return CLI_ERR_USAGE;
+    }
+    rc = cli_http_policy(&hopts, &opts[10], ctx, det);
     if (rc == 0)
         rc = cli_check_url(cli_val(&opts[0]), "--url", det);
     if (rc != 0)
@@ -129,14 +157,14 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     /* Arguments that cannot work are usage errors, found before the
      * first byte is fetched. */
     if (current != NULL) {
-        struct stat st;
+        struct stat cst;
 
         cur_fd = open(current, O_RDONLY | O_CLOEXEC);
         if (cur_fd < 0) {
             ota_detail_set(det, "--current %s: %s", current, strerror(errno));
             return ota_fs_errno(errno);
         }
-        if (fstat(cur_fd, &st) != 0 || (!S_ISREG(st.st_mode) && cur_length == 0)) {
+        if (fstat(cur_fd, &cst) != 0 || (!S_ISREG(cst.st_mode) && cur_length == 0)) {
             ota_detail_set(det,
                            "--current %s is not a regular file: give --current-length N, the "
                            "length of the image it holds",
@@ -145,13 +173,12 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
             return CLI_ERR_USAGE;
         }
     }
-    {
-        struct stat st;
+    if (out_path != NULL) {
+        struct stat ost;
 
-        if (stat(cli_val(&opts[5]), &st) == 0 && !S_ISREG(st.st_mode)) {
-            ota_detail_set(det, "--out %s is %s: give the path of the file to write",
-                           cli_val(&opts[5]),
-                           S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+        if (stat(out_path, &ost) == 0 && !S_ISREG(ost.st_mode)) {
+            ota_detail_set(det, "--out %s is %s: give the path of the file to write", out_path,
+                           S_ISDIR(ost.st_mode) ? "a directory" : "not a regular file");
             rc = CLI_ERR_USAGE;
             goto out;
         }
@@ -191,17 +218,37 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
         rc = OTA_ERR_TARGET_UNKNOWN;
         goto out;
     }
-    rc = load_index(&idx, c, f, t, dp_dir, det);
+    if (!json_is_string(json_object_get(t->custom, "index"))) {
+        ota_detail_set(det, "target %s names no chunk index (custom.index)", t->path);
+        rc = OTA_ERR_FORMAT;
+        goto out;
+    }
+    /* The output: its space (or the slot's size, and that it is neither
+     * booted nor in use) is checked before the first byte of the image. */
+    memset(&so, 0, sizeof(so));
+    so.booted = cli_val(&opts[9]);
+    rc = slot != NULL ? ota_output_slot(&out, slot, t->length, &so, det)
+                      : ota_output_file(&out, out_path, t->length, det);
     if (rc != 0)
         goto out;
+    rc = ota_tuf_target_file_path(&tname, t);
+    if (rc != 0)
+        goto out;
+    isrc.c = c;
+    isrc.f = f;
+    isrc.t = t;
+    isrc.dp_dir = dp_dir;
     memset(&cfg, 0, sizeof(cfg));
-    cfg.idx = idx;
     cfg.image_length = t->length;
     cfg.image_sha256 = t->sha256;
+    cfg.image_target = tname; /* as served: <dir>/<sha256>.<name> */
+    cfg.get_index = get_index;
+    cfg.index_ctx = &isrc;
+    cfg.fetcher = f;
     cfg.current_fd = cur_fd;
     cfg.current_length = cur_length;
     cfg.base_url = url;
-    cfg.out_path = cli_val(&opts[5]);
+    cfg.out = out;
     cfg.state_dir = dp_dir;
     cfg.no_delta = opts[6].n > 0;
     cfg.http = &hopts;
@@ -210,9 +257,15 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
         fprintf(stderr,
                 "otachain: warning: reference delta refused (%s: %s); fell back to chunks\n",
                 ota_errname(st.delta_error), st.delta_detail);
-    printf("path: %s\n", st.delta_used ? "delta" : "chunks");
-    printf("bytes fetched: %" PRIu64 " (delta %" PRIu64 ", planned pack ranges %" PRIu64 ")\n",
-           st.bytes_fetched, st.delta_bytes, st.range_bytes);
+    printf("path: %s%s\n",
+           st.delta_used   ? "delta"
+           : st.full_image ? "full image"
+                           : "chunks",
+           st.delta_used && st.delta_resumed ? " (resumed)" : "");
+    printf("index: %s\n", st.index_used ? "fetched" : "not needed");
+    printf("bytes fetched: %" PRIu64 " (delta %" PRIu64 ", planned pack ranges %" PRIu64
+           ", full image %" PRIu64 ")\n",
+           st.bytes_fetched + st.full_bytes, st.delta_bytes, st.range_bytes, st.full_bytes);
     printf("requests: %" PRIu32 "\n", st.requests);
     if (st.http_version >= 20) /* HTTP/2, HTTP/3: no minor version */
         printf("protocol: HTTP/%u, %" PRIu32 " connection%s\n", st.http_version / 10,
@@ -221,15 +274,19 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
         printf("protocol: HTTP/%u.%u, %" PRIu32 " connection%s\n", st.http_version / 10,
                st.http_version % 10, st.connections, st.connections == 1 ? "" : "s");
     printf("ranges: %" PRIu32 "\n", st.ranges);
-    printf("chunks: %" PRIu32 " total, %" PRIu32 " already verified, %" PRIu32 " copied, %" PRIu32
-           " fetched, %" PRIu32 " from the delta\n",
-           st.chunks, st.chunks_done, st.chunks_copied, st.chunks_fetched, st.chunks_from_delta);
+    if (st.index_used)
+        printf("chunks: %" PRIu32 " total, %" PRIu32 " already verified, %" PRIu32
+               " copied, %" PRIu32 " fetched, %" PRIu32 " from the delta\n",
+               st.chunks, st.chunks_done, st.chunks_copied, st.chunks_fetched,
+               st.chunks_from_delta);
     if (rc == 0)
-        printf("target %s: %" PRIu64 " bytes verified -> %s\n", target, t->length, cfg.out_path);
+        printf("target %s: %" PRIu64 " bytes verified -> %s\n", target, t->length,
+               slot != NULL ? slot : out_path);
 out:
     if (cur_fd >= 0)
         close(cur_fd);
-    ota_chunk_index_free(idx);
+    free(tname);
+    ota_output_free(out);
     ota_tuf_client_free(c);
     ota_fetcher_free(f);
     free(root);
@@ -271,8 +328,10 @@ int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
         {"release", CLI_VAL | CLI_REQ, 0, {0}},
         {"from", CLI_VAL, 0, {0}},
         {"from-version", CLI_VAL, 0, {0}},
+        {"frame-size", CLI_VAL, 0, {0}},
     };
     struct cli_args args;
+    struct ota_delta_make_opts mo;
     struct repo r;
     bool opened = false;
     const struct ota_tuf_target *to;
@@ -285,10 +344,17 @@ int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
     char from_hex[OTA_SHA256_HEX_LEN + 1], to_hex[OTA_SHA256_HEX_LEN + 1];
     char path[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX], pv[PATH_MAX];
     const char *rel, *from, *from_version;
-    int rc = cli_parse(opts, 3, &args, 1, 1, argc, argv, det);
+    int rc = cli_parse(opts, sizeof(opts) / sizeof(opts[0]), &args, 1, 1, argc, argv, det);
 
     if (rc != 0)
         return rc;
+    memset(&mo, 0, sizeof(mo));
+    if (cli_val(&opts[3]) != NULL &&
+        (cli_parse_u64(&mo.frame_size, cli_val(&opts[3]), UINT64_C(1) << 40) != 0 ||
+         mo.frame_size < 4096)) {
+        ota_detail_set(det, "--frame-size: op-stream bytes per frame, at least 4096");
+        return CLI_ERR_USAGE;
+    }
     rel = cli_val(&opts[0]);
     from = cli_val(&opts[1]);
     from_version = cli_val(&opts[2]);
@@ -370,7 +436,7 @@ int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
         rc = OTA_ERR_IO;
         goto out;
     }
-    rc = ota_delta_make(file_sink_write, &fs, &ms, old_img, old_len, new_img, new_len, NULL, det);
+    rc = ota_delta_make(file_sink_write, &fs, &ms, old_img, old_len, new_img, new_len, &mo, det);
     if (rc != 0)
         goto out;
     if (fsync(fs.fd) != 0 || rename(tmp, path) != 0 || ota_fs_sync_dir(dir) != 0) {

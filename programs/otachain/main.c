@@ -109,24 +109,31 @@ static const struct verb verbs[] = {
     {"release", "merge", cmd_release_merge, "otachain release merge DIR FILE...",
      "Merges the signatures of other copies of DIR/pending/targets.json.\n"},
     {"delta", "make", cmd_delta_make,
-     "otachain delta make DIR --release P/V (--from IMAGE | --from-version V)",
+     "otachain delta make DIR --release P/V (--from IMAGE | --from-version V)\n"
+     "                       [--frame-size N]",
      "Makes a reference delta from IMAGE (or the image of release P/V') to the image\n"
      "of release P/V and writes it atomically to\n"
      "DIR/public/deltas/<from-sha256>/<to-sha256>, where fetch looks for it. Needs\n"
-     "no signature: the device checks the output against the signed index.\n"},
+     "no signature: the device checks the output against the signed image hash.\n"
+     "--frame-size: op-stream bytes per frame (resume points; default 16 MiB).\n"},
     {"fetch", "", cmd_fetch,
      "otachain fetch --url URL --trusted-root FILE --state DIR --target P/V/NAME\n"
-     "               [--current IMAGE [--current-length N]] --out FILE [--no-delta]\n"
+     "               [--current IMAGE [--current-length N]]\n"
+     "               (--out FILE | --slot DEVICE [--booted-slot PATH]) [--no-delta]\n"
      "               [transfer options]",
      "Refreshes the TUF metadata from URL (with the ledger rule when root names one),\n"
-     "downloads the target's chunk index (a signed target), then builds the image\n"
-     "from a reference delta against IMAGE when URL has one, else from IMAGE's\n"
-     "chunks and the missing ones fetched as byte ranges of the release's pack.\n"
-     "Every chunk and the whole image are verified; FILE appears only when they\n"
-     "are. Progress is kept in DIR: a rerun after an interruption fetches no\n"
-     "verified chunk again. HTTP/2 is used when an https URL offers it. IMAGE may be\n"
-     "a slot device: then --current-length gives the length of the image it holds.\n"
-     "The round (--round-timeout) is the whole command.\n" TRANSFER_HELP},
+     "then builds the image from a reference delta against IMAGE when URL has one\n"
+     "(without the chunk index: a small fix costs the delta), else from IMAGE's chunks\n"
+     "and the missing ones fetched as byte ranges of the release's pack (checked\n"
+     "against the signed chunk index), or from the whole image target when the\n"
+     "mirror ignores Range. The output is FILE (written as FILE.part, renamed once\n"
+     "verified) or a slot written in place (a block device, or a file standing in\n"
+     "for one; refused when booted or in use; --booted-slot names the booted one).\n"
+     "Space is checked first; the output is verified by reading it back. Progress is\n"
+     "kept in DIR: a rerun after an interruption fetches no verified chunk again\n"
+     "and only the rest of a delta. HTTP/2 is used when an https URL offers it. IMAGE\n"
+     "may be a slot device: then --current-length gives the length of the image it\n"
+     "holds. The round (--round-timeout) is the whole command.\n" TRANSFER_HELP},
     {"audit", "", cmd_audit,
      "otachain audit IMAGE --index FILE [--index-sha256 HEX] [--chunks N|all]",
      "Re-hashes chunks of an installed image in place (IMAGE may be a slot longer\n"

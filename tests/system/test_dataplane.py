@@ -30,14 +30,16 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import time
 
 import pytest
 
 from otarepo import Repo
 from serverlib import Mirror
-from testlib import otachain, otachain_path
+from testlib import free_port, otachain, otachain_path
 
 TARGET2 = "app/2.0.0/firmware.img"
 
@@ -279,46 +281,101 @@ def test_flipped_byte_in_delta_refused_falls_back(tmp_path, release, nginx_facto
     assert copied + fetched + from_delta == total
 
 
-def test_server_ignoring_range_refused(tmp_path, release, nginx_factory):
+def test_server_ignoring_range_gets_full_image(tmp_path, release, nginx_factory):
+    """A mirror that ignores Range (nginx max_ranges 0: 200 with the whole
+    file): the full image target instead, through the TUF client's fetcher,
+    each chunk checked against the index before it is written."""
     repo, v1, v2, cur = release
-    # max_ranges 0 makes nginx answer 200 with the whole file.
     srv = nginx_factory(root=repo.public, extra_conf="        max_ranges 0;\n")
     out = tmp_path / "new.img"
-    p = fetch(repo, srv, tmp_path / "st", out, current=cur)
-    assert p.returncode != 0
-    assert "ignored the Range request" in p.stderr
-    assert not out.exists()
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur, extra=("--no-delta",), check=True)
+    assert out.read_bytes() == v2
+    assert "path: full image" in p.stdout
+    # The pack was asked for (several ranges, then one: each answer
+    # abandoned at its first bytes), then the image target whole.
+    packs = pack_requests(srv)
+    assert 1 <= len(packs) <= 2 and all(r[2] == 200 for r in packs)
+    assert any(r[1].startswith("/targets/app/2.0.0/") and r[1].endswith(".firmware.img") and
+               r[2] == 200 and r[3] == len(v2) for r in srv.requests())
+
+
+def test_python_http_server_mirror(tmp_path, release):
+    """Acceptance 7 of issue 9: `python3 -m http.server` (no Range at all)
+    still serves the update, verified; a flipped byte in its image target
+    is refused, naming the chunk."""
+    repo, v1, v2, cur = release
+    mirror = tmp_path / "mirror"
+    shutil.copytree(repo.public, mirror)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
+                             "--directory", str(mirror)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        url = type("S", (), {"url": f"http://127.0.0.1:{port}"})
+        out = tmp_path / "new.img"
+        p = fetch(repo, url, tmp_path / "st", out, current=cur, check=True)
+        assert out.read_bytes() == v2
+        assert "path: full image" in p.stdout
+        # A lying copy of the image target: refused chunk by chunk.
+        img = next((mirror / "targets" / "app" / "2.0.0").glob("*.firmware.img"))
+        data = bytearray(img.read_bytes())
+        data[1_000_000] ^= 0x01
+        img.write_bytes(bytes(data))
+        p = fetch(repo, url, tmp_path / "st2", tmp_path / "bad.img", current=cur)
+        assert p.returncode == 1 and p.stderr.startswith("otachain: hash_mismatch: "), p.stderr
+        assert "full image target: bad chunk" in p.stderr
+        assert not (tmp_path / "bad.img").exists()
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def recorded_chunks(state):
     """Chunks the fetch's progress file marks as verified (docs/cli.md:
-    DIR/dp/<target sha256>.dpstate, a 48-byte header then the bitmap)."""
+    DIR/dp/<target sha256>.dpstate, a 64-byte header then the bitmap)."""
     n = 0
     for f in (state / "dp").glob("*.dpstate"):
-        n += sum(bin(b).count("1") for b in f.read_bytes()[48:])
+        n += sum(bin(b).count("1") for b in f.read_bytes()[64:])
     return n
 
 
-def kill_fetch_midway(repo, srv, state, out, current):
-    """Starts `otachain fetch` against a slow srv, waits until its progress
-    file records some verified chunks, and kills it with SIGKILL (the
-    progress is synced every 0.5 s at most, so the kill lands early in a
-    download that takes seconds). Returns OUT.part, which must exist while
-    OUT must not."""
+def delta_resume_point(state):
+    """The delta offset a killed run recorded as its resume point
+    (DIR/dp/<target sha256>.dpdelta; docs/cli.md), or 0."""
+    for f in (state / "dp").glob("*.dpdelta"):
+        data = f.read_bytes()
+        if len(data) == 120:
+            return int.from_bytes(data[96:104], "little")
+    return 0
+
+
+def kill_fetch_midway(repo, srv, state, out, current, ready=recorded_chunks):
+    """Starts `otachain fetch` against a slow srv, waits until ready(state)
+    (by default: its progress file records some verified chunks), and
+    kills it with SIGKILL (progress is synced every 0.5 s at most, so the
+    kill lands early in a download that takes seconds). Returns OUT.part,
+    which must exist while OUT must not."""
     args = [otachain_path(), "fetch", "--url", srv.url, "--trusted-root", str(repo.root1),
             "--state", str(state), "--target", TARGET2, "--out", str(out)]
     if current is not None:
         args += ["--current", str(current)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while recorded_chunks(state) == 0 and proc.poll() is None and time.monotonic() < deadline:
+    while ready(state) == 0 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     part = out.with_name(out.name + ".part")
     assert part.exists() and not out.exists()
-    assert recorded_chunks(state) > 0
+    assert ready(state) > 0
     return part
 
 
@@ -357,24 +414,34 @@ def spread_images(size=4 << 20, seed=11):
 
 
 def test_resume_after_kill9_in_delta(tmp_path, nginx_factory):
+    """A delta is fetched without the index; killed half way, the rerun
+    fetches the index, checks what the first run wrote up to the last
+    frame boundary it recorded, and asks only for the rest of the delta
+    (DESIGN §5: the index is fetched only for a fallback or such a
+    resume)."""
     repo, v1, v2, cur = make_release(tmp_path, *spread_images())
-    otachain("delta", "make", repo.dir, "--release", "app/2.0.0", "--from-version", "1.0.0")
+    otachain("delta", "make", repo.dir, "--release", "app/2.0.0", "--from-version", "1.0.0",
+             "--frame-size", "65536")
     delta = repo.public / "deltas" / sha(v1) / sha(v2)
     size = delta.stat().st_size
     assert size > 500_000
-    # About 3.5 s for the delta: killed at its first recorded progress.
+    # About 3.5 s for the delta: killed at its first resume point.
     rate = size * 2 // 7
     slow = nginx_factory(root=repo.public,
                          extra_conf=f"        location /deltas/ {{ limit_rate {rate}; }}\n")
     fast = nginx_factory(root=repo.public)
     state = tmp_path / "st"
     out = tmp_path / "new.img"
-    part = kill_fetch_midway(repo, slow, state, out, cur)
+    part = kill_fetch_midway(repo, slow, state, out, cur, ready=delta_resume_point)
+    assert not any(r[1].endswith(".cidx") for r in slow.requests())  # no index needed
+    resume_at = delta_resume_point(state)
+    assert 104 < resume_at < size
 
     p = fetch(repo, fast, state, out, current=cur, check=True)
     assert out.read_bytes() == v2
     assert not part.exists()
-    assert "path: delta" in p.stdout
+    assert "path: delta (resumed)" in p.stdout
+    assert "index: fetched" in p.stdout
     m = re.search(r"chunks: (\d+) total, (\d+) already verified, \d+ copied, \d+ fetched, "
                   r"(\d+) from the delta", p.stdout)
     total, done, from_delta = map(int, m.groups())
@@ -382,6 +449,11 @@ def test_resume_after_kill9_in_delta(tmp_path, nginx_factory):
     assert 0 < done < total
     assert done + from_delta == total
     assert pack_requests(fast) == []
+    # Only the header and the rest of the delta crossed the wire again.
+    got = [r for r in fast.requests() if "/deltas/" in r[1]]
+    assert [r[2] for r in got] == [206, 206], got
+    assert got[0][3] == 104 and got[1][3] == size - resume_at
+    assert not list((state / "dp").glob("*.dpdelta"))
 
 
 def test_http2_over_tls(tmp_path, release, nginx_factory):
@@ -566,3 +638,180 @@ def test_delta_error_status_named(tmp_path, release, nginx_factory):
                   p.stderr)
     assert m, p.stderr
     assert m.group(1) == f"{srv.url}/deltas/{sha(v1)}/{sha(v2)}: HTTP status 500", m.group(1)
+
+
+# ---- slots (issue 9, acceptance 4) ----------------------------------------
+#
+# `otachain fetch --slot DEVICE` writes the image in place (no rename), then
+# verifies it by reading the medium back. A loop device stands for an A/B
+# partition where the machine allows one (root, /dev/loop-control); a
+# regular file opened as a slot otherwise. A slot that is mounted (a loop
+# device with an ext4 file system mounted), or that is the booted one, is
+# refused before the first byte of the image, and so is a slot too small
+# for it; a file output on a file system without the room for it likewise.
+
+
+def run(*cmd):
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False)
+
+
+def can_loop():
+    return os.geteuid() == 0 and os.path.exists("/dev/loop-control") and \
+        shutil.which("losetup") is not None
+
+
+class Loop:
+    """A loop device over a file; detached (and unmounted) at the end."""
+
+    def __init__(self, backing, size):
+        with open(backing, "wb") as f:
+            f.truncate(size)
+        p = run("losetup", "--find", "--show", backing)
+        if p.returncode != 0:
+            pytest.skip(f"losetup refused: {p.stderr.strip()}")
+        self.dev = p.stdout.strip()
+        self.mnt = None
+
+    def mount(self, where):
+        assert run("mkfs.ext4", "-q", "-F", self.dev).returncode == 0
+        where.mkdir()
+        p = run("mount", self.dev, where)
+        if p.returncode != 0:
+            pytest.skip(f"mount refused: {p.stderr.strip()}")
+        self.mnt = where
+
+    def close(self):
+        if self.mnt is not None:
+            run("umount", self.mnt)
+        run("losetup", "-d", self.dev)
+
+
+@pytest.fixture(name="loops")
+def loops_fixture():
+    made = []
+    yield made
+    for lo in made:
+        lo.close()
+
+
+def fetch_slot(repo, srv, state, slot, current, extra=()):
+    return otachain("fetch", "--url", srv.url, "--trusted-root", repo.root1, "--state", state,
+                    "--target", TARGET2, "--slot", slot, "--current", current, *extra,
+                    check=False)
+
+
+def image_requests(srv):
+    return [r for r in srv.requests() if "/chunks/" in r[1] or "/deltas/" in r[1] or
+            r[1].endswith(".cidx")]
+
+
+def check_slot_fetch(repo, srv, tmp_path, slot, cur, v2):
+    p = fetch_slot(repo, srv, tmp_path / "st", slot, cur)
+    assert p.returncode == 0, p.stderr
+    assert f"bytes verified -> {slot}" in p.stdout
+    with open(slot, "rb") as f:
+        assert f.read(len(v2)) == v2
+    assert not os.path.exists(f"{slot}.part")
+
+
+def test_fetch_into_slot(tmp_path, nginx_factory, loops):
+    repo, v1, v2, cur = make_release(tmp_path, *images())
+    srv = nginx_factory(root=repo.public)
+    if can_loop():
+        b = Loop(tmp_path / "slot-b.img", 4 << 20)
+        loops.append(b)
+        slot = b.dev
+    else:
+        slot = tmp_path / "slot-b.img"
+        with open(slot, "wb") as f:
+            f.truncate(4 << 20)
+    check_slot_fetch(repo, srv, tmp_path, slot, cur, v2)
+
+    # The booted slot is refused, whatever it is called.
+    p = fetch_slot(repo, srv, tmp_path / "st2", slot, cur, ("--booted-slot", slot))
+    assert p.returncode == 1 and p.stderr.startswith("otachain: slot_booted: "), p.stderr
+    assert f"{slot} is the booted slot" in p.stderr
+    # Too small for the image: refused before its first byte.
+    small = tmp_path / "small-slot.img"
+    with open(small, "wb") as f:
+        f.truncate(len(v2) - 1)
+    before = len(image_requests(srv))
+    p = fetch_slot(repo, srv, tmp_path / "st3", small, cur)
+    assert p.returncode == 3 and p.stderr.startswith("otachain: no_space: "), p.stderr
+    assert f"holds {len(v2) - 1} bytes, the image needs {len(v2)}" in p.stderr
+    assert len(image_requests(srv)) == before
+
+
+def test_mounted_slot_refused(tmp_path, nginx_factory, loops):
+    if not can_loop():
+        pytest.skip("no loop devices here (needs root and /dev/loop-control)")
+    repo, v1, v2, cur = make_release(tmp_path, *images())
+    srv = nginx_factory(root=repo.public)
+    a = Loop(tmp_path / "slot-a.img", 8 << 20)
+    loops.append(a)
+    a.mount(tmp_path / "mnt")
+    p = fetch_slot(repo, srv, tmp_path / "st", a.dev, cur)
+    assert p.returncode == 1 and p.stderr.startswith("otachain: slot_mounted: "), p.stderr
+    assert f"{a.dev} is mounted on {tmp_path / 'mnt'}" in p.stderr
+    assert image_requests(srv) == []
+    # Its backing file, as a file slot, is in use too.
+    p = fetch_slot(repo, srv, tmp_path / "st2", tmp_path / "slot-a.img", cur)
+    assert p.returncode == 1 and p.stderr.startswith("otachain: slot_mounted: "), p.stderr
+    assert "is the backing file of /dev/loop" in p.stderr
+
+
+def test_file_output_without_room(tmp_path, nginx_factory):
+    """--out on a file system with less room than the image: no_space
+    before the first byte of it."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    repo, v1, v2, cur = make_release(tmp_path, *images())
+    srv = nginx_factory(root=repo.public)
+    small = tmp_path / "small"
+    small.mkdir()
+    p = run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small)
+    if p.returncode != 0:
+        pytest.skip(f"mount refused: {p.stderr.strip()}")
+    try:
+        p = otachain("fetch", "--url", srv.url, "--trusted-root", repo.root1, "--state",
+                     tmp_path / "st", "--target", TARGET2, "--out", small / "new.img",
+                     "--current", cur, check=False)
+        assert p.returncode == 3 and p.stderr.startswith("otachain: no_space: "), p.stderr
+        assert f"{small}/new.img.part: the image needs {len(v2)} more bytes" in p.stderr
+        assert image_requests(srv) == []
+        assert not (small / "new.img.part").exists()
+    finally:
+        run("umount", small)
+
+
+def test_small_fix_costs_the_delta(tmp_path, nginx_factory):
+    """Issue 9, acceptance 6: a 6 MiB image with three small edits, fetched
+    by a holder of the old one from a mirror with the reference delta: the
+    bytes on the wire (every response body of the fetch, nginx's log) are
+    at most the delta, the signed metadata with its ledger proof, and
+    1 KiB (error pages of the probes); the chunk index is not fetched."""
+    rnd = random.Random(23)
+    v1 = bytearray(rnd.randbytes(6 << 20))
+    v2 = bytearray(v1)
+    v2[1_000_000:1_000_010] = b"fixed here"
+    v2[3_000_000:3_000_000] = b"inserted a line"
+    v2[5_000_000:5_000_004] = b"\x90\x90\x90\x90"
+    repo = Repo.create(tmp_path / "repo")  # with the ledger
+    repo.add_release("app", "1.0.0", bytes(v1))
+    repo.add_release("app", "2.0.0", bytes(v2))
+    cur = tmp_path / "current.img"
+    cur.write_bytes(bytes(v1))
+    otachain("delta", "make", repo.dir, "--release", "app/2.0.0", "--from-version", "1.0.0")
+    delta = (repo.public / "deltas" / sha(v1) / sha(v2)).stat().st_size
+    srv = nginx_factory(root=repo.public)
+    out = tmp_path / "new.img"
+    p = fetch(repo, srv, tmp_path / "st", out, current=cur, check=True)
+    assert out.read_bytes() == v2
+    assert "path: delta" in p.stdout and "index: not needed" in p.stdout
+    reqs = srv.requests()
+    signed = sum(r[3] for r in reqs if r[2] == 200 and r[1].startswith(("/metadata/", "/ledger/")))
+    wire = sum(r[3] for r in reqs)
+    print(f"small fix: {wire} bytes on the wire = delta {delta} + signed metadata and ledger "
+          f"{signed} + {wire - delta - signed} (error pages)")
+    assert not any(r[1].endswith(".cidx") or "/chunks/" in r[1] for r in reqs)
+    assert wire <= delta + signed + 1024

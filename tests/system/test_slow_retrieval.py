@@ -121,7 +121,7 @@ TRICKLED = [
     (r"location ~ ^/metadata/[0-9]+\.snapshot\.json$", ".snapshot.json", ()),
     (r"location ~ ^/metadata/[0-9]+\.targets\.json$", ".targets.json", ()),
     ("location = /ledger/checkpoint", "/ledger/checkpoint", ()),
-    (r"location ~ \.cidx$", ".firmware.img.cidx", ()),
+    (r"location ~ \.cidx$", ".firmware.img.cidx", ("--no-delta",)),
     ("location ^~ /deltas/", "/deltas/", ()),
     ("location ^~ /chunks/", ".pack", ("--no-delta",)),
 ]

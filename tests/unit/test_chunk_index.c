@@ -70,8 +70,59 @@ static uint32_t get32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* The file reader agrees with the parser on data: the same result and,
+ * when accepted, the same entries through a cursor (read in order, then
+ * after seeks back and forth), each with its first occurrence's offset;
+ * its table of first occurrences in a file and in memory. */
+static void check_file_reader(const uint8_t *data, size_t len, int want)
+{
+    struct ota_chunk_index *idx = NULL;
+    int fd = fx_temp_fd(data, len);
+    static struct ota_chunk_cursor c;
+
+    assert_true(fd >= 0);
+    assert_int_equal(ota_chunk_index_parse(&idx, data, len, NULL), want);
+    for (int mem = 0; mem < 2; mem++) {
+        struct ota_chunk_index_file *f = NULL;
+        struct ota_detail det = {{0}};
+        struct ota_chunk_entry e;
+        uint64_t fo = 0;
+        int rc = ota_chunk_index_open(&f, fd, mem ? NULL : "/tmp", &det);
+
+        if (rc != want)
+            fail_msg("file reader: %s (%s), parser: %s", ota_errname(rc), det.msg,
+                     ota_errname(want));
+        if (rc != 0) {
+            assert_null(f);
+            continue;
+        }
+        assert_int_equal(ota_chunk_index_file_header(f)->count, idx->count);
+        assert_true(ota_chunk_index_file_header(f)->image_length == idx->image_length);
+        assert_null(ota_chunk_index_file_header(f)->chunks);
+        ota_chunk_cursor_init(&c, f);
+        memset(&e, 0, sizeof(e)); /* its padding, compared below */
+        for (uint32_t i = 0; i < idx->count; i++) {
+            assert_int_equal(ota_chunk_cursor_next(&c, &e, &fo, &det), 1);
+            assert_memory_equal(&e, &idx->chunks[i], sizeof(e));
+            assert_true(fo == idx->chunks[idx->chunks[i].first].offset);
+        }
+        assert_int_equal(ota_chunk_cursor_next(&c, &e, &fo, &det), 0);
+        for (uint32_t k = 0; k < 8 && idx->count > 0; k++) {
+            uint32_t i = (uint32_t)((k * 7919u) % idx->count);
+
+            assert_int_equal(ota_chunk_cursor_seek(&c, i, &det), 0);
+            assert_int_equal(ota_chunk_cursor_next(&c, &e, NULL, &det), 1);
+            assert_memory_equal(&e, &idx->chunks[i], sizeof(e));
+        }
+        assert_int_equal(ota_chunk_cursor_seek(&c, idx->count + 1, &det), OTA_ERR_INVALID_ARG);
+        ota_chunk_index_file_free(f);
+    }
+    ota_chunk_index_free(idx);
+    close(fd);
+}
+
 /* Parses a copy of the fixture's index after mutate() and returns the
- * result; an accepted index is freed. */
+ * result; an accepted index is freed. The file reader must agree. */
 static int parse_mutated(const struct fx *f, void (*mutate)(uint8_t *d, size_t *len),
                          struct ota_detail *det)
 {
@@ -88,6 +139,7 @@ static int parse_mutated(const struct fx *f, void (*mutate)(uint8_t *d, size_t *
     rc = ota_chunk_index_parse(&idx, d, len, det);
     if (rc != 0)
         assert_null(idx);
+    check_file_reader(d, len, rc);
     ota_chunk_index_free(idx);
     free(d);
     return rc;
@@ -201,10 +253,39 @@ static void test_repeats(void **state)
             assert_memory_equal(img + e->offset, img + f->offset, e->length);
         }
     }
+    check_file_reader(index.data, index.len, 0);
     print_message("%u chunks, %u repeats\n", idx->count, repeats);
     assert_true(repeats >= 3); /* 3 of the copied region's ~5, the zeros' 64 KiB */
     assert_true(frames == pack.len && frames == idx->pack_length);
     ota_chunk_index_free(idx);
+    ota_buf_free(&index);
+    ota_buf_free(&pack);
+    free(img);
+}
+
+/* Thousands of small chunks with repeats: the file reader's marks (every
+ * 1024 entries) and its table of first occurrences on disk. */
+static void test_file_reader_many_chunks(void **state)
+{
+    const size_t part = 300 * 1024;
+    uint8_t *img = malloc(3 * part);
+    struct ota_chunk_build_opts o;
+    struct ota_buf index, pack;
+
+    (void)state;
+    assert_non_null(img);
+    ota_chunk_build_opts_default(&o);
+    o.zstd_level = 1;
+    o.chunker.min_size = 64;
+    o.chunker.avg_size = 256;
+    o.chunker.max_size = 1024;
+    fx_random(img, part, 3);
+    memmove(img + part, img + 1000, part); /* repeats, shifted */
+    fx_firmware(img + 2 * part, part, 4);
+    assert_int_equal(fx_build(&index, &pack, img, 3 * part, &o, 0), 0);
+    print_message("%zu chunks\n", (index.len - 120) / 40);
+    assert_true((index.len - 120) / 40 > 2048);
+    check_file_reader(index.data, index.len, 0);
     ota_buf_free(&index);
     ota_buf_free(&pack);
     free(img);
@@ -220,7 +301,10 @@ static void test_every_prefix_truncated(void **state)
 
         assert_int_equal(ota_chunk_index_parse(&idx, f->index.data, len, NULL), OTA_ERR_TRUNCATED);
         assert_null(idx);
+        if (len % 7 == 0 || len < 130)
+            check_file_reader(f->index.data, len, OTA_ERR_TRUNCATED);
     }
+    check_file_reader(f->index.data, f->index.len, 0);
     assert_int_equal(ota_chunk_index_parse(NULL, f->index.data, len, NULL), OTA_ERR_INVALID_ARG);
 }
 
@@ -475,7 +559,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_empty_image),
         cmocka_unit_test(test_repeats),       cmocka_unit_test(test_every_prefix_truncated),
         cmocka_unit_test(test_malformations), cmocka_unit_test(test_negative_level_kept),
-        cmocka_unit_test(test_zbound),
+        cmocka_unit_test(test_zbound),        cmocka_unit_test(test_file_reader_many_chunks),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

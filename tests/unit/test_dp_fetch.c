@@ -1,13 +1,13 @@
 /* Unit tests for dp_fetch.c without a mirror (the HTTP paths are covered
- * by tests/system/test_dataplane.py with nginx): the index is checked
- * against the signed length and SHA-256 before anything is written; an
- * image whose chunks the current image all has is built with no pack
- * request and renamed into place, the progress removed; a run that cannot
- * reach the mirror leaves OUT absent and OUT.part unrenamed, and a rerun
- * resumes from the chunks it verified; a second run on the same state
- * while one holds it is refused (locked); a current image inside a longer
- * file or device is read to its given length only, and a device or pipe
- * without one is refused. */
+ * by tests/system/test_dataplane.py with nginx): the index (read from a
+ * file, through the callback) is checked against the signed length and
+ * SHA-256 before anything is written; an image whose chunks the current
+ * image all has is built with no pack request and renamed into place, the
+ * progress removed; a run that cannot reach the mirror leaves OUT absent
+ * and OUT.part unrenamed, and a rerun resumes from the chunks it verified;
+ * a second run on the same state while one holds it is refused (locked);
+ * a current image inside a longer file or device is read to its given
+ * length only, and a device or pipe without one is refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +23,7 @@
 #include "otachain/chunk_index.h"
 #include "otachain/crypto.h"
 #include "otachain/dp_fetch.h"
+#include "otachain/output.h"
 
 #include "chunk_fixture.h"
 #include "failalloc.h"
@@ -36,6 +37,8 @@ struct fx {
     struct ota_buf i2, p2;
     struct ota_chunk_index *idx2;
     int fd1, fd2;
+    int ifd; /* the v2 index as a file */
+    unsigned index_calls;
     char dir[256];
     char out[300], part[310], state[300];
 };
@@ -60,6 +63,9 @@ static int setup(void **state)
         return -1;
     f->fd1 = fx_temp_fd(f->v1, LEN);
     f->fd2 = fx_temp_fd(f->v2, LEN);
+    f->ifd = fx_temp_fd(f->i2.data, f->i2.len);
+    if (f->ifd < 0)
+        return -1;
     snprintf(f->dir, sizeof(f->dir), "%s/ota-dpf-XXXXXX",
              base != NULL && base[0] != '\0' ? base : "/tmp");
     if (f->fd1 < 0 || f->fd2 < 0 || mkdtemp(f->dir) == NULL)
@@ -78,6 +84,7 @@ static int teardown(void **state)
     rm_rf(f->dir);
     close(f->fd1);
     close(f->fd2);
+    close(f->ifd);
     ota_chunk_index_free(f->idx2);
     free(ota_buf_steal(&f->i2, NULL));
     free(ota_buf_steal(&f->p2, NULL));
@@ -87,21 +94,47 @@ static int teardown(void **state)
     return 0;
 }
 
-static void cfg_init(struct ota_dp_fetch_cfg *c, const struct fx *f, int current_fd)
+/* The index callback: what the TUF client would download, opened. */
+static int get_index(void *ctx, int *fd, struct ota_detail *det)
+{
+    struct fx *f = ctx;
+
+    (void)det;
+    f->index_calls++;
+    *fd = dup(f->ifd);
+    return *fd < 0 ? OTA_ERR_IO : 0;
+}
+
+static void cfg_init(struct ota_dp_fetch_cfg *c, struct fx *f, int current_fd)
 {
     static struct ota_http_policy http;
 
     ota_http_policy_default(&http);
     http.connect_timeout_s = 2;
     memset(c, 0, sizeof(*c));
-    c->idx = f->idx2;
+    c->get_index = get_index;
+    c->index_ctx = f;
     c->image_length = LEN;
     c->image_sha256 = f->sha2;
     c->current_fd = current_fd;
     c->base_url = "http://127.0.0.1:1"; /* nothing listens: connection refused */
-    c->out_path = f->out;
     c->state_dir = f->state;
     c->http = &http;
+}
+
+/* One fetch into the file output f->out. */
+static int fetch(struct ota_dp_fetch_stats *st, struct ota_dp_fetch_cfg *c, const struct fx *f,
+                 struct ota_detail *det)
+{
+    struct ota_output *out = NULL;
+    int rc = ota_output_file(&out, f->out, c->image_length, det);
+
+    c->out = out;
+    if (rc == 0)
+        rc = ota_dp_fetch(st, c, det);
+    ota_output_free(out);
+    c->out = NULL;
+    return rc;
 }
 
 static bool exists(const char *p)
@@ -120,13 +153,12 @@ static void test_index_must_match_signed_target(void **state)
 
     cfg_init(&c, f, f->fd1);
     c.image_length = LEN + 1;
-    assert_int_equal(ota_dp_fetch(NULL, &c, &det), OTA_ERR_LENGTH_MISMATCH);
+    assert_int_equal(fetch(NULL, &c, f, &det), OTA_ERR_LENGTH_MISMATCH);
     memcpy(other, f->sha2, sizeof(other));
     other[5] ^= 1;
     cfg_init(&c, f, f->fd1);
     c.image_sha256 = other;
-    assert_int_equal(ota_dp_fetch(NULL, &c, &det), OTA_ERR_HASH_MISMATCH);
-    assert_false(exists(f->part));
+    assert_int_equal(fetch(NULL, &c, f, &det), OTA_ERR_HASH_MISMATCH);
     assert_false(exists(f->out));
 }
 
@@ -140,7 +172,7 @@ static void test_all_chunks_local(void **state)
     size_t n = 0;
 
     cfg_init(&c, f, f->fd2); /* the current image already is the target */
-    assert_int_equal(ota_dp_fetch(&st, &c, &det), 0);
+    assert_int_equal(fetch(&st, &c, f, &det), 0);
     assert_false(st.delta_used);
     assert_int_equal(st.chunks_copied, f->idx2->count);
     assert_int_equal(st.chunks_fetched, 0);
@@ -172,7 +204,7 @@ static void test_unreachable_mirror_then_resume(void **state)
 
     cfg_init(&c, f, f->fd1);
     c.no_delta = true;
-    assert_int_equal(ota_dp_fetch(&st, &c, &det), OTA_ERR_NETWORK);
+    assert_int_equal(fetch(&st, &c, f, &det), OTA_ERR_NETWORK);
     copied = st.chunks_copied;
     assert_true(copied > 0 && copied < f->idx2->count);
     assert_true(exists(f->part));
@@ -180,7 +212,7 @@ static void test_unreachable_mirror_then_resume(void **state)
     /* Rerun with the full image as "current": the verified chunks are
      * not touched again, the rest are copied. */
     cfg_init(&c, f, f->fd2);
-    assert_int_equal(ota_dp_fetch(&st, &c, &det), 0);
+    assert_int_equal(fetch(&st, &c, f, &det), 0);
     assert_int_equal(st.chunks_done, copied);
     assert_int_equal(st.chunks_copied, f->idx2->count - copied);
     assert_true(exists(f->out));
@@ -204,13 +236,13 @@ static void test_concurrent_run_locked(void **state)
     assert_true(fd >= 0);
     assert_int_equal(flock(fd, LOCK_EX), 0);
     cfg_init(&c, f, f->fd2);
-    assert_int_equal(ota_dp_fetch(NULL, &c, &det), OTA_ERR_LOCKED);
-    assert_false(exists(f->part));
+    assert_int_equal(fetch(NULL, &c, f, &det), OTA_ERR_LOCKED);
+    assert_false(exists(f->out));
     close(fd);
-    assert_int_equal(ota_dp_fetch(NULL, &c, &det), 0);
+    assert_int_equal(fetch(NULL, &c, f, &det), 0);
     assert_int_equal(unlink(f->out), 0);
     c.ranges_per_request = OTA_DP_MAX_RANGES_PER_REQUEST + 1;
-    assert_int_equal(ota_dp_fetch(NULL, &c, &det), OTA_ERR_INVALID_ARG);
+    assert_int_equal(fetch(NULL, &c, f, &det), OTA_ERR_INVALID_ARG);
 }
 
 /* A slot holds the image followed by other bytes: with current_length
@@ -233,11 +265,11 @@ static void test_current_length(void **state)
     assert_true(slot_fd >= 0);
     cfg_init(&c, f, slot_fd);
     c.current_length = LEN + 100001;
-    assert_int_equal(ota_dp_fetch(&st, &c, &det), OTA_ERR_TRUNCATED);
+    assert_int_equal(fetch(&st, &c, f, &det), OTA_ERR_TRUNCATED);
     assert_non_null(strstr(det.msg, "beyond the file"));
     assert_false(exists(f->out));
     c.current_length = LEN;
-    assert_int_equal(ota_dp_fetch(&st, &c, &det), 0);
+    assert_int_equal(fetch(&st, &c, f, &det), 0);
     assert_int_equal(st.chunks_copied, f->idx2->count);
     assert_int_equal(st.chunks_fetched, 0);
     assert_true(exists(f->out));
@@ -245,7 +277,7 @@ static void test_current_length(void **state)
     /* Without the length the trailing bytes change the last chunks, which
      * are then fetched (the mirror is unreachable here). */
     c.current_length = 0;
-    assert_int_equal(ota_dp_fetch(&st, &c, &det), OTA_ERR_NETWORK);
+    assert_int_equal(fetch(&st, &c, f, &det), OTA_ERR_NETWORK);
     assert_true(st.chunks_copied < f->idx2->count);
     assert_false(exists(f->out));
     close(slot_fd);
@@ -253,7 +285,7 @@ static void test_current_length(void **state)
 
     assert_int_equal(pipe(pipefd), 0);
     cfg_init(&c, f, pipefd[0]);
-    assert_int_equal(ota_dp_fetch(&st, &c, &det), OTA_ERR_INVALID_ARG);
+    assert_int_equal(fetch(&st, &c, f, &det), OTA_ERR_INVALID_ARG);
     assert_non_null(strstr(det.msg, "not a regular file"));
     close(pipefd[0]);
     close(pipefd[1]);
@@ -262,7 +294,7 @@ static void test_current_length(void **state)
 /* From a clean state: an image whose chunks the current image all has
  * (no request needed): 0 with OUT = v2 and the progress gone, or an
  * error with OUT absent. */
-static int fa_local(const struct fx *f)
+static int fa_local(struct fx *f)
 {
     struct ota_dp_fetch_cfg c;
     struct ota_dp_fetch_stats st;
@@ -274,7 +306,7 @@ static int fa_local(const struct fx *f)
     (void)unlink(f->out);
     cfg_init(&c, f, f->fd2);
     c.no_delta = true;
-    rc = ota_dp_fetch(&st, &c, &det);
+    rc = fetch(&st, &c, f, &det);
     return rc;
 }
 
@@ -305,7 +337,7 @@ static void test_alloc_faults(void **state)
             assert_false(exists(f->out));
             cfg_init(&c, f, f->fd2);
             c.no_delta = true;
-            assert_int_equal(ota_dp_fetch(&st, &c, &det), 0);
+            assert_int_equal(fetch(&st, &c, f, &det), 0);
         }
         assert_true(exists(f->out));
         assert_false(exists(f->part));
