@@ -30,6 +30,7 @@
 #include "otachain/agent.h"
 #include "otachain/chunk_index.h"
 #include "otachain/dp_fetch.h"
+#include "otachain/output.h"
 #include "otachain/fetch.h"
 #include "otachain/http.h"
 #include "otachain/release.h"
@@ -216,18 +217,16 @@ static int mirror_check(void *ctx, struct ota_offer *out, bool *found,
     return 0;
 }
 
-/* The chunk index the image target names, through the TUF client. */
-static int load_index(struct ota_chunk_index **out, struct mirror_src *m,
-                      const struct ota_tuf_target *t, const char *dir, struct ota_detail *det)
+/* The chunk index the image target names, through the TUF client, into
+ * file. */
+static int load_index(char file[PATH_MAX], struct mirror_src *m, const struct ota_tuf_target *t,
+                      const char *dir, struct ota_detail *det)
 {
     const char *ipath = json_string_value(json_object_get(t->custom, "index"));
     const struct ota_tuf_target *it;
-    char file[PATH_MAX], hex[OTA_SHA256_HEX_LEN + 1];
-    uint8_t *data = NULL;
-    size_t len = 0;
+    char hex[OTA_SHA256_HEX_LEN + 1];
     int rc;
 
-    *out = NULL;
     it = ota_tuf_find_target(ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS), ipath);
     if (it == NULL) {
         ota_detail_set(det, "chunk index %s is not a signed target", ipath);
@@ -240,17 +239,25 @@ static int load_index(struct ota_chunk_index **out, struct mirror_src *m,
     /* Kept after the install: otachain-agent audit re-hashes the slot
      * against it (it is named by its own SHA-256, pinned by targets). */
     ota_hex_encode(hex, it->sha256, OTA_SHA256_LEN);
-    if (snprintf(file, sizeof(file), "%s/%s.cidx", dir, hex) >= (int)sizeof(file))
+    if (snprintf(file, PATH_MAX, "%s/%s.cidx", dir, hex) >= PATH_MAX)
         return OTA_ERR_INVALID_ARG;
     rc = ota_tuf_client_download(m->client, m->fetcher, ipath, file, det);
-    if (rc == 0)
-        rc = ota_fs_read(&data, &len, file, (size_t)it->length);
-    if (rc == 0)
-        rc = ota_chunk_index_parse(out, data, len, det);
     if (rc != 0)
         ota_detail_prefix(det, ipath);
-    free(data);
     return rc;
+}
+
+/* The data-plane fetcher asks for the index: the file downloaded above. */
+static int open_index(void *ctx, int *fd, struct ota_detail *det)
+{
+    const char *file = ctx;
+
+    *fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (*fd < 0) {
+        ota_detail_set(det, "%s: %s", file, strerror(errno));
+        return ota_fs_errno(errno);
+    }
+    return 0;
 }
 
 static int fetch_from(struct mirror_src *m, const struct ota_offer *offer,
@@ -258,24 +265,32 @@ static int fetch_from(struct mirror_src *m, const struct ota_offer *offer,
 {
     const struct ota_tuf_target *t =
         ota_tuf_find_target(ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS), offer->target);
-    struct ota_chunk_index *idx = NULL;
+    struct ota_output *out = NULL;
     struct ota_dp_fetch_cfg cfg;
     struct ota_dp_fetch_stats st;
+    char index_file[PATH_MAX];
     char dp_dir[PATH_MAX];
+    char *served = NULL;
     int cur = -1, rc;
 
+    memset(&st, 0, sizeof(st));
     if (t == NULL || t->length != offer->length ||
         memcmp(t->sha256, offer->sha256, OTA_SHA256_LEN) != 0) {
         ota_detail_set(det, "%s no longer lists %s with the same length and SHA-256",
                        m->urls[m->active], offer->target);
         return OTA_ERR_TARGET_UNKNOWN;
     }
-    rc = load_index(&idx, m, t, dst->work_dir, det);
+    rc = load_index(index_file, m, t, dst->work_dir, det);
     if (rc != 0)
         return rc;
-    if (snprintf(dp_dir, sizeof(dp_dir), "%s/dp", dst->work_dir) >= (int)sizeof(dp_dir)) {
-        ota_chunk_index_free(idx);
+    if (snprintf(dp_dir, sizeof(dp_dir), "%s/dp", dst->work_dir) >= (int)sizeof(dp_dir))
         return OTA_ERR_INVALID_ARG;
+    rc = ota_tuf_target_file_path(&served, t);
+    if (rc == 0)
+        rc = ota_output_file(&out, dst->out_path, t->length, det);
+    if (rc != 0) {
+        free(served);
+        return rc;
     }
     if (dst->current_path != NULL && dst->current_length != 0) {
         cur = open(dst->current_path, O_RDONLY | O_CLOEXEC);
@@ -284,13 +299,16 @@ static int fetch_from(struct mirror_src *m, const struct ota_offer *offer,
                  strerror(errno));
     }
     memset(&cfg, 0, sizeof(cfg));
-    cfg.idx = idx;
+    cfg.get_index = open_index;
+    cfg.index_ctx = index_file;
+    cfg.fetcher = m->fetcher;
+    cfg.image_target = served;
     cfg.image_length = t->length;
     cfg.image_sha256 = t->sha256;
     cfg.current_fd = cur;
     cfg.current_length = cur >= 0 ? dst->current_length : 0;
     cfg.base_url = m->urls[m->active];
-    cfg.out_path = dst->out_path;
+    cfg.out = out;
     cfg.state_dir = dp_dir;
     cfg.http = &m->http;
     rc = ota_dp_fetch(&st, &cfg, det);
@@ -306,7 +324,8 @@ static int fetch_from(struct mirror_src *m, const struct ota_offer *offer,
              st.chunks_fetched);
     if (cur >= 0)
         close(cur);
-    ota_chunk_index_free(idx);
+    ota_output_free(out);
+    free(served);
     return rc;
 }
 

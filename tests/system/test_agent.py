@@ -297,7 +297,7 @@ def test_lying_mirrors_fail_over_in_the_same_round(tmp_path, base, nginx_factory
 def recorded_chunks(state):
     n = 0
     for f in (state / "download" / "dp").glob("*.dpstate"):
-        n += sum(bin(b).count("1") for b in f.read_bytes()[48:])
+        n += sum(bin(b).count("1") for b in f.read_bytes()[64:])
     return n
 
 
