@@ -12,6 +12,7 @@
 #include "otachain/base64.h"
 #include "otachain/cjson.h"
 #include "otachain/fleet.h"
+#include "otachain/upload.h"
 #include "server.h"
 
 enum aroute {
@@ -31,6 +32,8 @@ enum aroute {
     A_TOKEN_CREATE,
     A_TOKEN_REVOKE,
     A_AUDIT,
+    A_BLOB_PUT,
+    A_BLOB_GET,
 };
 
 /* What each route needs, and whether it changes something (audited). */
@@ -54,6 +57,8 @@ static const struct {
     [A_TOKEN_CREATE] = {OTA_FLEET_SCOPE_ADMIN, "token.create"},
     [A_TOKEN_REVOKE] = {OTA_FLEET_SCOPE_ADMIN, "token.revoke"},
     [A_AUDIT] = {OTA_FLEET_SCOPE_ADMIN, NULL},
+    [A_BLOB_PUT] = {OTA_FLEET_SCOPE_RELEASE, "blob.upload"},
+    [A_BLOB_GET] = {OTA_FLEET_SCOPE_READ, NULL},
 };
 
 struct adm_job {
@@ -62,7 +67,7 @@ struct adm_job {
     struct srv *s;
     enum aroute route;
     struct srv_repo_state *st;
-    char arg[OTA_CERT_SERIAL_HEX_MAX + 1]; /* device id, serial or token id */
+    char arg[OTA_UPLOAD_NAME_MAX + 1]; /* device id, serial, token id or blob name */
     unsigned limit;
     uint64_t before;
     char after[OTA_CERT_ID_MAX + 1];
@@ -75,6 +80,11 @@ struct adm_job {
     char object[OTA_FLEET_OBJECT_MAX + 1];
     /* maintenance */
     bool expire, count;
+    /* blob uploads (file thread) */
+    struct ota_upload_range range;
+    const uint8_t *part;
+    size_t part_len;
+    struct ota_upload_status up;
 };
 
 static json_t *time_json(int64_t t)
@@ -418,7 +428,7 @@ static int adm_run(struct srv_job *job, struct ota_fleet_store *s, struct ota_de
         memset(&rev, 0, sizeof(rev));
         rev.kind =
             j->route == A_DEVICE_REVOKE ? OTA_FLEET_REVOKE_DEVICE : OTA_FLEET_REVOKE_CERTIFICATE;
-        memcpy(rev.id, j->arg, sizeof(rev.id));
+        snprintf(rev.id, sizeof(rev.id), "%.64s", j->arg);
         rev.at = now;
         memcpy(rev.reason, j->reason, sizeof(rev.reason));
         snprintf(rev.actor, sizeof(rev.actor), "%s", j->r->actor);
@@ -476,6 +486,9 @@ static int adm_run(struct srv_job *job, struct ota_fleet_store *s, struct ota_de
         if (rc == 0)
             j->out = json_pack("{s:o}", "revoked", time_json(now));
         return rc;
+    case A_BLOB_PUT:
+    case A_BLOB_GET:
+        return 0; /* the file thread does the work (blob_run) */
     case A_AUDIT:
         c.arr = json_array();
         rc = s->ops->audit_list(s, j->before, j->limit, list_audit, &c, det);
@@ -524,6 +537,26 @@ static void audit_refusal(struct adm_job *j, int err, const char *detail)
         free(rj);
 }
 
+/* A completed upload, audited by a job of its own (the upload ran on the
+ * file thread, outside any transaction). */
+static void audit_upload(struct adm_job *j)
+{
+    struct refusal_job *rj = calloc(1, sizeof(*rj));
+
+    if (rj == NULL)
+        return;
+    rj->job.run = refusal_run;
+    rj->job.done = refusal_done;
+    rj->a.at = srv_now(j->s);
+    snprintf(rj->a.actor, sizeof(rj->a.actor), "%s", j->r->actor);
+    snprintf(rj->a.action, sizeof(rj->a.action), "blob.upload");
+    snprintf(rj->a.object, sizeof(rj->a.object), "%s", j->arg);
+    snprintf(rj->a.outcome, sizeof(rj->a.outcome), "ok");
+    snprintf(rj->a.detail, sizeof(rj->a.detail), "%llu bytes", (unsigned long long)j->up.total);
+    if (srv_db_submit(j->s->db, &rj->job) != 0)
+        free(rj);
+}
+
 static void adm_free(struct adm_job *j)
 {
     json_decref(j->out);
@@ -555,6 +588,65 @@ static void status_json(struct adm_job *j)
     json_object_set_new(j->out, "pending", json_null());
 }
 
+/* ---- blob uploads: on the file thread, never on the database's ---- */
+
+static int blob_run(struct srv_job *job, struct ota_fleet_store *s, struct ota_detail *det)
+{
+    struct adm_job *j = (struct adm_job *)job;
+
+    (void)s;
+    if (j->route == A_BLOB_GET)
+        return ota_upload_status(&j->up, j->s->blob_dir, j->arg, det);
+    return ota_upload_put(&j->up, j->s->blob_dir, j->arg, &j->range, j->part, j->part_len, NULL,
+                          det);
+}
+
+static void audit_upload(struct adm_job *j);
+
+static void blob_done(struct srv_job *job)
+{
+    struct adm_job *j = (struct adm_job *)job;
+    struct srv_req *r = j->r;
+    json_t *doc = json_pack("{s:I,s:I,s:b}", "received", (json_int_t)j->up.received, "length",
+                            (json_int_t)j->up.total, "complete", j->up.complete);
+
+    if (job->rc == OTA_ERR_EXISTS) {
+        /* Out of order: where to resume, in the error body too. */
+        char msg[OTA_DETAIL_LEN + 256];
+        snprintf(msg, sizeof(msg), "%s: %s", ota_strerror(job->rc), job->det.msg);
+        json_object_set_new(doc, "error", json_string(ota_errname(job->rc)));
+        json_object_set_new(doc, "message", json_string(msg));
+        r->err = job->rc;
+        srv_reply_json(r, 409, doc);
+    } else if (job->rc != 0) {
+        json_decref(doc);
+        audit_refusal(j, job->rc, job->det.msg);
+        srv_reply_error(r, srv_status_of(job->rc), job->rc, "%s", job->det.msg);
+    } else if (j->route == A_BLOB_GET && !j->up.complete && j->up.received == 0) {
+        json_decref(doc);
+        srv_reply_error(r, 404, OTA_ERR_NOT_FOUND, "no upload of %s", j->arg);
+    } else {
+        if (j->route == A_BLOB_PUT && j->up.complete)
+            audit_upload(j);
+        srv_reply_json(r, 200, doc);
+    }
+    adm_free(j);
+}
+
+/* After the token check: the part goes to the file thread. */
+static void blob_submit(struct adm_job *j)
+{
+    int rc;
+
+    j->job.run = blob_run;
+    j->job.done = blob_done;
+    rc = srv_db_submit(j->s->io, &j->job);
+    if (rc != 0) {
+        srv_reply_error(j->r, 503, rc, "the upload queue is full");
+        adm_free(j);
+    }
+}
+
 static void adm_done(struct srv_job *job)
 {
     struct adm_job *j = (struct adm_job *)job;
@@ -567,6 +659,10 @@ static void adm_done(struct srv_job *job)
         return;
     }
     switch (j->route) {
+    case A_BLOB_PUT:
+    case A_BLOB_GET:
+        blob_submit(j);
+        return;
     case A_METRICS: {
         struct ota_buf b;
         ota_buf_init(&b, 1u << 20);
@@ -769,7 +865,7 @@ void srv_admin_route(struct srv_req *r)
     const char *p = r->path;
     enum evhttp_cmd_type m = r->method;
     struct ota_detail det;
-    char arg[OTA_CERT_SERIAL_HEX_MAX + 1] = "";
+    char arg[OTA_UPLOAD_NAME_MAX + 1] = "";
     int rc = 0;
 
     if (j == NULL) {
@@ -819,6 +915,10 @@ void srv_admin_route(struct srv_req *r)
         j->route = A_TOKEN_REVOKE;
     else if (strcmp(p, "/admin/v1/audit") == 0 && m == EVHTTP_REQ_GET)
         j->route = A_AUDIT;
+    else if (seg_match(p, "/admin/v1/blobs/", arg, sizeof(arg), "") && m == EVHTTP_REQ_PUT)
+        j->route = A_BLOB_PUT;
+    else if (seg_match(p, "/admin/v1/blobs/", arg, sizeof(arg), "") && m == EVHTTP_REQ_GET)
+        j->route = A_BLOB_GET;
     else {
         adm_free(j);
         srv_reply_error(r, 404, OTA_ERR_NOT_FOUND,
@@ -847,8 +947,44 @@ void srv_admin_route(struct srv_req *r)
     case A_TOKEN_REVOKE:
         snprintf(j->object, sizeof(j->object), "%s", j->arg);
         break;
+    case A_BLOB_PUT:
+    case A_BLOB_GET: {
+        bool pack;
+        snprintf(j->object, sizeof(j->object), "%s", j->arg);
+        if (!ota_upload_name_valid(j->arg, &pack)) {
+            rc = OTA_ERR_NOT_FOUND;
+            ota_detail_set(&det, "a blob is named by its SHA-256 (64 lowercase hex digits), or "
+                                 "<image sha256>.pack");
+        }
+        break;
+    }
     default:
         break;
+    }
+    if (rc == 0 && j->route == A_BLOB_PUT) {
+        const char *cr =
+            evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Range");
+        j->part = srv_body(r, &j->part_len);
+        if (j->part_len > r->srv->cfg->max_part_bytes) {
+            rc = OTA_ERR_TOO_LARGE;
+            ota_detail_set(&det, "a part is at most %llu bytes (max_part_bytes)",
+                           (unsigned long long)r->srv->cfg->max_part_bytes);
+        } else if (cr != NULL) {
+            rc = ota_upload_range_parse(&j->range, cr, strlen(cr), OTA_UPLOAD_MAX_TOTAL, &det);
+        } else if (j->part_len > 0) {
+            /* The whole blob in one part. */
+            j->range.first = 0;
+            j->range.last = j->part_len - 1;
+            j->range.total = j->part_len;
+        } else {
+            rc = OTA_ERR_FORMAT;
+            ota_detail_set(&det, "an empty part");
+        }
+        if (rc == 0 && j->part_len != j->range.last - j->range.first + 1) {
+            rc = OTA_ERR_FORMAT;
+            ota_detail_set(&det, "the body holds %zu bytes, Content-Range says %llu", j->part_len,
+                           (unsigned long long)(j->range.last - j->range.first + 1));
+        }
     }
     if (rc == 0 && (j->route == A_DEVICES || j->route == A_EVENTS || j->route == A_AUDIT) &&
         !parse_limit(r, j)) {

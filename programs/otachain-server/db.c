@@ -33,6 +33,14 @@ static void run_batch(struct srv_db *db, struct srv_job *batch, unsigned n)
     int rc;
 
     det.msg[0] = '\0';
+    if (s == NULL) {
+        /* A file thread: jobs run one by one, no database. */
+        for (struct srv_job *j = batch; j != NULL; j = j->next) {
+            j->det.msg[0] = '\0';
+            j->rc = j->run(j, NULL, &j->det);
+        }
+        return;
+    }
     rc = s->ops->begin(s, &det);
     for (struct srv_job *j = batch; rc == 0 && j != NULL; j = j->next) {
         j->det.msg[0] = '\0';
@@ -88,7 +96,8 @@ static void *thread_main(void *arg)
             db->tail = NULL;
         last->next = NULL;
         db->count -= n;
-        atomic_store(&db->m->db_queue, db->count);
+        if (db->store != NULL) /* the gauge is the database's */
+            atomic_store(&db->m->db_queue, db->count);
         pthread_mutex_unlock(&db->mu);
 
         run_batch(db, batch, n);
@@ -179,7 +188,8 @@ int srv_db_submit(struct srv_db *db, struct srv_job *j)
             db->head = j;
         db->tail = j;
         db->count++;
-        atomic_store(&db->m->db_queue, db->count);
+        if (db->store != NULL) /* the gauge is the database's */
+            atomic_store(&db->m->db_queue, db->count);
         pthread_cond_signal(&db->cv);
     }
     pthread_mutex_unlock(&db->mu);

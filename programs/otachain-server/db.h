@@ -47,7 +47,10 @@ struct srv_job {
 struct srv_db;
 
 /* Starts the thread over store (which it owns from now on, and closes
- * at stop). base must have been created after evthread_use_pthreads(). */
+ * at stop). base must have been created after evthread_use_pthreads().
+ * With store NULL it is a file thread: jobs run one at a time, outside
+ * any transaction (run() gets a NULL store), for disk work that must
+ * not hold up the database's commits (blob uploads). */
 OTA_WUR int srv_db_start(struct srv_db **out, struct event_base *base,
                          struct ota_fleet_store *store, unsigned queue_max, unsigned batch_max,
                          struct srv_metrics *m, struct srv_log *lg, struct ota_detail *det);

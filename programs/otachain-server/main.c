@@ -297,7 +297,17 @@ static int serve(struct ota_detail *det)
         return rc;
     }
     s->ledger = g.ledger;
-    rc = srv_start(s, det);
+    rc = srv_db_start(&s->io, s->base, NULL, 256, 1, &s->metrics, &g.log, det);
+    if (rc == 0) {
+        size_t n = strlen(g.cfg.repository) + sizeof("/blobs");
+        s->blob_dir = malloc(n);
+        if (s->blob_dir == NULL)
+            rc = OTA_ERR_NOMEM;
+        else
+            snprintf(s->blob_dir, n, "%s/blobs", g.cfg.repository);
+    }
+    if (rc == 0)
+        rc = srv_start(s, det);
     if (rc == 0) {
         struct srv_repo_state *st = srv_repo_get(&s->repo);
         atomic_store(&s->metrics.ledger_size, st->has_checkpoint ? st->checkpoint->size : 0);
@@ -314,7 +324,9 @@ static int serve(struct ota_detail *det)
         srv_log(&g.log, "info", "stopped", "in_flight=%llu", (unsigned long long)s->inflight);
     }
     srv_stop(s);
+    srv_db_stop(s->io);
     srv_db_stop(s->db);
+    free(s->blob_dir);
     event_base_free(s->base);
     return rc;
 }

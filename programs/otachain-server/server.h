@@ -84,6 +84,8 @@ struct srv {
     struct event_base *base;
     struct srv_listener l[SRV_NLISTENERS];
     struct srv_db *db;
+    struct srv_db *io; /* the file thread (blob uploads) */
+    char *blob_dir;    /* <repository>/blobs */
     struct srv_repo repo;
     struct ota_ca *renew_ca;
     /* The log store (NULL without a ledger): the database thread only
