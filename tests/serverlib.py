@@ -94,18 +94,24 @@ class Fleet:
         return self.dir / "server.crt", self.dir / "server.key"
 
     def device(self, id, validity=None, out=None):
-        """A device certificate and key; returns (cert, key, serial)."""
+        """A device certificate and key; returns (cert, key, serial). The
+        same out name (default dev-<id>) gives the same certificate."""
         prefix = self.dir / (out or f"dev-{id}")
+        cache = self.__dict__.setdefault("issued", {})
+        if prefix in cache:
+            return cache[prefix]
         args = ["ca", "issue-device", self.ca, id, "--out", prefix]
         if validity:
             args += ["--validity", validity]
         p = otachain(*args, env=self.env)
         serial = re.search(r"serial ([0-9a-f]+)", p.stdout).group(1)
-        return Path(f"{prefix}.crt"), Path(f"{prefix}.key"), serial
+        cache[prefix] = Path(f"{prefix}.crt"), Path(f"{prefix}.key"), serial
+        return cache[prefix]
 
     def admin_cert(self, name):
         prefix = self.dir / f"adm-{name}"
-        otachain("ca", "issue-admin", self.ca, name, "--out", prefix, env=self.env)
+        if not Path(f"{prefix}.crt").exists():
+            otachain("ca", "issue-admin", self.ca, name, "--out", prefix, env=self.env)
         return Path(f"{prefix}.crt"), Path(f"{prefix}.key")
 
 

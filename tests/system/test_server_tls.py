@@ -26,11 +26,21 @@ from otarepo import Repo
 from serverlib import T0, Fleet, Server, checkin_body, client_context
 
 
-@pytest.fixture(name="hosted")
-def hosted_fixture(tmp_path):
-    repo = Repo.create(tmp_path / "repo", ledger=False)
+@pytest.fixture(name="base", scope="module")
+def base_fixture(tmp_path_factory):
+    """One repository and one fleet CA for the module (the costly part)."""
+    tmp = tmp_path_factory.mktemp("tls")
+    repo = Repo.create(tmp / "repo", ledger=False)
     repo.add_release("cam", "1.1.0", b"\x01" * 4096, hardware="rev-a")
-    fleet = Fleet.create(tmp_path / "fleet")
+    fleet = Fleet.create(tmp / "fleet")
+    return repo, fleet
+
+
+@pytest.fixture(name="hosted")
+def hosted_fixture(tmp_path, base):
+    """A fresh server (and fleet database) per test over the module's
+    repository and CA; tests use device ids of their own."""
+    repo, fleet = base
     srv = Server(tmp_path / "srv", repo.dir, fleet).start()
     yield repo, fleet, srv
     srv.stop()
@@ -205,9 +215,8 @@ def test_token_scopes(hosted):
     assert "otachain_checkins_total" in srv.admin(ops).get("/metrics").text
 
 
-def test_admin_certificate(tmp_path):
-    repo = Repo.create(tmp_path / "repo", ledger=False)
-    fleet = Fleet.create(tmp_path / "fleet")
+def test_admin_certificate(tmp_path, base):
+    repo, fleet = base
     cert, key = fleet.server_cert
     srv = Server(tmp_path / "srv", repo.dir, fleet, settings={
         "admin.plain_http": None, "admin.tls_cert": str(cert), "admin.tls_key": str(key),
@@ -264,8 +273,8 @@ def test_device_isolation(hosted):
     assert srv.admin(tok).get("/admin/v1/devices/cam-b").json["running"]["version"] == "1.0.0"
 
 
-def test_proxy_header_only_from_trusted_proxies(tmp_path):
-    repo = Repo.create(tmp_path / "repo", ledger=False)
+def test_proxy_header_only_from_trusted_proxies(tmp_path, base):
+    repo, _ = base
     # Trusted: 127.0.0.1; the header is believed.
     srv = Server(tmp_path / "srv", repo.dir, plain_device=True).start()
     try:
