@@ -12,6 +12,7 @@ check-in rules of docs/api/device-v1.md).
 """
 
 import json
+import time
 
 import pytest
 
@@ -183,3 +184,24 @@ def test_checkpoint_flags(hosted):
     body["trusted"]["checkpoint"] = {"size": 5, "hash": "A" * 43 + "="}
     assert c.checkin(body).status == 200
     assert srv.admin(ops).get("/admin/v1/flags").json["flags"] == []
+
+
+def test_event_retention_by_age(hosted):
+    """Events older than event_max_age go (the hourly maintenance, on the
+    server's clock); the device rows stay."""
+    _, fleet, srv = hosted
+    ops = srv.token("ret", "admin")
+    c = srv.device(fleet.device("cam-old"))
+    srv.set_time(T0 + 2000)
+    assert c.checkin(checkin_body(version="1.0.0")).status == 200
+    assert len(events(srv, "cam-old")) == 1
+    # 91 days later (event_max_age is 90 days): the next maintenance run
+    # drops the event.
+    srv.set_time(T0 + 91 * 86400)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and events(srv, "cam-old"):
+        time.sleep(0.1)
+    assert events(srv, "cam-old") == []
+    assert "otachain_events_expired_total 0" not in srv.admin(ops).get("/metrics").text
+    assert srv.admin(ops).get("/admin/v1/devices/cam-old").status == 200
+    srv.set_time(T0)

@@ -17,6 +17,8 @@ part of the issue).
 """
 
 import base64
+import http.client
+import json
 import hashlib
 import os
 import re
@@ -279,3 +281,29 @@ def test_configuration_errors_and_help(tmp_path):
                         "admin.enabled=false", "--set", "public.enabled=false"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "trusted_proxies" in p.stderr
+
+
+def test_header_cap_and_unit_file(ledgered):
+    tmp, repo, fleet, _ = ledgered
+    srv = Server(tmp / "srv-hdr", repo.dir, fleet).start()
+    try:
+        # Headers above max_header_bytes (16 KiB): refused, or the
+        # connection closed without an answer (evhttp's choice).
+        try:
+            r = srv.public().get("/metadata/1.root.json", headers={"X-Big": "a" * 20000})
+            assert r.status in (400, 413)
+        except (ConnectionError, http.client.RemoteDisconnected):
+            pass
+        assert srv.public().get("/metadata/1.root.json").status == 200
+    finally:
+        srv.stop()
+    # meson install puts the systemd unit in place, running this binary.
+    p = subprocess.run(["meson", "introspect", "--installed", str(server_path().parents[2])],
+                       capture_output=True, text=True, timeout=120)
+    unit = [v for v in json.loads(p.stdout).values()
+            if v.endswith("/lib/systemd/system/otachain-server.service")]
+    assert unit, p.stdout
+    text = (server_path().parent / "otachain-server.service").read_text()
+    assert re.search(r"^ExecStart=\S+/otachain-server --config \S+/otachain/server.ini$", text,
+                     re.M)
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in text

@@ -298,3 +298,59 @@ def test_proxy_header_only_from_trusted_proxies(tmp_path, base):
         assert srv.admin(tok).get("/admin/v1/devices/cam-p2").status == 404
     finally:
         srv.stop()
+
+
+def test_certificate_renewal(tmp_path, base):
+    """A device renews over its current mutual-TLS identity, with a key it
+    made itself, within renew_window of its certificate's end."""
+    repo, fleet = base
+    srv = Server(tmp_path / "srv", repo.dir, fleet, settings={
+        "device.renew_ca_cert": str(fleet.device_ca),
+        "device.renew_ca_key": str(fleet.ca / "private" / "device-ca.key"),
+        "device.renew_window": str(30 * 86400)}).start()
+    try:
+        soon = fleet.device("cam-renew", validity="10d")
+        later = fleet.device("cam-later", validity="365d")
+
+        def csr(cn):
+            key = tmp_path / f"{cn}.key"
+            openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", tmp_path / f"{cn}.csr", "-subj", f"/CN={cn}")
+            return (tmp_path / f"{cn}.csr").read_bytes(), key
+
+        body, key = csr("cam-renew")
+        r = srv.device(soon).post("/api/v1/certificate", body,
+                                  headers={"Content-Type": "application/pkcs10"})
+        assert r.status == 200, r.text
+        assert r.headers["content-type"] == "application/pem-certificate-chain"
+        new = tmp_path / "renewed.crt"
+        new.write_bytes(r.body)
+        assert "Subject: CN = cam-renew" in openssl("x509", "-in", new, "-noout", "-text").stdout \
+            .decode()
+        assert openssl("verify", "-CAfile", fleet.device_ca, new, check=False).returncode == 0
+        # The new certificate, with the device's own key, is a device now.
+        r = srv.device((new, key)).checkin(checkin_body())
+        assert r.status == 200 and srv.requests()[-1]["device"] == "cam-renew"
+        ops = srv.token("ops", "admin")
+        entries = srv.admin(ops).get("/admin/v1/audit").json["entries"]
+        renew = [e for e in entries if e["action"] == "certificate.renew"]
+        assert renew and renew[0]["actor"] == "device:cam-renew" and renew[0]["outcome"] == "ok"
+        # Another device's id in the request; not yet due; garbage.
+        other, _ = csr("cam-other")
+        r = srv.device(soon).post("/api/v1/certificate", other)
+        assert r.status == 400 and "the caller is cam-renew" in r.json["message"]
+        mine, _ = csr("cam-later")
+        r = srv.device(later).post("/api/v1/certificate", mine)
+        assert r.status == 409 and r.json["error"] == "exists"
+        assert "not yet due" in r.json["message"]
+        r = srv.device(soon).post("/api/v1/certificate", b"not a csr")
+        assert r.status == 400
+    finally:
+        srv.stop()
+    # Renewal off: 404.
+    srv = Server(tmp_path / "srv2", repo.dir, fleet).start()
+    try:
+        r = srv.device(fleet.device("cam-renew")).post("/api/v1/certificate", b"x")
+        assert r.status == 404 and "not enabled" in r.json["message"]
+    finally:
+        srv.stop()
