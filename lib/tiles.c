@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "otachain/crypto.h"
+#include "otachain/fetch.h"
 
 #define HLEN  OTA_MERKLE_HASH_LEN
 #define TW    OTA_TILES_WIDTH
@@ -540,4 +541,42 @@ int ota_tiles_source_init(struct ota_tiles_source *ts, uint64_t size,
     ts->slots = slots;
     ts->nslots = nslots;
     return 0;
+}
+
+/* ---- a published log's tiles through a fetcher ---------------------------- */
+
+static int fetch_tile(void *ctx, unsigned level, uint64_t index, unsigned width,
+                      uint8_t out[OTA_TILES_FULL_BYTES], size_t *len)
+{
+    struct ota_tiles_fetch *tf = ctx;
+    *len = 0;
+    struct ota_tiles_id id = {.entries = false, .level = level, .index = index, .width = width};
+    char path[OTA_TILES_PATH_MAX];
+    int rc = ota_tiles_path_format(path, &id);
+    if (rc != 0)
+        return rc;
+    size_t want = (size_t)width * OTA_MERKLE_HASH_LEN;
+    struct ota_buf b;
+    ota_buf_init(&b, want);
+    tf->det.msg[0] = '\0';
+    rc = tf->f->fetch(tf->f->ctx, OTA_FETCH_LEDGER, path, want, ota_sink_buf, &b, &tf->det);
+    if (rc != 0) {
+        if (tf->det.msg[0] == '\0')
+            ota_detail_set(&tf->det, "ledger/%s: %s", path, ota_strerror(rc));
+    } else if (b.len != want) {
+        ota_detail_set(&tf->det, "ledger/%s: %zu bytes, a tile of %u hashes has %zu", path, b.len,
+                       width, want);
+        rc = OTA_ERR_FORMAT;
+    } else {
+        memcpy(out, b.data, b.len);
+        *len = b.len;
+    }
+    ota_buf_free(&b);
+    return rc;
+}
+
+void ota_tiles_fetch_reader(struct ota_tiles_reader *out, struct ota_tiles_fetch *tf)
+{
+    out->read = fetch_tile;
+    out->ctx = tf;
 }

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "otachain/buf.h"
+#include "otachain/bundle.h"
 #include "otachain/checkpoint.h"
 #include "otachain/crypto.h"
 #include "otachain/ledger_entry.h"
@@ -77,11 +78,14 @@ struct cp_note {
     struct ota_checkpoint cp;
 };
 
-/* Reads hash tiles through the (untrusted) fetcher; remembers the last
- * failure so that det can name the tile. */
-struct tile_fetch {
-    const struct ota_fetcher *f;
-    struct ota_detail det;
+/* A per-root checkpoint a refresh relied on (root `version` vouched for
+ * by the quorum of root version - 1): checked against the final
+ * checkpoint once that one is accepted. */
+struct rcp_seen {
+    uint64_t version;
+    uint64_t size;
+    uint8_t root[OTA_CHECKPOINT_HASH_LEN];
+    char origin[OTA_CHECKPOINT_MAX_ORIGIN + 1];
 };
 
 struct trusted {
@@ -123,9 +127,17 @@ struct ota_tuf_client {
     int64_t fresh_vouched; /* the time that policy's quorum vouches for, or OTA_TIME_NONE */
     bool fresh_consistent; /* consistent with the stored checkpoint */
     bool snapshot_in_log;  /* the trusted snapshot is included in it */
-    struct tile_fetch tf;
+    struct rcp_seen *rcps; /* per-root checkpoints relied on in this refresh */
+    size_t nrcps;
+    size_t rcps_cap;
+    /* Where proofs come from: a bundle (refresh_bundle), or the log's
+     * tiles and index files through the fetcher. */
+    const struct ota_bundle *bundle;
+    struct ota_fetcher bundle_fetcher;
+    struct ota_tiles_fetch tf;
     struct ota_tiles_source ts; /* over the fresh checkpoint's tree */
     bool ts_ready;
+    bool tiles_match;             /* the tiles hash to the fresh checkpoint's root */
     struct ota_tiles_slot *slots; /* LEDGER_TILE_SLOTS, allocated on first use */
 };
 
@@ -239,9 +251,11 @@ static int remove_state(struct ota_tuf_client *c, enum ota_tuf_role role, struct
 }
 
 /* Fetches a file of `kind` into out, capped at max (also by the buffer, in
- * case a fetcher ignores its cap). On failure out is empty. */
-static int fetch_kind(struct ota_buf *out, const struct ota_fetcher *f, enum ota_fetch_kind kind,
-                      const char *name, uint64_t max, struct ota_detail *det)
+ * case a fetcher ignores its cap). On failure out is empty. From a
+ * bundle, a file it lacks is OTA_ERR_BUNDLE_INCOMPLETE. */
+static int fetch_kind(const struct ota_tuf_client *c, struct ota_buf *out,
+                      const struct ota_fetcher *f, enum ota_fetch_kind kind, const char *name,
+                      uint64_t max, struct ota_detail *det)
 {
     ota_buf_init(out, max > SIZE_MAX ? SIZE_MAX : (size_t)max);
     if (det)
@@ -249,6 +263,11 @@ static int fetch_kind(struct ota_buf *out, const struct ota_fetcher *f, enum ota
     int rc = f->fetch(f->ctx, kind, name, max, ota_sink_buf, out, det);
     if (rc != 0) {
         ota_buf_free(out);
+        if (rc == OTA_ERR_NOT_FOUND && c->bundle != NULL) {
+            ota_detail_set(det, "the bundle has no %s%s", kind == OTA_FETCH_LEDGER ? "ledger/" : "",
+                           name);
+            return OTA_ERR_BUNDLE_INCOMPLETE;
+        }
         if (det && det->msg[0] == '\0') {
             if (rc == OTA_ERR_TOO_LARGE)
                 ota_detail_set(det, "%s: more than %llu bytes", name, (unsigned long long)max);
@@ -260,10 +279,11 @@ static int fetch_kind(struct ota_buf *out, const struct ota_fetcher *f, enum ota
     return 0;
 }
 
-static int fetch_meta(struct ota_buf *out, const struct ota_fetcher *f, const char *name,
-                      uint64_t max, struct ota_detail *det)
+static int fetch_meta(const struct ota_tuf_client *c, struct ota_buf *out,
+                      const struct ota_fetcher *f, const char *name, uint64_t max,
+                      struct ota_detail *det)
 {
-    return fetch_kind(out, f, OTA_FETCH_METADATA, name, max, det);
+    return fetch_kind(c, out, f, OTA_FETCH_METADATA, name, max, det);
 }
 
 static int parse_meta(struct ota_tuf_meta **out, const struct ota_buf *b, enum ota_tuf_role role,
@@ -375,38 +395,15 @@ static void fresh_reset(struct ota_tuf_client *c)
     c->fresh_vouched = OTA_TIME_NONE;
     c->fresh_consistent = false;
     c->snapshot_in_log = false;
+    c->nrcps = 0;
     c->ts_ready = false;
+    c->tiles_match = false;
 }
 
-/* Hash tiles for the Merkle source, from <base>/ledger/tile/... . */
-static int tile_read(void *ctx, unsigned level, uint64_t index, unsigned width,
-                     uint8_t out[OTA_TILES_FULL_BYTES], size_t *len)
-{
-    struct tile_fetch *tf = ctx;
-    *len = 0;
-    struct ota_tiles_id id = {.entries = false, .level = level, .index = index, .width = width};
-    char path[OTA_TILES_PATH_MAX];
-    int rc = ota_tiles_path_format(path, &id);
-    if (rc != 0)
-        return rc;
-    struct ota_buf b;
-    uint64_t want = (uint64_t)width * OTA_MERKLE_HASH_LEN;
-    rc = fetch_kind(&b, tf->f, OTA_FETCH_LEDGER, path, want, &tf->det);
-    if (rc != 0)
-        return rc;
-    if (b.len != want) {
-        ota_detail_set(&tf->det, "ledger/%s: %zu bytes, a tile of %u hashes has %llu", path, b.len,
-                       width, (unsigned long long)want);
-        ota_buf_free(&b);
-        return OTA_ERR_FORMAT;
-    }
-    memcpy(out, b.data, b.len);
-    *len = b.len;
-    ota_buf_free(&b);
-    return 0;
-}
-
-/* The Merkle source over the tiles of the fresh checkpoint's tree. */
+/* The Merkle source over the tiles of the fresh checkpoint's tree: it
+ * also serves the nodes of any smaller tree of the same log (a node never
+ * changes once it exists), so the proofs for per-root checkpoints come
+ * from the same tiles. */
 static int tiles_ready(struct ota_tuf_client *c, const struct ota_fetcher *f)
 {
     if (c->ts_ready)
@@ -418,7 +415,8 @@ static int tiles_ready(struct ota_tuf_client *c, const struct ota_fetcher *f)
     }
     c->tf.f = f;
     c->tf.det.msg[0] = '\0';
-    struct ota_tiles_reader reader = {.read = tile_read, .ctx = &c->tf};
+    struct ota_tiles_reader reader;
+    ota_tiles_fetch_reader(&reader, &c->tf);
     int rc = ota_tiles_source_init(&c->ts, c->fresh.cp.size, &reader, c->slots, LEDGER_TILE_SLOTS);
     if (rc == 0)
         c->ts_ready = true;
@@ -441,7 +439,7 @@ static int fresh_fetch(struct ota_tuf_client *c, const struct ota_fetcher *f,
     if (c->have_fresh)
         return 0;
     struct ota_buf b;
-    int rc = fetch_kind(&b, f, OTA_FETCH_LEDGER, "checkpoint", OTA_NOTE_MAX_LEN, det);
+    int rc = fetch_kind(c, &b, f, OTA_FETCH_LEDGER, "checkpoint", OTA_NOTE_MAX_LEN, det);
     if (rc != 0)
         return rc;
     rc = cp_note_parse(&c->fresh, &b, det);
@@ -512,6 +510,110 @@ static int fresh_policy(struct ota_tuf_client *c, const struct ledger *l, uint64
     return 0;
 }
 
+/* ---- proofs: from the bundle, or built from the log's tiles ------------- */
+
+/* The tiles hash to the fresh checkpoint's signed root: checked once,
+ * before any consistency proof is built from them, so that a proof that
+ * then fails is a fork and not a bad mirror. */
+static int tiles_verified(struct ota_tuf_client *c, const struct ota_fetcher *f, const char *what,
+                          struct ota_detail *det)
+{
+    if (c->tiles_match)
+        return 0;
+    int rc = tiles_ready(c, f);
+    if (rc != 0)
+        return rc;
+    struct ota_detail inner = {{0}};
+    uint8_t root[OTA_MERKLE_HASH_LEN];
+    c->tf.det.msg[0] = '\0';
+    rc = ota_merkle_root(root, c->fresh.cp.size, &c->ts.src, &inner);
+    if (rc != 0) {
+        tiles_detail(det, c, &inner, what);
+        return rc;
+    }
+    if (!ota_ct_equal(root, c->fresh.cp.root, OTA_MERKLE_HASH_LEN)) {
+        ota_detail_set(det, "%s: the tiles served do not hash to the checkpoint's root", what);
+        return OTA_ERR_PROOF;
+    }
+    c->tiles_match = true;
+    return 0;
+}
+
+/* A consistency proof from size1 to size2 (1 <= size1 < size2 <= the
+ * fresh checkpoint's size). */
+static int get_consistency(struct ota_tuf_client *c, const struct ota_fetcher *f,
+                           struct ota_merkle_proof *proof, uint64_t size1, uint64_t size2,
+                           const char *what, struct ota_detail *det)
+{
+    if (c->bundle != NULL) {
+        const struct ota_bundle_consistency *bc =
+            ota_bundle_find_consistency(c->bundle, size1, size2);
+        if (bc == NULL) {
+            ota_detail_set(det, "%s: the bundle has no consistency proof from size %llu to %llu",
+                           what, (unsigned long long)size1, (unsigned long long)size2);
+            return OTA_ERR_BUNDLE_INCOMPLETE;
+        }
+        proof->count = bc->count;
+        memcpy(proof->hash, bc->hashes, bc->count * OTA_MERKLE_HASH_LEN);
+        return 0;
+    }
+    int rc = tiles_verified(c, f, what, det);
+    if (rc != 0)
+        return rc;
+    struct ota_detail inner = {{0}};
+    c->tf.det.msg[0] = '\0';
+    rc = ota_merkle_prove_consistency(proof, size1, size2, &c->ts.src, &inner);
+    if (rc != 0)
+        tiles_detail(det, c, &inner, what);
+    return rc;
+}
+
+/* Tree (size1, root1) is a prefix of tree (size2, root2), both signed
+ * (size1 <= size2 <= the fresh checkpoint's size). A proof that leads
+ * elsewhere is a fork (OTA_ERR_SPLIT_VIEW) when it was built from tiles
+ * that hash to the signed root; from a bundle it is OTA_ERR_PROOF (a
+ * forged proof cannot be told from a fork there). */
+static int consistent(struct ota_tuf_client *c, const struct ota_fetcher *f, uint64_t size1,
+                      const uint8_t *root1, uint64_t size2, const uint8_t *root2, const char *what,
+                      struct ota_detail *det)
+{
+    if (size1 == size2) {
+        if (!ota_ct_equal(root1, root2, OTA_MERKLE_HASH_LEN)) {
+            ota_detail_set(det, "%s: size %llu with two different root hashes (a fork)", what,
+                           (unsigned long long)size1);
+            return OTA_ERR_SPLIT_VIEW;
+        }
+        return 0;
+    }
+    if (size1 == 0)
+        return 0; /* every tree extends the empty one */
+    struct ota_merkle_proof *proof = malloc(sizeof(*proof));
+    if (proof == NULL)
+        return OTA_ERR_NOMEM;
+    int rc = get_consistency(c, f, proof, size1, size2, what, det);
+    if (rc != 0)
+        goto out;
+    struct ota_detail inner = {{0}};
+    rc = ota_merkle_verify_consistency(size1, size2, root1, root2,
+                                       (const uint8_t(*)[OTA_MERKLE_HASH_LEN])proof->hash,
+                                       proof->count, &inner);
+    if (rc == OTA_ERR_PROOF && c->bundle == NULL) {
+        ota_detail_set(det, "%s: the new tree does not extend the stored one (%s)", what,
+                       inner.msg);
+        rc = OTA_ERR_SPLIT_VIEW;
+    } else if (rc == OTA_ERR_PROOF) {
+        ota_detail_set(det,
+                       "%s: the bundle's proof does not lead from one signed root to the other "
+                       "(a forged proof, or a log that forked)",
+                       what);
+    } else if (rc != 0) {
+        ota_detail_set(det, "%s: %s", what, inner.msg);
+    }
+out:
+    free(proof);
+    return rc;
+}
+
 /* Rule 2: the fresh checkpoint extends the stored one. */
 static int fresh_consistency(struct ota_tuf_client *c, const struct ota_fetcher *f,
                              struct ota_detail *det)
@@ -531,56 +633,17 @@ static int fresh_consistency(struct ota_tuf_client *c, const struct ota_fetcher 
                        (unsigned long long)cur->size, (unsigned long long)old->size);
         return OTA_ERR_SPLIT_VIEW;
     }
-    if (cur->size == old->size) {
-        if (!ota_ct_equal(cur->root, old->root, OTA_CHECKPOINT_HASH_LEN)) {
-            ota_detail_set(det,
-                           "ledger/checkpoint: size %llu with another root hash than the "
-                           "stored checkpoint of that size (a fork)",
-                           (unsigned long long)cur->size);
-            return OTA_ERR_SPLIT_VIEW;
-        }
-        goto ok;
+    if (cur->size == old->size && !ota_ct_equal(cur->root, old->root, OTA_CHECKPOINT_HASH_LEN)) {
+        ota_detail_set(det,
+                       "ledger/checkpoint: size %llu with another root hash than the "
+                       "stored checkpoint of that size (a fork)",
+                       (unsigned long long)cur->size);
+        return OTA_ERR_SPLIT_VIEW;
     }
-    if (old->size == 0)
-        goto ok; /* every tree extends the empty one */
-    int rc = tiles_ready(c, f);
-    if (rc != 0)
-        return rc;
-    struct ota_merkle_proof *proof = malloc(sizeof(*proof));
-    if (proof == NULL)
-        return OTA_ERR_NOMEM;
-    struct ota_detail inner = {{0}};
     char what[96];
     snprintf(what, sizeof(what), "ledger/checkpoint: consistency from size %llu to %llu",
              (unsigned long long)old->size, (unsigned long long)cur->size);
-    uint8_t root2[OTA_MERKLE_HASH_LEN];
-    c->tf.det.msg[0] = '\0';
-    /* Tiles are untrusted: a tree that does not hash to the signed root is
-     * a bad mirror, told apart from a log that forked. */
-    rc = ota_merkle_root(root2, cur->size, &c->ts.src, &inner);
-    if (rc == 0)
-        rc = ota_merkle_prove_consistency(proof, old->size, cur->size, &c->ts.src, &inner);
-    if (rc != 0) {
-        tiles_detail(det, c, &inner, what);
-        goto out;
-    }
-    if (!ota_ct_equal(root2, cur->root, OTA_MERKLE_HASH_LEN)) {
-        ota_detail_set(det, "%s: the tiles served do not hash to the checkpoint's root", what);
-        rc = OTA_ERR_PROOF;
-        goto out;
-    }
-    rc = ota_merkle_verify_consistency(old->size, cur->size, old->root, cur->root,
-                                       (const uint8_t(*)[OTA_MERKLE_HASH_LEN])proof->hash,
-                                       proof->count, &inner);
-    if (rc == OTA_ERR_PROOF) {
-        ota_detail_set(det, "%s: the new tree does not extend the stored one (%s)", what,
-                       inner.msg);
-        rc = OTA_ERR_SPLIT_VIEW;
-    } else if (rc != 0) {
-        ota_detail_set(det, "%s: %s", what, inner.msg);
-    }
-out:
-    free(proof);
+    int rc = consistent(c, f, old->size, old->root, cur->size, cur->root, what, det);
     if (rc != 0)
         return rc;
 ok:
@@ -600,83 +663,148 @@ static int fresh_ready(struct ota_tuf_client *c, const struct ota_fetcher *f,
     return rc;
 }
 
-/* Rule 3: the entry of a file (role, version, length, SHA-256 of its
- * bytes) is a leaf of the fresh checkpoint's tree, at the index the log
- * names in index/<role>/<version>. OTA_ERR_NOT_IN_LOG when it is not;
- * *beyond (if not NULL) then tells whether the index lies beyond the
- * checkpoint's size (logged after it, or a made-up index). */
-static int fresh_includes(struct ota_tuf_client *c, const struct ota_fetcher *f,
-                          const struct ota_ledger_entry *e, bool *beyond, struct ota_detail *det)
+/* Every per-root checkpoint the root chain relied on is a prefix of the
+ * accepted fresh checkpoint (so of the stored one too, which the fresh
+ * one extends): one history. */
+static int rcps_consistent(struct ota_tuf_client *c, const struct ota_fetcher *f,
+                           struct ota_detail *det)
 {
-    if (beyond)
-        *beyond = false;
-    const char *rname = ota_tuf_role_name(e->role);
-    char name[META_NAME_SIZE], what[128];
-    snprintf(name, sizeof(name), "index/%s/%llu", rname, (unsigned long long)e->version);
-    snprintf(what, sizeof(what), "%s v%llu (%llu bytes)", rname, (unsigned long long)e->version,
-             (unsigned long long)e->length);
-    uint64_t size = c->fresh.cp.size;
+    const struct ota_checkpoint *cur = &c->fresh.cp;
+    for (size_t i = 0; i < c->nrcps; i++) {
+        const struct rcp_seen *r = &c->rcps[i];
+        char what[128];
+        snprintf(what, sizeof(what),
+                 "ledger/root-checkpoint/%llu: consistency from size %llu to %llu",
+                 (unsigned long long)r->version, (unsigned long long)r->size,
+                 (unsigned long long)cur->size);
+        if (strcmp(r->origin, cur->origin) != 0) {
+            ota_detail_set(det, "ledger/root-checkpoint/%llu: origin %s, ledger/checkpoint's is %s",
+                           (unsigned long long)r->version, r->origin, cur->origin);
+            return OTA_ERR_ORIGIN;
+        }
+        if (r->size > cur->size) {
+            ota_detail_set(det,
+                           "ledger/root-checkpoint/%llu: size %llu is larger than "
+                           "ledger/checkpoint's %llu (the log's checkpoint is older than one "
+                           "this refresh relied on, or another view of the log)",
+                           (unsigned long long)r->version, (unsigned long long)r->size,
+                           (unsigned long long)cur->size);
+            return OTA_ERR_SPLIT_VIEW;
+        }
+        int rc = consistent(c, f, r->size, r->root, cur->size, cur->root, what, det);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
 
+/* The leaf index of e and its inclusion proof in the tree of `size`
+ * leaves (at most the fresh checkpoint's). From tiles: the index comes
+ * from index/<role>/<version>; one at or beyond size sets *beyond (if not
+ * NULL): logged after that tree, or made up. */
+static int get_inclusion(struct ota_tuf_client *c, const struct ota_fetcher *f,
+                         struct ota_merkle_proof *proof, uint64_t *index,
+                         const struct ota_ledger_entry *e, uint64_t size, const char *what,
+                         const char *tree, bool *beyond, struct ota_detail *det)
+{
+    const char *rname = ota_tuf_role_name(e->role);
+    if (c->bundle != NULL) {
+        const struct ota_bundle_inclusion *bi =
+            ota_bundle_find_inclusion(c->bundle, e->role, e->version, size);
+        if (bi == NULL) {
+            ota_detail_set(det, "the bundle has no inclusion proof of %s in %s (size %llu)", what,
+                           tree, (unsigned long long)size);
+            return OTA_ERR_BUNDLE_INCOMPLETE;
+        }
+        *index = bi->index;
+        proof->count = bi->count;
+        memcpy(proof->hash, bi->hashes, bi->count * OTA_MERKLE_HASH_LEN);
+        return 0;
+    }
+    char name[META_NAME_SIZE];
+    snprintf(name, sizeof(name), "index/%s/%llu", rname, (unsigned long long)e->version);
     struct ota_buf b;
-    int rc = fetch_kind(&b, f, OTA_FETCH_LEDGER, name, LEDGER_INDEX_MAX, det);
+    int rc = fetch_kind(c, &b, f, OTA_FETCH_LEDGER, name, LEDGER_INDEX_MAX, det);
     if (rc == OTA_ERR_NOT_FOUND) {
         ota_detail_set(det, "ledger/%s: not found: %s is not in the log", name, what);
         return OTA_ERR_NOT_IN_LOG;
     }
     if (rc != 0)
         return rc;
-    uint64_t index = 0;
-    rc = ota_checkpoint_parse_u64(&index, b.data ? (const char *)b.data : "", b.len,
+    rc = ota_checkpoint_parse_u64(index, b.data ? (const char *)b.data : "", b.len,
                                   OTA_CHECKPOINT_MAX_SIZE);
     ota_buf_free(&b);
     if (rc != 0) {
         ota_detail_set(det, "ledger/%s: not a decimal leaf index", name);
         return rc;
     }
-    if (index >= size) {
+    if (*index >= size) {
         if (beyond)
             *beyond = true;
-        ota_detail_set(det,
-                       "ledger/%s: leaf %llu is beyond the checkpoint's size %llu: %s is "
-                       "not in the log",
-                       name, (unsigned long long)index, (unsigned long long)size, what);
+        ota_detail_set(det, "ledger/%s: leaf %llu is beyond %s's size %llu: %s is not in the log",
+                       name, (unsigned long long)*index, tree, (unsigned long long)size, what);
         return OTA_ERR_NOT_IN_LOG;
     }
-    uint8_t leaf[OTA_MERKLE_HASH_LEN];
-    rc = ota_ledger_entry_leaf(leaf, e);
+    rc = tiles_ready(c, f);
     if (rc != 0)
         return rc;
-    rc = tiles_ready(c, f);
+    struct ota_detail inner = {{0}};
+    c->tf.det.msg[0] = '\0';
+    rc = ota_merkle_prove_inclusion(proof, *index, size, &c->ts.src, &inner);
+    if (rc != 0) {
+        char w[192];
+        snprintf(w, sizeof(w), "ledger: inclusion of leaf %llu in size %llu",
+                 (unsigned long long)*index, (unsigned long long)size);
+        tiles_detail(det, c, &inner, w);
+    }
+    return rc;
+}
+
+/* Rule 3: the entry of a file (role, version, length, SHA-256 of its
+ * bytes) is a leaf of the signed tree (size, root) named `tree`.
+ * OTA_ERR_NOT_IN_LOG when it is not; *beyond as for get_inclusion. */
+static int includes(struct ota_tuf_client *c, const struct ota_fetcher *f,
+                    const struct ota_ledger_entry *e, uint64_t size, const uint8_t *root,
+                    const char *tree, bool *beyond, struct ota_detail *det)
+{
+    if (beyond)
+        *beyond = false;
+    char what[128];
+    snprintf(what, sizeof(what), "%s v%llu (%llu bytes)", ota_tuf_role_name(e->role),
+             (unsigned long long)e->version, (unsigned long long)e->length);
+    uint8_t leaf[OTA_MERKLE_HASH_LEN];
+    int rc = ota_ledger_entry_leaf(leaf, e);
     if (rc != 0)
         return rc;
     struct ota_merkle_proof *proof = malloc(sizeof(*proof));
     if (proof == NULL)
         return OTA_ERR_NOMEM;
-    struct ota_detail inner = {{0}};
-    c->tf.det.msg[0] = '\0';
-    rc = ota_merkle_prove_inclusion(proof, index, size, &c->ts.src, &inner);
-    if (rc != 0) {
-        char w[192];
-        snprintf(w, sizeof(w), "ledger: inclusion of leaf %llu in size %llu",
-                 (unsigned long long)index, (unsigned long long)size);
-        tiles_detail(det, c, &inner, w);
+    uint64_t index = 0;
+    rc = get_inclusion(c, f, proof, &index, e, size, what, tree, beyond, det);
+    if (rc != 0)
         goto out;
-    }
+    struct ota_detail inner = {{0}};
     rc = ota_merkle_verify_inclusion(leaf, index, size,
                                      (const uint8_t(*)[OTA_MERKLE_HASH_LEN])proof->hash,
-                                     proof->count, c->fresh.cp.root, &inner);
+                                     proof->count, root, &inner);
     if (rc == OTA_ERR_PROOF) {
-        ota_detail_set(det,
-                       "%s: its entry is not leaf %llu (ledger/%s) of the checkpoint of size "
-                       "%llu: not in the log",
-                       what, (unsigned long long)index, name, (unsigned long long)size);
+        ota_detail_set(det, "%s: its entry is not leaf %llu of %s (size %llu): not in the log",
+                       what, (unsigned long long)index, tree, (unsigned long long)size);
         rc = OTA_ERR_NOT_IN_LOG;
     } else if (rc != 0) {
-        ota_detail_set(det, "%s: ledger/%s: %s", what, name, inner.msg);
+        ota_detail_set(det, "%s: leaf %llu of %s: %s", what, (unsigned long long)index, tree,
+                       inner.msg);
     }
 out:
     free(proof);
     return rc;
+}
+
+/* Rule 3 in the fresh checkpoint. */
+static int fresh_includes(struct ota_tuf_client *c, const struct ota_fetcher *f,
+                          const struct ota_ledger_entry *e, bool *beyond, struct ota_detail *det)
+{
+    return includes(c, f, e, c->fresh.cp.size, c->fresh.cp.root, "the checkpoint", beyond, det);
 }
 
 /* Rule 3 for a file whose bytes are at hand. */
@@ -693,6 +821,117 @@ static int fresh_includes_file(struct ota_tuf_client *c, const struct ota_fetche
         return rc;
     }
     return fresh_includes(c, f, &e, beyond, det);
+}
+
+/* Remembers a per-root checkpoint relied on. */
+static int rcp_add(struct ota_tuf_client *c, uint64_t version, const struct ota_checkpoint *cp)
+{
+    if (c->nrcps == c->rcps_cap) {
+        size_t cap = c->rcps_cap ? 2 * c->rcps_cap : 8;
+        struct rcp_seen *n = realloc(c->rcps, cap * sizeof(*n));
+        if (n == NULL)
+            return OTA_ERR_NOMEM;
+        c->rcps = n;
+        c->rcps_cap = cap;
+    }
+    struct rcp_seen *r = &c->rcps[c->nrcps++];
+    r->version = version;
+    r->size = cp->size;
+    memcpy(r->root, cp->root, sizeof(r->root));
+    snprintf(r->origin, sizeof(r->origin), "%s", cp->origin);
+    return 0;
+}
+
+/* The old witnesses vouch for root `next` (whose bytes are b), replacing
+ * the trusted root, which names a ledger: its per-root checkpoint
+ * (ledger/root-checkpoint/<v>) carries the log's signature and the quorum
+ * of the trusted root's policy, cosignature times not judged (it is old
+ * by nature: that is what lets a device that slept through witness-set
+ * changes catch up), and includes next's entry. Without one (a log from
+ * before per-root checkpoints) the earlier rule applies: next is included
+ * in the fresh checkpoint, which must meet the trusted root's quorum,
+ * fresh; *ended is then set for a root logged after that checkpoint (a
+ * publish in progress). */
+static int root_vouched(struct ota_tuf_client *c, const struct ota_fetcher *f,
+                        const struct ota_tuf_meta *next, const struct ota_buf *b, bool *ended,
+                        struct ota_detail *det)
+{
+    const struct ota_tuf_meta *old = c->t[OTA_TUF_ROOT].md;
+    *ended = false;
+    char name[META_NAME_SIZE], tree[META_NAME_SIZE + 8];
+    snprintf(name, sizeof(name), "root-checkpoint/%llu", (unsigned long long)next->version);
+    snprintf(tree, sizeof(tree), "ledger/%s", name);
+    struct ota_buf nb;
+    int rc = fetch_kind(c, &nb, f, OTA_FETCH_LEDGER, name, OTA_NOTE_MAX_LEN, det);
+    if (rc == OTA_ERR_NOT_FOUND || rc == OTA_ERR_BUNDLE_INCOMPLETE) {
+        bool beyond = false;
+        rc = fresh_ready(c, f, &c->ledger, old->version, det);
+        if (rc == 0)
+            rc = fresh_includes_file(c, f, OTA_TUF_ROOT, next->version, b, &beyond, det);
+        if (rc == OTA_ERR_NOT_IN_LOG && beyond) {
+            /* Logged after the cosigned checkpoint: a publish in progress
+             * (ledger.md, publish step 3). Not trusted yet; the chain ends
+             * here, as if the file were absent. */
+            if (det)
+                det->msg[0] = '\0';
+            *ended = true;
+            rc = 0;
+        }
+        return rc;
+    }
+    if (rc != 0)
+        return rc;
+    struct cp_note rn = {0};
+    struct ota_tlog_policy_result *res = NULL;
+    rc = cp_note_parse(&rn, &nb, det);
+    ota_buf_free(&nb);
+    if (rc != 0) {
+        ota_detail_prefix(det, tree);
+        goto out;
+    }
+    res = malloc(sizeof(*res));
+    if (res == NULL) {
+        rc = OTA_ERR_NOMEM;
+        goto out;
+    }
+    struct ota_detail inner = {{0}};
+    rc = ota_tlog_policy_verify(res, rn.note, c->ledger.policy, 0, INT64_MAX, INT64_MAX, &inner);
+    if (rc != 0) {
+        ota_detail_set(det,
+                       "%s (%s, size %llu) under the ledger policy of root v%llu (cosignature "
+                       "times not judged): %s",
+                       tree, rn.cp.origin, (unsigned long long)rn.cp.size,
+                       (unsigned long long)old->version, inner.msg);
+        goto out;
+    }
+    if (c->bundle == NULL) {
+        /* The proof comes from the tiles of the fresh checkpoint's tree. */
+        rc = fresh_fetch(c, f, det);
+        if (rc != 0)
+            goto out;
+        if (rn.cp.size > c->fresh.cp.size) {
+            ota_detail_set(det,
+                           "%s: size %llu is larger than ledger/checkpoint's %llu (the log's "
+                           "checkpoint is older than the one that vouches for root v%llu, or "
+                           "another view of the log)",
+                           tree, (unsigned long long)rn.cp.size,
+                           (unsigned long long)c->fresh.cp.size, (unsigned long long)next->version);
+            rc = OTA_ERR_SPLIT_VIEW;
+            goto out;
+        }
+    }
+    struct ota_ledger_entry e;
+    rc = ota_ledger_entry_of_file(&e, OTA_TUF_ROOT, next->version,
+                                  b->data ? (const void *)b->data : "", b->len);
+    if (rc != 0)
+        goto out;
+    rc = includes(c, f, &e, rn.cp.size, rn.cp.root, tree, NULL, det);
+    if (rc == 0)
+        rc = rcp_add(c, next->version, &rn.cp);
+out:
+    free(res);
+    cp_note_clear(&rn);
+    return rc;
 }
 
 /* Stores the fresh checkpoint (after the metadata it vouches for). */
@@ -860,7 +1099,7 @@ static int root_step(struct ota_tuf_client *c, const struct ota_fetcher *f, bool
 
     *found = false;
     struct ota_buf b;
-    int rc = fetch_meta(&b, f, name, c->root_max_len, det);
+    int rc = fetch_meta(c, &b, f, name, c->root_max_len, det);
     if (rc == OTA_ERR_NOT_FOUND) {
         if (det)
             det->msg[0] = '\0';
@@ -876,42 +1115,21 @@ static int root_step(struct ota_tuf_client *c, const struct ota_fetcher *f, bool
     rc = parse_meta(&md, &b, OTA_TUF_ROOT, name, det);
     if (rc != 0)
         goto out;
-    rc = ota_tuf_verify_role(md, old, OTA_TUF_ROOT, &inner);
+    /* The one root-chain step (version old + 1, both thresholds). */
+    rc = ota_tuf_root_step(md, old, &inner);
     if (rc != 0) {
-        ota_detail_set(det, "%s: not signed by the threshold of trusted root v%llu (%s)", name,
-                       (unsigned long long)old->version, inner.msg);
-        goto out;
-    }
-    rc = ota_tuf_verify_role(md, md, OTA_TUF_ROOT, &inner);
-    if (rc != 0) {
-        ota_detail_set(det, "%s: not signed by the threshold of its own root role (%s)", name,
-                       inner.msg);
-        goto out;
-    }
-    if (md->version != v) {
-        ota_detail_set(det, "%s: holds root version %llu, expected %llu", name,
-                       (unsigned long long)md->version, (unsigned long long)v);
-        rc = OTA_ERR_VERSION_MISMATCH;
+        ota_detail_set(det, "%s: %s", name, inner.msg);
         goto out;
     }
     rc = ledger_of_root(&nl, md, name, det);
     if (rc != 0)
         goto out;
     if (c->ledger.policy != NULL) {
-        /* The old witnesses vouch for the new root: it is in a checkpoint
-         * meeting the quorum of the root it replaces. */
-        bool beyond = false;
-        rc = fresh_ready(c, f, &c->ledger, old->version, det);
-        if (rc == 0)
-            rc = fresh_includes_file(c, f, OTA_TUF_ROOT, md->version, &b, &beyond, det);
-        if (rc == OTA_ERR_NOT_IN_LOG && beyond) {
-            /* Logged after the cosigned checkpoint: a publish in progress
-             * (ledger.md, publish step 3). Not trusted yet; the chain ends
-             * here, as if the file were absent. */
-            if (det)
-                det->msg[0] = '\0';
+        /* The old witnesses vouch for the new root. */
+        bool ended = false;
+        rc = root_vouched(c, f, md, &b, &ended, det);
+        if (rc == 0 && ended) {
             *found = false;
-            rc = 0;
             goto out;
         }
         if (rc != 0)
@@ -955,7 +1173,8 @@ static int update_root(struct ota_tuf_client *c, const struct ota_fetcher *f,
                        struct ota_detail *det)
 {
     for (unsigned i = 0; i < c->max_root_rotations; i++) {
-        if (c->t[OTA_TUF_ROOT].md->version == UINT64_MAX)
+        uint64_t v = c->t[OTA_TUF_ROOT].md->version;
+        if (v == UINT64_MAX || (c->bundle != NULL && v >= c->bundle->newest_root))
             return 0;
         bool found;
         int rc = root_step(c, f, &found, det);
@@ -979,7 +1198,7 @@ static int update_timestamp(struct ota_tuf_client *c, const struct ota_fetcher *
     static const char name[] = "timestamp.json";
     const struct ota_tuf_meta *root = c->t[OTA_TUF_ROOT].md;
     struct ota_buf b;
-    int rc = fetch_meta(&b, f, name, c->timestamp_max_len, det);
+    int rc = fetch_meta(c, &b, f, name, c->timestamp_max_len, det);
     if (rc != 0)
         return rc;
     struct ota_tuf_meta *md = NULL;
@@ -1093,7 +1312,7 @@ static int update_pinned(struct ota_tuf_client *c, const struct ota_fetcher *f,
 
     struct ota_buf b;
     uint64_t max = mf->has_length ? mf->length : default_max;
-    int rc = fetch_meta(&b, f, name, max, det);
+    int rc = fetch_meta(c, &b, f, name, max, det);
     if (rc == OTA_ERR_TOO_LARGE && mf->has_length) {
         /* The cap was the pinned length: the file broke the pin. */
         ota_detail_set(det, "%s: more than the %llu bytes %s v%llu pins", name,
@@ -1200,13 +1419,10 @@ static int update_targets(struct ota_tuf_client *c, const struct ota_fetcher *f,
     return update_pinned(c, f, OTA_TUF_TARGETS, mf, snap, c->targets_max_len, det);
 }
 
-int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f, int64_t now,
-                           struct ota_detail *det)
+/* The workflow, files from f and proofs from c->bundle or f's tiles. */
+static int refresh(struct ota_tuf_client *c, const struct ota_fetcher *f, int64_t now,
+                   struct ota_detail *det)
 {
-    if (c == NULL || f == NULL || f->fetch == NULL) {
-        ota_detail_set(det, "no client or fetcher");
-        return OTA_ERR_INVALID_ARG;
-    }
     if (det)
         det->msg[0] = '\0';
     c->refreshed = false;
@@ -1221,10 +1437,19 @@ int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f
     if (rc != 0)
         return rc;
     const struct ota_tuf_meta *root = c->t[OTA_TUF_ROOT].md;
+    if (c->bundle != NULL && root->version != c->bundle->newest_root) {
+        ota_detail_set(det, "the bundle leads to root v%llu, the chain ended at v%llu",
+                       (unsigned long long)c->bundle->newest_root,
+                       (unsigned long long)root->version);
+        return OTA_ERR_BUNDLE_INCOMPLETE;
+    }
     if (c->ledger.policy != NULL) {
         /* Checked before the timestamp so that a frozen or forked view is
-         * refused before anything else is fetched. */
+         * refused before anything else is fetched; with it, the per-root
+         * checkpoints the chain relied on. */
         rc = fresh_ready(c, f, &c->ledger, root->version, det);
+        if (rc == 0)
+            rc = rcps_consistent(c, f, det);
         if (rc != 0)
             return rc;
         /* The quorum vouches that its time has come: what expired before
@@ -1254,6 +1479,55 @@ int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f
         rc = store_floor(c, det);
     if (rc == 0)
         c->refreshed = true;
+    return rc;
+}
+
+int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f, int64_t now,
+                           struct ota_detail *det)
+{
+    if (c == NULL || f == NULL || f->fetch == NULL) {
+        ota_detail_set(det, "no client or fetcher");
+        return OTA_ERR_INVALID_ARG;
+    }
+    return refresh(c, f, now, det);
+}
+
+void ota_tuf_client_bundle_request(const struct ota_tuf_client *c, struct ota_bundle_request *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (c == NULL)
+        return;
+    out->root_version = c->t[OTA_TUF_ROOT].md->version;
+    out->checkpoint_size = c->have_stored ? c->stored.cp.size : 0;
+    if (c->t[OTA_TUF_SNAPSHOT].md)
+        out->snapshot_version = c->t[OTA_TUF_SNAPSHOT].md->version;
+    if (c->t[OTA_TUF_TARGETS].md)
+        out->targets_version = c->t[OTA_TUF_TARGETS].md->version;
+}
+
+int ota_tuf_client_refresh_bundle(struct ota_tuf_client *c, const struct ota_bundle *b, int64_t now,
+                                  struct ota_detail *det)
+{
+    if (c == NULL || b == NULL) {
+        ota_detail_set(det, "no client or bundle");
+        return OTA_ERR_INVALID_ARG;
+    }
+    c->refreshed = false;
+    struct ota_bundle_request here;
+    ota_tuf_client_bundle_request(c, &here);
+    if (b->base_root != here.root_version || b->base_size != here.checkpoint_size) {
+        ota_detail_set(det,
+                       "the bundle starts from root v%llu and checkpoint size %llu; this device "
+                       "trusts root v%llu and checkpoint size %llu",
+                       (unsigned long long)b->base_root, (unsigned long long)b->base_size,
+                       (unsigned long long)here.root_version,
+                       (unsigned long long)here.checkpoint_size);
+        return OTA_ERR_BUNDLE_BASE;
+    }
+    c->bundle = b;
+    ota_bundle_fetcher(&c->bundle_fetcher, b);
+    int rc = refresh(c, &c->bundle_fetcher, now, det);
+    c->bundle = NULL;
     return rc;
 }
 
@@ -1473,6 +1747,7 @@ void ota_tuf_client_free(struct ota_tuf_client *c)
     ledger_free(&c->ledger);
     cp_note_clear(&c->stored);
     cp_note_clear(&c->fresh);
+    free(c->rcps);
     free(c->slots);
     if (c->lock_fd >= 0)
         close(c->lock_fd); /* releases the flock */

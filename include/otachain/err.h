@@ -169,6 +169,12 @@
       "the delta is corrupt or forged.")                                                           \
     /* authoring: publish, witness round, file-system layer (-100..-119) */                        \
     /* device verification: time floor, root chain, proof bundles (-120..-139) */                  \
+    X(BUNDLE_INCOMPLETE, -120, "bundle_incomplete",                                                \
+      "Incomplete proof bundle: it lacks a file or proof this device needs (see the detail); "     \
+      "ask the server for a new bundle, giving the device's current state.")                       \
+    X(BUNDLE_BASE, -121, "bundle_base",                                                            \
+      "Proof bundle for another state: it starts from another root version or checkpoint size "    \
+      "than this device trusts; ask for a bundle made for the device's current state.")            \
     /* transfers and outputs: HTTP policy, slow retrieval, slots (-140..-159) */                   \
     X(SLOW_RETRIEVAL, -140, "slow_retrieval",                                                      \
       "Slow retrieval: the server sent too slowly, stalled or did not finish in time (a slow "     \

@@ -158,6 +158,21 @@ struct ota_tiles_source {
     uint64_t hits;  /* look-ups answered from the cache */
 };
 
+/* A published log's hash tiles through a fetcher (OTA_FETCH_LEDGER,
+ * "tile/<L>/<N>[.p/<W>]"): what clients and the bundle builder read. Each
+ * tile is capped at, and must be exactly, its width * 32 bytes
+ * (OTA_ERR_FORMAT otherwise; the fetcher's errors as they are). The
+ * reader interface carries no detail, so the last failure's (naming the
+ * tile) is kept in det. */
+struct ota_fetcher;
+struct ota_tiles_fetch {
+    const struct ota_fetcher *f;
+    struct ota_detail det;
+};
+
+/* Sets *out to read through tf, which must outlive it. */
+void ota_tiles_fetch_reader(struct ota_tiles_reader *out, struct ota_tiles_fetch *tf);
+
 /* Sets up ts over `size` leaves; needs nslots >= 1 (a proof touches at
  * most two tiles per tile level: 16 slots never evict within a proof). */
 OTA_WUR int ota_tiles_source_init(struct ota_tiles_source *ts, uint64_t size,

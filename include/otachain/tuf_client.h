@@ -6,10 +6,10 @@
  * Trusted state is a directory holding root.json, timestamp.json,
  * snapshot.json and targets.json: the newest verified copy of each; and,
  * with a ledger, `checkpoint`: the last cosigned checkpoint accepted (the
- * note's exact bytes); and `time-floor` (decimal seconds and a newline;
- * absent until a quorum first vouches for a time). Every change is an atomic replacement
- * (ota_fs_replace) so a crash at any point leaves each file either old or
- * new, and the next run still verifies.
+ * note's exact bytes); and `time-floor` (decimal seconds and a newline).
+ * Every change is an atomic replacement (ota_fs_replace) so a crash at any
+ * point leaves each file either old or new, and the next run still
+ * verifies.
  *
  *   open ──► refresh: root chain ──► [ledger] ──► timestamp ──► snapshot
  *                       (5.3)         L1, L2        (5.4)        (5.5, L3)
@@ -33,13 +33,27 @@
  *   L3  the ledger entry of the file (computed from its exact bytes) is
  *       leaf index/<role>/<version> of L's tree (inclusion proof from
  *       tiles): else OTA_ERR_NOT_IN_LOG.
- * In the root chain, each new root N+1 replacing a root N with a ledger
- * needs L1–L2 under N's policy (the old witnesses vouch for it) and L3 for
- * root N+1, before it is persisted; a root logged after L (its index at or
- * beyond L's size: a publish in progress) ends the chain untrusted, as an
- * absent file does. After the chain, L1–L2 under the final root's policy;
- * the snapshot in use (new, or kept from before) needs L3 before it is
+ * Root chain (DESIGN §4): each new root N+1 (one ota_tuf_root_step)
+ * replacing a root N with a ledger is vouched for by the log's per-root
+ * checkpoint P = ledger/root-checkpoint/<N+1> before it is persisted: P
+ * carries the log's signature and the quorum of N's policy, cosignature
+ * times not judged (P is old by nature: that is how a device that slept
+ * through witness-set changes, old witnesses retired, catches up in one
+ * refresh; the same errors as L1 but OTA_ERR_STALE), P is no larger than L
+ * (else OTA_ERR_SPLIT_VIEW), and root N+1's entry is a leaf of P's tree
+ * (L3 against P: OTA_ERR_NOT_IN_LOG). Without P (a log from before
+ * per-root checkpoints) the earlier rule applies: L1–L2 under N's policy
+ * and L3 for root N+1 in L; a root logged after L (its index at or beyond
+ * L's size: a publish in progress) then ends the chain untrusted, as an
+ * absent file does. After the chain, L1–L2 under the final root's policy
+ * (freshness only here), and every P relied on is a prefix of L (a
+ * consistency proof, so one history: OTA_ERR_SPLIT_VIEW otherwise); the
+ * snapshot in use (new, or kept from before) needs L3 before it is
  * persisted. L is stored after targets.
+ *
+ * Sources. ota_tuf_client_refresh reads files and the log's tiles through
+ * a fetcher; ota_tuf_client_refresh_bundle runs the same workflow with
+ * every file and proof from a proof bundle (docs/formats/bundle.md).
  *
  * Time (DESIGN §6). The caller passes its clock reading to each refresh:
  * seconds since the epoch, or OTA_TIME_NONE when it has none (0 is a
@@ -93,6 +107,7 @@
 
 #include <stdint.h>
 
+#include "otachain/bundle.h"
 #include "otachain/checkpoint.h"
 #include "otachain/clock.h"
 #include "otachain/err.h"
@@ -135,12 +150,31 @@ OTA_WUR int ota_tuf_client_open(struct ota_tuf_client **out, const struct ota_tu
                                 struct ota_detail *det);
 
 /* Runs the update workflow through targets (5.3–5.6), with the ledger
- * steps above, at clock reading `now` (seconds since the epoch, or
+ * steps and the root chain above, at clock reading `now` (seconds since the epoch, or
  * OTA_TIME_NONE; see "Time" above). On failure the state holds whatever
  * was verified before the failing step; det names the file and the rule
  * (and, for the ledger, the sizes, indices and witnesses involved). */
 OTA_WUR int ota_tuf_client_refresh(struct ota_tuf_client *c, const struct ota_fetcher *f,
                                    int64_t now, struct ota_detail *det);
+
+/* What the device tells a server it trusts, so that the server can build
+ * a bundle for it (otachain/bundle_build.h): its root version, its stored
+ * checkpoint's size (0: none), its snapshot and targets versions (0:
+ * none). All zero for a NULL client. */
+void ota_tuf_client_bundle_request(const struct ota_tuf_client *c, struct ota_bundle_request *out);
+
+/* The same workflow as ota_tuf_client_refresh with every file and every
+ * proof taken from a parsed proof bundle (docs/formats/bundle.md) instead
+ * of a repository and its tiles: one verification, two sources. Besides
+ * refresh's errors: OTA_ERR_BUNDLE_BASE when the bundle was made for
+ * another root version or checkpoint size than the state holds (nothing
+ * checked, nothing changed); OTA_ERR_BUNDLE_INCOMPLETE naming the file or
+ * proof the device needs and the bundle lacks; a consistency proof that
+ * fails is OTA_ERR_PROOF (from tiles it would be OTA_ERR_SPLIT_VIEW: a
+ * bundle's proof cannot be told from a fork). Targets are not in bundles:
+ * ota_tuf_client_download with a fetcher afterwards. */
+OTA_WUR int ota_tuf_client_refresh_bundle(struct ota_tuf_client *c, const struct ota_bundle *b,
+                                          int64_t now, struct ota_detail *det);
 
 /* The time floor (seconds since the epoch): the build time, or the time
  * a quorum last vouched for, whichever is later. */

@@ -1,5 +1,6 @@
 /* otachain repo verify: the TUF client workflow against a published
- * repository (URL or directory), as a device would run it. */
+ * repository (URL or directory), or a proof bundle, as a device would run
+ * it. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "otachain/bundle.h"
 #include "otachain/crypto.h"
 #include "otachain/fetch.h"
 #include "otachain/fsutil.h"
@@ -50,6 +52,7 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         {"state", CLI_VAL, 0, {0}},
         {"target", CLI_VAL, 0, {0}},
         {"out", CLI_VAL, 0, {0}},
+        {"bundle", CLI_VAL, 0, {0}},
         CLI_HTTP_OPTS,
     };
     struct cli_args args;
@@ -57,17 +60,21 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     struct ota_fetcher *f = NULL;
     struct ota_tuf_client *c = NULL;
     struct ota_tuf_client_opts copts;
+    struct ota_bundle_request req;
+    struct ota_bundle *bundle = NULL;
+    uint8_t *bundle_bytes = NULL;
+    size_t bundle_len = 0;
     uint8_t *root = NULL;
     size_t root_len = 0;
     char abs_dir[PATH_MAX];
     char state[PATH_MAX];
-    const char *url, *dir, *target, *out, *source;
+    const char *url, *dir, *target, *out, *source, *bundle_path;
     const struct ota_tuf_meta *md[OTA_TUF_ROLE_COUNT];
     char floor[OTA_TUF_TIME_SIZE];
     int rc = cli_parse(opts, sizeof(opts) / sizeof(opts[0]), &args, 0, 0, argc, argv, det);
 
     if (rc == 0)
-        rc = cli_http_policy(&hopts, &opts[6], ctx, det);
+        rc = cli_http_policy(&hopts, &opts[7], ctx, det);
     if (rc == 0 && cli_val(&opts[0]) != NULL)
         rc = cli_check_url(cli_val(&opts[0]), "--url", det);
     if (rc != 0)
@@ -76,8 +83,13 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     dir = cli_val(&opts[1]);
     target = cli_val(&opts[4]);
     out = cli_val(&opts[5]);
-    if ((url == NULL) == (dir == NULL)) {
-        ota_detail_set(det, "give exactly one of --url URL and --dir DIR");
+    bundle_path = cli_val(&opts[6]);
+    if ((url != NULL) + (dir != NULL) + (bundle_path != NULL) != 1) {
+        ota_detail_set(det, "give exactly one of --url URL, --dir DIR and --bundle FILE");
+        return CLI_ERR_USAGE;
+    }
+    if (bundle_path != NULL && (cli_val(&opts[3]) == NULL || target != NULL)) {
+        ota_detail_set(det, "--bundle FILE needs --state DIR, and downloads no target");
         return CLI_ERR_USAGE;
     }
     if ((target == NULL) != (out == NULL)) {
@@ -91,7 +103,7 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         }
         source = abs_dir;
     } else {
-        source = url;
+        source = url != NULL ? url : bundle_path;
     }
     if (cli_val(&opts[3]) != NULL) {
         if (strlen(cli_val(&opts[3])) >= sizeof(state)) {
@@ -114,13 +126,28 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         ota_detail_set(det, "creating the state directory %s", state);
         goto out;
     }
-    ota_http_round_start(&hopts);
-    rc =
-        dir != NULL ? ota_fetcher_dir_new(&f, abs_dir) : ota_fetcher_http_new(&f, url, &hopts, det);
-    if (rc != 0) {
-        if (dir != NULL)
-            ota_detail_set(det, "%s", source);
-        goto out;
+    if (bundle_path != NULL) {
+        rc = ota_fs_read(&bundle_bytes, &bundle_len, bundle_path, OTA_BUNDLE_MAX_LEN);
+        if (rc == 0) {
+            bundle = malloc(sizeof(*bundle));
+            if (bundle == NULL)
+                rc = OTA_ERR_NOMEM;
+        }
+        if (rc == 0)
+            rc = ota_bundle_parse(bundle, bundle_bytes, bundle_len, det);
+        if (rc != 0) {
+            ota_detail_prefix(det, bundle_path);
+            goto out;
+        }
+    } else {
+        ota_http_round_start(&hopts);
+        rc = dir != NULL ? ota_fetcher_dir_new(&f, abs_dir)
+                         : ota_fetcher_http_new(&f, url, &hopts, det);
+        if (rc != 0) {
+            if (dir != NULL)
+                ota_detail_set(det, "%s", source);
+            goto out;
+        }
     }
     memset(&copts, 0, sizeof(copts));
     copts.state_dir = state;
@@ -130,7 +157,10 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         ota_detail_prefix(det, state);
         goto out;
     }
-    rc = ota_tuf_client_refresh(c, f, ctx->now, det);
+    if (bundle != NULL)
+        rc = ota_tuf_client_refresh_bundle(c, bundle, ctx->now, det);
+    else
+        rc = ota_tuf_client_refresh(c, f, ctx->now, det);
     if (rc != 0)
         goto out;
     for (int role = 0; role < OTA_TUF_ROLE_COUNT; role++)
@@ -157,6 +187,11 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
                    "time floor: %s (the build time, or the latest time a witness quorum "
                    "vouched for)\n",
                    floor);
+    ota_tuf_client_bundle_request(c, &req);
+    cli_printf(stdout,
+               "bundle request: --root-version %" PRIu64 " --checkpoint-size %" PRIu64
+               " --snapshot-version %" PRIu64 " --targets-version %" PRIu64 "\n",
+               req.root_version, req.checkpoint_size, req.snapshot_version, req.targets_version);
     if (target != NULL) {
         const struct ota_tuf_target *t;
         char hex[OTA_SHA256_HEX_LEN + 1];
@@ -174,6 +209,8 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
 out:
     ota_tuf_client_free(c);
     ota_fetcher_free(f);
+    free(bundle);
+    free(bundle_bytes);
     free(root);
     return rc;
 }

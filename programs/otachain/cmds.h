@@ -12,6 +12,7 @@ int cmd_repo_publish(const struct cli_ctx *ctx, int argc, char **argv, struct ot
 int cmd_repo_refresh(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_repo_status(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
+int cmd_repo_bundle(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 
 int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);
 int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det);

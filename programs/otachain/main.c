@@ -89,10 +89,23 @@ static const struct verb verbs[] = {
      "who has signed and what is missing.\n"},
     {"repo", "verify", cmd_repo_verify,
      "otachain repo verify (--url URL | --dir DIR) --trusted-root FILE [--state DIR]\n"
-     "                        [--target PATH --out FILE] [transfer options]",
+     "                        [--target PATH --out FILE] [transfer options]\n"
+     "       otachain repo verify --bundle FILE --trusted-root FILE --state DIR",
      "Runs the TUF client workflow against a published repository (URL or DIR is\n"
-     "the public/ directory), optionally downloading a verified target to FILE.\n"
-     "--state defaults to $XDG_STATE_HOME/otachain/verify/<id>.\n" TRANSFER_HELP},
+     "the public/ directory), optionally downloading a verified target to FILE;\n"
+     "or against a proof bundle (otachain repo bundle) made for the state's root\n"
+     "version and checkpoint size. --state defaults to\n"
+     "$XDG_STATE_HOME/otachain/verify/<id>. Prints the trusted versions, the time\n"
+     "floor and the state's 'bundle request' (the options of repo bundle).\n" TRANSFER_HELP},
+    {"repo", "bundle", cmd_repo_bundle,
+     "otachain repo bundle DIR --root-version N [--checkpoint-size N]\n"
+     "                        [--snapshot-version N] [--targets-version N] --out FILE",
+     "Writes to FILE the proof bundle (docs/formats/bundle.md) that takes a device\n"
+     "trusting root version N and a checkpoint of the given size (0 or absent: none)\n"
+     "to the state published in DIR/public: new roots, per-root checkpoints,\n"
+     "timestamp, snapshot and targets (left out when the device has those\n"
+     "versions), the checkpoint and every proof. A device verifies it with\n"
+     "repo verify --bundle (or the agent), offline.\n"},
     {"release", "add", cmd_release_add,
      "otachain release add DIR IMAGE --product P --hardware H[,H...] --version V\n"
      "                        --security-version N [--name NAME]",

@@ -649,7 +649,7 @@ static void test_root_not_signed_by_old_threshold(void **state)
     put_root(fx, 2, &fx->rc, &signer, 1, NULL, NULL);
     assert_err(refresh(fx, &det), OTA_ERR_THRESHOLD, &det);
     assert_non_null(strstr(det.msg, "2.root.json"));
-    assert_non_null(strstr(det.msg, "trusted root v1"));
+    assert_non_null(strstr(det.msg, "root threshold of version 1"));
     assert_int_equal(trusted_version(fx, OTA_TUF_ROOT), 1);
     assert_err(open_client(fx, &det), 0, &det);
     assert_int_equal(trusted_version(fx, OTA_TUF_ROOT), 1);
@@ -665,7 +665,7 @@ static void test_root_not_signed_by_new_threshold(void **state)
     int signer = K_ROOT1; /* the old key alone */
     put_root(fx, 2, &fx->rc, &signer, 1, NULL, NULL);
     assert_err(refresh(fx, &det), OTA_ERR_THRESHOLD, &det);
-    assert_non_null(strstr(det.msg, "its own root role"));
+    assert_non_null(strstr(det.msg, "its own root threshold"));
     assert_int_equal(trusted_version(fx, OTA_TUF_ROOT), 1);
 }
 

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "failalloc.h"
+#include "naive_tree.h"
 #include "testfs.h"
 
 #include <dirent.h>
@@ -28,6 +29,8 @@
 #include <unistd.h>
 
 #include "otachain/buf.h"
+#include "otachain/bundle.h"
+#include "otachain/bundle_build.h"
 #include "otachain/checkpoint.h"
 #include "otachain/cjson.h"
 #include "otachain/crypto.h"
@@ -48,6 +51,8 @@
 #define BUILD   1500000000LL /* 2017-07-14: the time floor a new state starts at */
 #define FAR     2100000000LL /* 2036-07-18 */
 #define MAX_AGE 3600LL       /* the roots' freshness window */
+#define DAY     86400LL
+#define YEAR    (365 * DAY)
 #define ORIGIN  "example.com/otachain-log"
 #define TARGET  "fw/app.bin"
 
@@ -56,11 +61,12 @@
 enum key_id { K_ROOT1, K_ROOT2, K_TS, K_SNAP, K_TG, NKEYS };
 
 /* Witnesses: W1..W4 are the first policy's (group of 4, threshold 3), W5..W7
- * the set a root rotation moves to (2 of 3), W_STRANGER is in no policy. */
-enum wit_id { W1, W2, W3, W4, W5, W6, W7, W_STRANGER, NWIT };
+ * the set a root rotation moves to (2 of 3), W8 and W9 a third set (both),
+ * W_STRANGER is in no policy. */
+enum wit_id { W1, W2, W3, W4, W5, W6, W7, W8, W9, W_STRANGER, NWIT };
 
 /* Which ledger a root carries. */
-enum policy_kind { POL_NONE, POL_FIRST, POL_SECOND, POL_QUORUM_NONE };
+enum policy_kind { POL_NONE, POL_FIRST, POL_SECOND, POL_THIRD, POL_QUORUM_NONE };
 
 struct log {
     size_t n;
@@ -223,15 +229,17 @@ struct cosig {
     int64_t t;
 };
 
-/* Writes ledger/checkpoint for the first `size` leaves of lg, signed by
- * `log` (NULL: no log signature) and cosigned as given; returns nothing. */
-static void put_checkpoint_by(const struct fx *fx, const struct log *lg, size_t size,
-                              const struct ota_note_signer *log, const struct cosig *cs, size_t ncs)
+/* Writes ledger/<name> (a checkpoint note) for the first `size` leaves of
+ * lg under `origin`, signed by `log` (NULL: no log signature) and
+ * cosigned as given. */
+static void put_note_as(const struct fx *fx, const char *name, const char *origin,
+                        const struct log *lg, size_t size, const struct ota_note_signer *log,
+                        const struct cosig *cs, size_t ncs)
 {
     struct ota_checkpoint *cp = calloc(1, sizeof(*cp));
     assert_non_null(cp);
-    snprintf(cp->origin, sizeof(cp->origin), "%s", ORIGIN);
-    cp->origin_len = strlen(ORIGIN);
+    snprintf(cp->origin, sizeof(cp->origin), "%s", origin);
+    cp->origin_len = strlen(origin);
     cp->size = size;
     log_root(lg, size, cp->root);
     struct ota_buf body, note;
@@ -247,10 +255,27 @@ static void put_checkpoint_by(const struct fx *fx, const struct log *lg, size_t 
         assert_err(ota_note_cosign(&note, (const char *)body.data, body.len, (uint64_t)cs[i].t,
                                    fx->w[cs[i].w], &det),
                    0, &det);
-    ledger_write(fx, "checkpoint", note.data, note.len);
+    ledger_write(fx, name, note.data, note.len);
     ota_buf_free(&body);
     ota_buf_free(&note);
     free(cp);
+}
+
+/* Writes ledger/checkpoint for the first `size` leaves of lg. */
+static void put_checkpoint_by(const struct fx *fx, const struct log *lg, size_t size,
+                              const struct ota_note_signer *log, const struct cosig *cs, size_t ncs)
+{
+    put_note_as(fx, "checkpoint", ORIGIN, lg, size, log, cs, ncs);
+}
+
+/* Writes ledger/root-checkpoint/<version>: the checkpoint of lg's first
+ * `size` leaves, as the log keeps it for that root. */
+static void put_root_checkpoint(const struct fx *fx, uint64_t version, const struct log *lg,
+                                size_t size, const struct cosig *cs, size_t ncs)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "root-checkpoint/%llu", (unsigned long long)version);
+    put_note_as(fx, name, ORIGIN, lg, size, fx->logkey, cs, ncs);
 }
 
 static void put_checkpoint(const struct fx *fx, const struct log *lg, const struct cosig *cs,
@@ -358,6 +383,11 @@ static json_t *ledger_obj(const struct fx *fx, enum policy_kind pol)
         for (int i = 0; i < 3; i++)
             json_array_append_new(lines, vkey_line(names[i], fx->w[W5 + i]));
         json_array_append_new(lines, json_string("group g 2 w5 w6 w7"));
+        json_array_append_new(lines, json_string("quorum g"));
+    } else if (pol == POL_THIRD) {
+        json_array_append_new(lines, vkey_line("witness w8", fx->w[W8]));
+        json_array_append_new(lines, vkey_line("witness w9", fx->w[W9]));
+        json_array_append_new(lines, json_string("group g all w8 w9"));
         json_array_append_new(lines, json_string("quorum g"));
     } else {
         json_array_append_new(lines, json_string("quorum none"));
@@ -801,6 +831,507 @@ static void test_quorum_none(void **state)
     assert_err(refresh(fx, &det), OTA_ERR_SPLIT_VIEW, &det);
 }
 
+/* ---- per-root checkpoints (DESIGN §4) -------------------------------------------------- */
+
+/* Issue 8, acceptance 5 (library): a device holding root 1 sleeps through
+ * two witness-set changes (w1..w4, then w5..w7, then w8 and w9), each old
+ * set retired (cosigning nothing after its successor took over), and
+ * catches up in one refresh: each root step is checked against its
+ * per-root checkpoint under the policy it walks from (cosignature times
+ * not judged: they are weeks old), freshness only for the final state,
+ * under the newest root's policy. */
+static void test_catch_up_across_retired_witness_sets(void **state)
+{
+    struct fx *fx = *state;
+    open_and_refresh(fx); /* root 1, size 3, at NOW */
+    ota_tuf_client_free(fx->c);
+    fx->c = NULL;
+
+    /* Ten days on: root 2 hands the ledger to w5..w7; the checkpoint that
+     * logs it is cosigned by both sets; the log keeps it for root 2. */
+    const int64_t T1 = NOW + 10 * DAY, T2 = NOW + 20 * DAY, T3 = NOW + 30 * DAY;
+    rotate(fx, K_ROOT2, POL_SECOND, false);
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    struct cosig both12[] = {{W1, T1}, {W2, T1}, {W3, T1}, {W5, T1}, {W6, T1}};
+    put_checkpoint(fx, &fx->log, both12, 5);
+    put_root_checkpoint(fx, 2, &fx->log, fx->log.n, both12, 5);
+    /* w1..w4 retire; a release under root 2. */
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    struct cosig second[] = {{W5, T1 + DAY}, {W7, T1 + DAY}};
+    put_checkpoint(fx, &fx->log, second, 2);
+    /* Twenty days on: root 3 hands it to w8 and w9. */
+    rotate(fx, K_ROOT1, POL_THIRD, false);
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    struct cosig both23[] = {{W5, T2}, {W6, T2}, {W8, T2}, {W9, T2}};
+    put_checkpoint(fx, &fx->log, both23, 4);
+    put_root_checkpoint(fx, 3, &fx->log, fx->log.n, both23, 4);
+    /* w5..w7 retire; two releases under root 3, with noise between. */
+    struct cosig third[] = {{W8, T3}, {W9, T3}};
+    for (int i = 0; i < 2; i++) {
+        log_filler(&fx->log, 300, (uint8_t)i);
+        publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+        log_write_tiles(fx, &fx->log);
+    }
+    put_checkpoint(fx, &fx->log, third, 2);
+
+    /* The device wakes: one refresh. */
+    fx->now = T3 + 60;
+    open_and_refresh(fx);
+    assert_versions(fx, 3, fx->ts_v, fx->snap_v, fx->tg_v);
+    assert_int_equal(stored_size(fx), fx->log.n);
+    /* The floor moved to what the final quorum vouches for, not to the
+     * retired sets' times. */
+    assert_int_equal(ota_tuf_client_time_floor(fx->c), T3);
+
+    /* A device with an older state (never refreshed, bootstrap root only)
+     * walks the same chain. */
+    char other[128];
+    snprintf(other, sizeof(other), "%s/fresh-device", fx->base);
+    fx->opts.state_dir = other;
+    open_and_refresh(fx);
+    assert_versions(fx, 3, fx->ts_v, fx->snap_v, fx->tg_v);
+}
+
+/* Builds root 2 (second witness set) logged in a checkpoint; returns the
+ * log size after it. The per-root checkpoint is left to the caller. */
+static size_t rotate_to_second(struct fx *fx, int64_t t)
+{
+    rotate(fx, K_ROOT2, POL_SECOND, false);
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    size_t n = fx->log.n;
+    /* Later releases, cosigned by the new set alone. */
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    struct cosig fresh[] = {{W5, t}, {W6, t}};
+    put_checkpoint(fx, &fx->log, fresh, 2);
+    return n;
+}
+
+/* Every rule of the per-root step, each refused with its own error and
+ * nothing trusted; then the good one. */
+static void test_root_checkpoint_refusals(void **state)
+{
+    struct fx *fx = *state;
+    struct ota_detail det = {{0}};
+    open_and_refresh(fx);
+    const int64_t T = NOW + 10 * DAY;
+    size_t n2 = rotate_to_second(fx, T);
+    fx->now = T;
+    struct cosig old3[] = {{W1, NOW}, {W2, NOW}, {W3, NOW}};
+
+    /* None kept, and the final checkpoint has none of the old set: the
+     * earlier rule (fresh, under root 1's quorum) cannot hold. */
+    assert_err(refresh(fx, &det), OTA_ERR_QUORUM, &det);
+    assert_non_null(strstr(det.msg, "root v1"));
+    assert_int_equal(trusted_version(fx, OTA_TUF_ROOT), 1);
+
+    /* Cosigned by the new set only: the old one never vouched. */
+    struct cosig new3[] = {{W5, NOW}, {W6, NOW}, {W7, NOW}};
+    put_root_checkpoint(fx, 2, &fx->log, n2, new3, 3);
+    assert_err(refresh(fx, &det), OTA_ERR_QUORUM, &det);
+    assert_non_null(strstr(det.msg, "root-checkpoint/2"));
+    assert_non_null(strstr(det.msg, "root v1"));
+    assert_int_equal(trusted_version(fx, OTA_TUF_ROOT), 1);
+    /* Two of the old set: below its quorum of 3. */
+    put_root_checkpoint(fx, 2, &fx->log, n2, old3, 2);
+    assert_err(refresh(fx, &det), OTA_ERR_QUORUM, &det);
+    /* Not signed by the log. */
+    char name[] = "root-checkpoint/2";
+    put_note_as(fx, name, ORIGIN, &fx->log, n2, NULL, old3, 3);
+    assert_err(refresh(fx, &det), OTA_ERR_UNVERIFIED, &det);
+    put_note_as(fx, name, ORIGIN, &fx->log, n2, fx->otherlog, old3, 3);
+    assert_err(refresh(fx, &det), OTA_ERR_UNVERIFIED, &det);
+    /* Another log's. */
+    put_note_as(fx, name, "evil.example/log", &fx->log, n2, fx->logkey, old3, 3);
+    assert_err(refresh(fx, &det), OTA_ERR_ORIGIN, &det);
+    /* A forged cosignature by a policy witness. */
+    put_root_checkpoint(fx, 2, &fx->log, n2, old3, 3);
+    char p[512];
+    snprintf(p, sizeof(p), "%s/ledger/%s", fx->repo, name);
+    size_t len;
+    uint8_t *note = read_path(p, &len);
+    assert_non_null(note);
+    char *line = strstr((char *)note, "witness2.example ");
+    assert_non_null(line);
+    char *sig = line + strlen("witness2.example ") + 40;
+    *sig = *sig == 'A' ? 'B' : 'A';
+    write_path(p, note, len);
+    free(note);
+    assert_err(refresh(fx, &det), OTA_ERR_BAD_SIGNATURE, &det);
+    /* Not a note at all. */
+    write_path(p, "garbage\n", 8);
+    assert_err(refresh(fx, &det), OTA_ERR_FORMAT, &det);
+    assert_non_null(strstr(det.msg, "root-checkpoint/2"));
+    /* A checkpoint from before root 2 was logged: it does not include it. */
+    put_root_checkpoint(fx, 2, &fx->log, 3, old3, 3);
+    assert_err(refresh(fx, &det), OTA_ERR_NOT_IN_LOG, &det);
+    assert_non_null(strstr(det.msg, "root v2"));
+    /* Larger than the log's checkpoint (a stale checkpoint served). */
+    log_filler(&fx->log, 4, 0x51);
+    log_write_tiles(fx, &fx->log);
+    put_root_checkpoint(fx, 2, &fx->log, fx->log.n, old3, 3);
+    fx->log.n -= 4;
+    assert_err(refresh(fx, &det), OTA_ERR_SPLIT_VIEW, &det);
+    assert_non_null(strstr(det.msg, "larger"));
+    assert_versions(fx, 1, 1, 1, 1);
+
+    /* From another history: root 2 is in it, but it is not a prefix of
+     * the log's checkpoint (a fork shown to devices that catch up). The
+     * proof of root 2 comes from the log's tiles, so it fails against the
+     * forked root: not in (this) log. (From a bundle, whose proofs come
+     * with it, the consistency check catches it: test_bundle.c.) */
+    struct log fork = fx->log;
+    fork.n = n2;
+    log_filler(&fork, 1, 0x66);
+    log_write_tiles(fx, &fork);
+    put_root_checkpoint(fx, 2, &fork, fork.n, old3, 3);
+    log_write_tiles(fx, &fx->log);
+    struct cosig fresh[] = {{W5, T}, {W6, T}};
+    put_checkpoint(fx, &fx->log, fresh, 2);
+    assert_err(refresh(fx, &det), OTA_ERR_NOT_IN_LOG, &det);
+    assert_non_null(strstr(det.msg, "root-checkpoint/2"));
+    assert_versions(fx, 1, 1, 1, 1);
+
+    /* The real one, with weeks-old cosignatures: accepted. */
+    struct cosig old_times[] = {{W1, NOW - 60 * DAY}, {W2, NOW - 60 * DAY}, {W4, NOW - 60 * DAY}};
+    put_root_checkpoint(fx, 2, &fx->log, n2, old_times, 3);
+    assert_err(refresh(fx, &det), 0, &det);
+    assert_versions(fx, 2, fx->ts_v, fx->snap_v, fx->tg_v);
+    assert_int_equal(stored_size(fx), fx->log.n);
+}
+
+/* ---- proof bundles (docs/formats/bundle.md) ------------------------------------------- */
+
+/* A bundle built from the fixture's repository for the device's state,
+ * parsed into *b (bytes kept in *bytes, which b points into). */
+static void make_bundle(struct fx *fx, struct ota_buf *bytes, struct ota_bundle *b)
+{
+    struct ota_detail det = {{0}};
+    struct ota_bundle_request req;
+    ota_tuf_client_bundle_request(fx->c, &req);
+    ota_buf_init(bytes, OTA_BUNDLE_MAX_LEN);
+    assert_err(ota_bundle_build(bytes, fx->f, &req, &det), 0, &det);
+    assert_err(ota_bundle_parse(b, bytes->data, bytes->len, &det), 0, &det);
+}
+
+static int refresh_bundle(struct fx *fx, const struct ota_bundle *b, struct ota_detail *det)
+{
+    return ota_tuf_client_refresh_bundle(fx->c, b, fx->now, det);
+}
+
+/* Opens the device of state directory `dir` (created from the bootstrap
+ * root if new). */
+static void device(struct fx *fx, const char *name)
+{
+    struct ota_detail det = {{0}};
+    static char dir[128];
+    snprintf(dir, sizeof(dir), "%s/%s", fx->base, name);
+    fx->opts.state_dir = dir;
+    assert_err(open_client(fx, &det), 0, &det);
+}
+
+/* The repository's history for the bundle tests: root 1 and releases,
+ * then two witness-set changes kept as per-root checkpoints, each old set
+ * retired, and releases under root 3. Devices are left at points along
+ * the way: "behind" (root 1, size 3), "rotation" (root 1, after three
+ * more releases). */
+static void bundle_history(struct fx *fx)
+{
+    device(fx, "behind");
+    assert_err(refresh(fx, &(struct ota_detail){{0}}), 0, &(struct ota_detail){{0}});
+    for (int i = 0; i < 3; i++)
+        publish(fx, NOW);
+    device(fx, "rotation");
+    assert_err(refresh(fx, &(struct ota_detail){{0}}), 0, &(struct ota_detail){{0}});
+    rotate(fx, K_ROOT2, POL_SECOND, false);
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    struct cosig both12[] = {{W1, NOW}, {W2, NOW}, {W3, NOW}, {W5, NOW}, {W6, NOW}};
+    put_checkpoint(fx, &fx->log, both12, 5);
+    put_root_checkpoint(fx, 2, &fx->log, fx->log.n, both12, 5);
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    rotate(fx, K_ROOT1, POL_THIRD, false);
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    struct cosig both23[] = {{W5, NOW}, {W7, NOW}, {W8, NOW}, {W9, NOW}};
+    put_checkpoint(fx, &fx->log, both23, 4);
+    put_root_checkpoint(fx, 3, &fx->log, fx->log.n, both23, 4);
+    log_filler(&fx->log, 300, 0x31);
+    publish_tuf(fx, PUB_LOGGED, NULL, NULL);
+    log_write_tiles(fx, &fx->log);
+    struct cosig third[] = {{W8, NOW + 60}, {W9, NOW + 60}};
+    put_checkpoint(fx, &fx->log, third, 2);
+    fx->now = NOW + 120;
+}
+
+/* Issue 9, acceptance 8 (library): a bundle verifies from every starting
+ * point a device can have, and leaves the same state as the mirror path;
+ * the already-current bundle carries no root and no file the device has. */
+static void test_bundle_every_starting_point(void **state)
+{
+    struct fx *fx = *state;
+    struct ota_detail det = {{0}};
+    bundle_history(fx);
+    const char *devices[] = {"bootstrap", "behind", "rotation"};
+    struct ota_buf bytes;
+    struct ota_bundle *b = malloc(sizeof(*b));
+    assert_non_null(b);
+    for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+        device(fx, devices[i]);
+        make_bundle(fx, &bytes, b);
+        assert_int_equal(b->newest_root, 3);
+        assert_int_equal(b->nroot_checkpoints, 2);
+        print_message("bundle from %s: %zu bytes\n", devices[i], bytes.len);
+        assert_err(refresh_bundle(fx, b, &det), 0, &det);
+        assert_versions(fx, 3, fx->ts_v, fx->snap_v, fx->tg_v);
+        assert_int_equal(stored_size(fx), fx->log.n);
+        assert_int_equal(ota_tuf_client_time_floor(fx->c), NOW + 60);
+        ota_buf_free(&bytes);
+        /* The mirror path agrees, and the bundle path again too. */
+        assert_err(refresh(fx, &det), 0, &det);
+        assert_versions(fx, 3, fx->ts_v, fx->snap_v, fx->tg_v);
+    }
+    /* Already current. */
+    make_bundle(fx, &bytes, b);
+    assert_int_equal(b->nroots, 0);
+    assert_int_equal(b->nroot_checkpoints, 0);
+    assert_int_equal(b->snapshot.len, 0);
+    assert_int_equal(b->targets.len, 0);
+    assert_int_equal(b->nconsistency, 0);
+    assert_int_equal(b->ninclusion, 1);
+    print_message("bundle when current: %zu bytes\n", bytes.len);
+    assert_err(refresh_bundle(fx, b, &det), 0, &det);
+    assert_versions(fx, 3, fx->ts_v, fx->snap_v, fx->tg_v);
+    /* Downloads work from a fetcher after a bundle refresh. */
+    ota_buf_free(&bytes);
+
+    /* A bundle for another state is refused before anything is checked. */
+    device(fx, "behind2");
+    struct ota_bundle_request req = {.root_version = 1, .checkpoint_size = 0};
+    ota_buf_init(&bytes, OTA_BUNDLE_MAX_LEN);
+    assert_err(ota_bundle_build(&bytes, fx->f, &req, &det), 0, &det);
+    assert_err(ota_bundle_parse(b, bytes.data, bytes.len, &det), 0, &det);
+    device(fx, "behind");
+    assert_err(refresh_bundle(fx, b, &det), OTA_ERR_BUNDLE_BASE, &det);
+    assert_non_null(strstr(det.msg, "root v3"));
+    ota_buf_free(&bytes);
+    /* A root the repository does not have, a checkpoint beyond the log. */
+    req.root_version = 9;
+    assert_err(ota_bundle_build(&bytes, fx->f, &req, &det), OTA_ERR_BUNDLE_BASE, &det);
+    req.root_version = 1;
+    req.checkpoint_size = fx->log.n + 1;
+    assert_err(ota_bundle_build(&bytes, fx->f, &req, &det), OTA_ERR_BUNDLE_BASE, &det);
+    assert_int_equal(bytes.len, 0);
+    free(b);
+}
+
+static void copy_state(const char *from, const char *to);
+
+/* Points f at a copy of its bytes (with a NUL after them), to be altered;
+ * returns the copy (free()). */
+static uint8_t *dup_file(struct ota_bundle_file *f)
+{
+    uint8_t *c = malloc(f->len + 1);
+    assert_non_null(c);
+    memcpy(c, f->data, f->len);
+    c[f->len] = 0;
+    f->data = c;
+    return c;
+}
+
+/* A hex digit of the first signature of a metadata file, swapped for
+ * another hex digit (the JSON stays valid, the signature does not). */
+static uint8_t *flip_sig(struct ota_bundle_file *f)
+{
+    uint8_t *c = dup_file(f);
+    char *sig = strstr((char *)c, "\"sig\":\"");
+    assert_non_null(sig);
+    sig += 10;
+    *sig = *sig == 'a' ? 'b' : 'a';
+    return c;
+}
+
+/* What a device at "rotation" does with each flawed bundle: refused with
+ * the error the mirror path gives for the same fault, state unchanged.
+ * (Every field of the format, flipped or dropped, is the system test's
+ * table: tests/system/test_bundle.py.) */
+static void test_bundle_refusals(void **state)
+{
+    struct fx *fx = *state;
+    struct ota_detail det = {{0}};
+    bundle_history(fx);
+    char saved[128];
+    snprintf(saved, sizeof(saved), "%s/saved", fx->base);
+    device(fx, "rotation");
+    ota_tuf_client_free(fx->c);
+    fx->c = NULL;
+    copy_state(fx->opts.state_dir, saved);
+    device(fx, "rotation");
+    struct ota_buf bytes;
+    struct ota_bundle *good = malloc(sizeof(*good)), *b = malloc(sizeof(*b));
+    assert_non_null(good);
+    assert_non_null(b);
+    make_bundle(fx, &bytes, good);
+    assert_int_equal(good->nconsistency, 3); /* from 7, and from each root checkpoint */
+
+    struct {
+        const char *what;
+        int want;
+    } cases[] = {
+        {"newest root dropped", OTA_ERR_BUNDLE_INCOMPLETE},
+        {"newest root dropped and not announced", OTA_ERR_QUORUM},
+        {"root checkpoint 2 dropped", OTA_ERR_QUORUM},
+        {"root 2 flipped", OTA_ERR_BAD_SIGNATURE},
+        {"root checkpoint 3 flipped", OTA_ERR_BAD_SIGNATURE},
+        {"consistency proof flipped", OTA_ERR_PROOF},
+        {"consistency proof dropped", OTA_ERR_BUNDLE_INCOMPLETE},
+        {"inclusion of root 2 flipped", OTA_ERR_NOT_IN_LOG},
+        {"inclusion of the snapshot dropped", OTA_ERR_BUNDLE_INCOMPLETE},
+        {"checkpoint dropped", OTA_ERR_BUNDLE_INCOMPLETE},
+        {"timestamp flipped", OTA_ERR_BAD_SIGNATURE},
+        {"snapshot flipped", OTA_ERR_HASH_MISMATCH},
+        {"targets dropped", OTA_ERR_BUNDLE_INCOMPLETE},
+        {"base root", OTA_ERR_BUNDLE_BASE},
+        {"base size", OTA_ERR_BUNDLE_BASE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        *b = *good;
+        uint8_t *copy = NULL;
+        switch (i) {
+        case 0:
+            b->nroots--;
+            break;
+        case 1:
+            b->nroots--;
+            b->newest_root--;
+            b->nroot_checkpoints--;
+            break;
+        case 2:
+            b->root_checkpoints[0] = b->root_checkpoints[1];
+            b->nroot_checkpoints--;
+            break;
+        case 3:
+            copy = flip_sig(&b->roots[0]);
+            break;
+        case 4: {
+            copy = dup_file(&b->root_checkpoints[1]);
+            char *line = strstr((char *)copy, "witness5.example ");
+            assert_non_null(line);
+            char *sig = line + strlen("witness5.example ") + 40;
+            *sig = *sig == 'A' ? 'B' : 'A';
+            break;
+        }
+        case 5:
+            b->consistency[0].hashes =
+                memcpy(copy = malloc(32 * b->consistency[0].count), b->consistency[0].hashes,
+                       32 * b->consistency[0].count);
+            copy[5] ^= 0x80;
+            break;
+        case 6:
+            b->consistency[0] = b->consistency[--b->nconsistency];
+            break;
+        case 7:
+            b->inclusion[0].hashes = memcpy(copy = malloc(32 * b->inclusion[0].count),
+                                            b->inclusion[0].hashes, 32 * b->inclusion[0].count);
+            copy[0] ^= 0x80;
+            break;
+        case 8:
+            b->ninclusion--;
+            break;
+        case 9:
+            b->checkpoint.len = 0;
+            break;
+        case 10:
+            copy = flip_sig(&b->timestamp);
+            break;
+        case 11:
+            copy = dup_file(&b->snapshot);
+            copy[40] ^= 0x01;
+            break;
+        case 12:
+            b->targets.len = 0;
+            break;
+        case 13:
+            b->base_root = 2;
+            break;
+        default:
+            b->base_size++;
+            break;
+        }
+        ota_tuf_client_free(fx->c);
+        fx->c = NULL;
+        copy_state(saved, fx->opts.state_dir);
+        assert_err(open_client(fx, &det), 0, &det);
+        int rc = refresh_bundle(fx, b, &det);
+        if (rc != cases[i].want)
+            fail_msg("%s: got %s (%s), want %s", cases[i].what, ota_errname(rc), det.msg,
+                     ota_errname(cases[i].want));
+        /* Nothing trusted beyond what was proven: never the new targets,
+         * never the new checkpoint (each file is trusted once proven, in
+         * the workflow's order: a dropped targets leaves the proven
+         * snapshot). */
+        if (trusted_version(fx, OTA_TUF_TARGETS) != 4)
+            fail_msg("%s: targets v%llu trusted", cases[i].what,
+                     (unsigned long long)trusted_version(fx, OTA_TUF_TARGETS));
+        assert_int_equal(stored_size(fx), 9);
+        free(copy);
+    }
+
+    /* A per-root checkpoint from a fork of the log: root 2 is in it (with
+     * its own inclusion proof), but the consistency proof from it to the
+     * log's checkpoint cannot lead from one signed root to the other. */
+    *b = *good;
+    const struct ota_bundle_inclusion *in2 = &good->inclusion[0];
+    assert_int_equal(in2->role, OTA_TUF_ROOT);
+    assert_int_equal(in2->version, 2);
+    struct log fork = fx->log;
+    fork.n = in2->size;
+    log_filler(&fork, 1, 0x99);
+    put_note_as(fx, "fork-cp", ORIGIN, &fork, fork.n, fx->logkey,
+                (struct cosig[]){{W1, NOW}, {W2, NOW}, {W3, NOW}}, 3);
+    char p[512];
+    snprintf(p, sizeof(p), "%s/ledger/fork-cp", fx->repo);
+    size_t fork_len;
+    uint8_t *fork_note = read_path(p, &fork_len);
+    assert_non_null(fork_note);
+    b->root_checkpoints[0] = (struct ota_bundle_file){2, fork_note, fork_len};
+    struct ota_merkle_proof *ip = malloc(sizeof(*ip)), *cp = malloc(sizeof(*cp));
+    assert_non_null(ip);
+    assert_non_null(cp);
+    ip->count = 0;
+    nt_path(ip, (const uint8_t(*)[NH])fork.leaf, in2->index, 0, fork.n);
+    b->inclusion[0] = (struct ota_bundle_inclusion){OTA_TUF_ROOT, 2,         in2->index,
+                                                    fork.n,       ip->count, &ip->hash[0][0]};
+    /* Its consistency proof: the real one's hashes (any would do). */
+    cp->count = ota_merkle_consistency_len(fork.n, fx->log.n);
+    memset(cp->hash, 0x42, sizeof(cp->hash));
+    size_t k = 0;
+    for (size_t i = 0; i < b->nconsistency; i++)
+        if (b->consistency[i].size1 == in2->size)
+            k = i;
+    b->consistency[k] =
+        (struct ota_bundle_consistency){fork.n, fx->log.n, cp->count, &cp->hash[0][0]};
+    ota_tuf_client_free(fx->c);
+    fx->c = NULL;
+    copy_state(saved, fx->opts.state_dir);
+    assert_err(open_client(fx, &det), 0, &det);
+    assert_err(refresh_bundle(fx, b, &det), OTA_ERR_PROOF, &det);
+    assert_non_null(strstr(det.msg, "root-checkpoint/2"));
+    assert_non_null(strstr(det.msg, "forked"));
+    assert_int_equal(trusted_version(fx, OTA_TUF_SNAPSHOT), 4);
+    assert_int_equal(stored_size(fx), 9);
+    free(ip);
+    free(cp);
+    free(fork_note);
+    ota_buf_free(&bytes);
+    free(good);
+    free(b);
+}
+
 /* ---- refusals: inclusion ---------------------------------------------------------------- */
 
 static void test_snapshot_not_in_log(void **state)
@@ -1087,9 +1618,6 @@ static void test_replayed_stale_checkpoint(void **state)
 }
 
 /* ---- the time floor (DESIGN §6) ---------------------------------------------------------- */
-
-#define DAY  86400LL
-#define YEAR (365 * DAY)
 
 /* The floor as stored in the state (0 when absent). */
 static int64_t stored_floor(const struct fx *fx)
@@ -1515,6 +2043,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_witness_set_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_catch_up_across_retired_witness_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_root_checkpoint_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bundle_every_starting_point, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bundle_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_not_in_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_root_not_in_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_ledger_field_refuses_root, setup, teardown),
