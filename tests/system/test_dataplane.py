@@ -76,6 +76,13 @@ def release_fixture(tmp_path):
     return make_release(tmp_path, *images())
 
 
+@pytest.fixture(name="shared_release", scope="module")
+def shared_release_fixture(tmp_path_factory):
+    """The same release, made once for the tests that only read it (CI
+    time): they must not change its repository or files."""
+    return make_release(tmp_path_factory.mktemp("shared"), *images())
+
+
 @pytest.fixture(name="mirror_factory", params=["nginx", "server"])
 def mirror_factory_fixture(request, tmp_path, nginx_factory):
     """Starts a static mirror of a directory: nginx, or otachain-server's
@@ -281,11 +288,11 @@ def test_flipped_byte_in_delta_refused_falls_back(tmp_path, release, nginx_facto
     assert copied + fetched + from_delta == total
 
 
-def test_server_ignoring_range_gets_full_image(tmp_path, release, nginx_factory):
+def test_server_ignoring_range_gets_full_image(tmp_path, shared_release, nginx_factory):
     """A mirror that ignores Range (nginx max_ranges 0: 200 with the whole
     file): the full image target instead, through the TUF client's fetcher,
     each chunk checked against the index before it is written."""
-    repo, v1, v2, cur = release
+    repo, v1, v2, cur = shared_release
     srv = nginx_factory(root=repo.public, extra_conf="        max_ranges 0;\n")
     out = tmp_path / "new.img"
     p = fetch(repo, srv, tmp_path / "st", out, current=cur, extra=("--no-delta",), check=True)
@@ -299,11 +306,11 @@ def test_server_ignoring_range_gets_full_image(tmp_path, release, nginx_factory)
                r[2] == 200 and r[3] == len(v2) for r in srv.requests())
 
 
-def test_python_http_server_mirror(tmp_path, release):
+def test_python_http_server_mirror(tmp_path, shared_release):
     """Acceptance 7 of issue 9: `python3 -m http.server` (no Range at all)
     still serves the update, verified; a flipped byte in its image target
     is refused, naming the chunk."""
-    repo, v1, v2, cur = release
+    repo, v1, v2, cur = shared_release
     mirror = tmp_path / "mirror"
     shutil.copytree(repo.public, mirror)
     port = free_port()
@@ -586,10 +593,10 @@ def test_fetch_with_ledger(tmp_path, nginx_factory):
     assert stat(p.stdout, "ranges") >= 1
 
 
-def test_fetch_arguments_refused_before_any_transfer(tmp_path, release, nginx_factory):
+def test_fetch_arguments_refused_before_any_transfer(tmp_path, shared_release, nginx_factory):
     """Issue 10: arguments that cannot work are usage errors (exit 2,
     invalid_arg), found before the first request."""
-    repo, v1, v2, cur = release
+    repo, v1, v2, cur = shared_release
     srv = nginx_factory(root=repo.public)
     out = tmp_path / "new.img"
     for url in ("ftp://127.0.0.1/x", "file:///etc", "127.0.0.1"):
@@ -613,10 +620,10 @@ def test_fetch_arguments_refused_before_any_transfer(tmp_path, release, nginx_fa
     assert srv.requests() == []
 
 
-def test_empty_range_answer_is_truncated(tmp_path, release, nginx_factory):
+def test_empty_range_answer_is_truncated(tmp_path, shared_release, nginx_factory):
     """Issue 10: a 206 without a body is `truncated` (exit 1), as a short
     one is (test_truncated_pack_refused), not `network`."""
-    repo, v1, v2, cur = release
+    repo, v1, v2, cur = shared_release
     srv = nginx_factory(root=repo.public, extra_conf="        location /chunks/ { return 206; }\n")
     out = tmp_path / "new.img"
     p = fetch(repo, srv, tmp_path / "st", out, current=cur)
@@ -625,10 +632,10 @@ def test_empty_range_answer_is_truncated(tmp_path, release, nginx_factory):
     assert not out.exists()
 
 
-def test_delta_error_status_named(tmp_path, release, nginx_factory):
+def test_delta_error_status_named(tmp_path, shared_release, nginx_factory):
     """Issue 10: a delta answered with 500 says so (status and URL) in the
     warning, and the chunks serve the update."""
-    repo, v1, v2, cur = release
+    repo, v1, v2, cur = shared_release
     srv = nginx_factory(root=repo.public, extra_conf="        location /deltas/ { return 500; }\n")
     out = tmp_path / "new.img"
     p = fetch(repo, srv, tmp_path / "st", out, current=cur, check=True)
@@ -714,8 +721,8 @@ def check_slot_fetch(repo, srv, tmp_path, slot, cur, v2):
     assert not os.path.exists(f"{slot}.part")
 
 
-def test_fetch_into_slot(tmp_path, nginx_factory, loops):
-    repo, v1, v2, cur = make_release(tmp_path, *images())
+def test_fetch_into_slot(tmp_path, shared_release, nginx_factory, loops):
+    repo, v1, v2, cur = shared_release
     srv = nginx_factory(root=repo.public)
     if can_loop():
         b = Loop(tmp_path / "slot-b.img", 4 << 20)
@@ -742,10 +749,10 @@ def test_fetch_into_slot(tmp_path, nginx_factory, loops):
     assert len(image_requests(srv)) == before
 
 
-def test_mounted_slot_refused(tmp_path, nginx_factory, loops):
+def test_mounted_slot_refused(tmp_path, shared_release, nginx_factory, loops):
     if not can_loop():
         pytest.skip("no loop devices here (needs root and /dev/loop-control)")
-    repo, v1, v2, cur = make_release(tmp_path, *images())
+    repo, v1, v2, cur = shared_release
     srv = nginx_factory(root=repo.public)
     a = Loop(tmp_path / "slot-a.img", 8 << 20)
     loops.append(a)
@@ -760,12 +767,12 @@ def test_mounted_slot_refused(tmp_path, nginx_factory, loops):
     assert "is the backing file of /dev/loop" in p.stderr
 
 
-def test_file_output_without_room(tmp_path, nginx_factory):
+def test_file_output_without_room(tmp_path, shared_release, nginx_factory):
     """--out on a file system with less room than the image: no_space
     before the first byte of it."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    repo, v1, v2, cur = make_release(tmp_path, *images())
+    repo, v1, v2, cur = shared_release
     srv = nginx_factory(root=repo.public)
     small = tmp_path / "small"
     small.mkdir()
