@@ -177,35 +177,59 @@ static int store(const struct ota_journal *j, const struct ota_agent_cfg *cfg,
 }
 
 static void set_outcome(struct ota_journal *j, const struct ota_agent_cfg *cfg,
-                        enum ota_journal_outcome o, const char *version, int err,
+                        enum ota_journal_outcome o, const struct ota_journal_release *r, int err,
                         const char *detail)
 {
     j->outcome = o;
-    snprintf(j->outcome_version, sizeof(j->outcome_version), "%s", version);
+    snprintf(j->outcome_version, sizeof(j->outcome_version), "%s", r->version);
+    snprintf(j->outcome_target, sizeof(j->outcome_target), "%s", r->target);
     snprintf(j->outcome_error, sizeof(j->outcome_error), "%s", err != 0 ? ota_errname(err) : "");
     snprintf(j->outcome_detail, sizeof(j->outcome_detail), "%s", detail != NULL ? detail : "");
     j->outcome_time = now_of(cfg);
     j->reported = false;
 }
 
+static void view_of(struct ota_device_view *v, const struct ota_journal *j, const char *booted,
+                    const struct ota_agent_cfg *cfg)
+{
+    v->product = cfg->product;
+    v->hardware = cfg->hardware;
+    v->booted_slot = booted;
+    v->journal = j;
+}
+
+/* Tells the source (the server) the device's state as j says it, with r
+ * (a refusal or failure; may be NULL). Best effort: the state is sent
+ * again with the next report or round. Returns whether it was stored. */
+static bool report(const struct ota_journal *j, const char *booted, const struct ota_report *r,
+                   const struct ota_agent_cfg *cfg)
+{
+    struct ota_device_view view;
+    struct ota_detail det = {{0}};
+
+    if (cfg->source == NULL || cfg->source->report == NULL)
+        return false;
+    view_of(&view, j, booted, cfg);
+    if (cfg->source->report(cfg->source->ctx, &view, r, &det) != 0) {
+        logf_(cfg, "report to the %s not sent (%s)", cfg->source->name, det.msg);
+        return false;
+    }
+    return true;
+}
+
 /* Tells the source (the server) about the outcome in j, once. A failed
  * report is kept for the next start or round. */
-static void report_outcome(struct ota_journal *j, const struct ota_agent_cfg *cfg)
+static void report_outcome(struct ota_journal *j, const char *booted,
+                           const struct ota_agent_cfg *cfg)
 {
-    static const char *const events[] = {"", "committed", "rolled_back", "fell_back", "failed"};
-    struct ota_report r;
     struct ota_detail det = {{0}};
 
     if (j->outcome == OTA_OUTCOME_NONE || j->reported || cfg->source == NULL ||
         cfg->source->report == NULL)
         return;
-    r.event = events[j->outcome];
-    r.version = j->outcome_version;
-    r.error = j->outcome_error;
-    r.detail = j->outcome_detail;
-    if (cfg->source->report(cfg->source->ctx, &r, &det) != 0) {
-        logf_(cfg, "report of %s %s not sent (%s); kept for the next round", r.event, r.version,
-              det.msg);
+    if (!report(j, booted, NULL, cfg)) {
+        logf_(cfg, "%s of %s kept for the next report", ota_journal_outcome_name(j->outcome),
+              j->outcome_version);
         return;
     }
     j->reported = true;
@@ -264,7 +288,7 @@ static int commit(enum ota_agent_action *action, struct ota_journal *j, unsigned
     if (j->pending.security_version > j->security_floor)
         j->security_floor = j->pending.security_version;
     j->phase = OTA_PHASE_IDLE;
-    set_outcome(j, cfg, OTA_OUTCOME_COMMITTED, j->pending.version, 0, "");
+    set_outcome(j, cfg, OTA_OUTCOME_COMMITTED, &j->pending, 0, "");
     memset(&j->pending, 0, sizeof(j->pending));
     rc = store(j, cfg, det);
     if (rc != 0)
@@ -272,14 +296,15 @@ static int commit(enum ota_agent_action *action, struct ota_journal *j, unsigned
     logf_(cfg, "committed %s on slot %s (security floor %" PRIu64 ")", j->installed.version,
           j->installed.slot, j->security_floor);
     *action = OTA_ACTION_COMMITTED;
-    report_outcome(j, cfg);
+    report_outcome(j, cfg->slots[booted].name, cfg);
     return 0;
 }
 
 /* Ends a failed trial: R blocked, installed unchanged, idle. */
 static int finish_failed(enum ota_agent_action *action, struct ota_journal *j,
                          enum ota_journal_outcome o, int err, const char *detail,
-                         const struct ota_agent_cfg *cfg, struct ota_detail *det)
+                         const char *booted, const struct ota_agent_cfg *cfg,
+                         struct ota_detail *det)
 {
     char version[sizeof(j->pending.version)];
     int rc;
@@ -287,7 +312,7 @@ static int finish_failed(enum ota_agent_action *action, struct ota_journal *j,
     memcpy(version, j->pending.version, sizeof(version));
     ota_journal_block(j, j->pending.sha256);
     j->phase = OTA_PHASE_IDLE;
-    set_outcome(j, cfg, o, version, err, detail);
+    set_outcome(j, cfg, o, &j->pending, err, detail);
     memset(&j->pending, 0, sizeof(j->pending));
     rc = store(j, cfg, det);
     if (rc != 0)
@@ -295,7 +320,7 @@ static int finish_failed(enum ota_agent_action *action, struct ota_journal *j,
     logf_(cfg, "%s: %s (%s); back on %s %s", ota_journal_outcome_name(o), version, ota_errname(err),
           j->installed.slot, j->installed.version);
     *action = o == OTA_OUTCOME_FELL_BACK ? OTA_ACTION_FELL_BACK : OTA_ACTION_ROLLED_BACK;
-    report_outcome(j, cfg);
+    report_outcome(j, booted, cfg);
     return 0;
 }
 
@@ -308,7 +333,7 @@ static int roll_back(enum ota_agent_action *action, struct ota_journal *j, int e
 
     if (j->phase != OTA_PHASE_ROLLING_BACK) {
         j->phase = OTA_PHASE_ROLLING_BACK;
-        set_outcome(j, cfg, OTA_OUTCOME_ROLLED_BACK, j->pending.version, err, detail);
+        set_outcome(j, cfg, OTA_OUTCOME_ROLLED_BACK, &j->pending, err, detail);
         rc = store(j, cfg, det);
         if (rc != 0)
             return rc;
@@ -355,7 +380,7 @@ int ota_agent_start(enum ota_agent_action *action, struct ota_journal *j,
         if (strcmp(b, j->installed.slot) != 0)
             logf_(cfg, "warning: booted slot %s, but the journal says %s runs %s", b,
                   j->installed.slot, j->installed.version);
-        report_outcome(j, cfg);
+        report_outcome(j, b, cfg);
         return 0;
     }
     rc = cfg->boot->get(cfg->boot->ctx, &e, det);
@@ -373,8 +398,8 @@ int ota_agent_start(enum ota_agent_action *action, struct ota_journal *j,
         }
         char detail[sizeof(j->outcome_detail)];
         memcpy(detail, j->outcome_detail, sizeof(detail));
-        return finish_failed(action, j, OTA_OUTCOME_ROLLED_BACK, OTA_ERR_HEALTH_CHECK, detail, cfg,
-                             det);
+        return finish_failed(action, j, OTA_OUTCOME_ROLLED_BACK, OTA_ERR_HEALTH_CHECK, detail, b,
+                             cfg, det);
     }
     /* INSTALLED or ARMED. */
     if (strcmp(b, j->pending.slot) == 0) {
@@ -412,7 +437,7 @@ int ota_agent_start(enum ota_agent_action *action, struct ota_journal *j,
     snprintf(detail, sizeof(detail),
              "slot %s did not boot to the agent within the bootloader's limit; it booted %s",
              j->pending.slot, b);
-    return finish_failed(action, j, OTA_OUTCOME_FELL_BACK, OTA_ERR_FELL_BACK, detail, cfg, det);
+    return finish_failed(action, j, OTA_OUTCOME_FELL_BACK, OTA_ERR_FELL_BACK, detail, b, cfg, det);
 }
 
 /* ----------------------------------------------------------- the round */
@@ -469,7 +494,7 @@ static int write_slot(const char *image, const struct ota_journal_release *r, co
     return rc;
 }
 
-static int arm(enum ota_agent_action *action, struct ota_journal *j,
+static int arm(enum ota_agent_action *action, struct ota_journal *j, const char *booted,
                const struct ota_agent_cfg *cfg, struct ota_detail *det)
 {
     int rc = cfg->boot->check(cfg->boot->ctx, det);
@@ -486,6 +511,7 @@ static int arm(enum ota_agent_action *action, struct ota_journal *j,
     if (rc != 0)
         return rc;
     logf_(cfg, "armed: slot %s boots %s on trial", j->pending.slot, j->pending.version);
+    (void)report(j, booted, NULL, cfg);
     return reboot(action, cfg, det);
 }
 
@@ -494,27 +520,22 @@ static int path_in(char out[PATH_MAX], const char *dir, const char *name)
     return snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX ? OTA_ERR_INVALID_ARG : 0;
 }
 
-int ota_agent_round(enum ota_agent_action *action, struct ota_journal *j,
-                    const struct ota_agent_cfg *cfg, struct ota_detail *det)
+/* The round once the booted slot is known. On failure, refused names the
+ * release the source refused by the release rules ("" when none). */
+static int round_(enum ota_agent_action *action, struct ota_journal *j, unsigned booted,
+                  char refused[OTA_JOURNAL_PATH_MAX + 1], const struct ota_agent_cfg *cfg,
+                  struct ota_detail *det)
 {
+    const char *b = cfg->slots[booted].name;
     struct ota_offer offer;
     struct ota_journal_release cur;
     struct ota_install_dst dst;
-    struct ota_device_view view = {cfg->product, cfg->hardware, j};
+    struct ota_device_view view;
     char work[PATH_MAX], image[PATH_MAX];
-    unsigned booted, target = 0;
+    unsigned target = 0;
     int installed_slot, rc;
     bool found = false;
 
-    *action = OTA_ACTION_NONE;
-    if (j->phase == OTA_PHASE_ARMED || j->phase == OTA_PHASE_ROLLING_BACK) {
-        ota_detail_set(det, "an update is %s: reboot to finish it",
-                       ota_journal_phase_name(j->phase));
-        return 0;
-    }
-    rc = ota_agent_booted_slot(&booted, cfg, det);
-    if (rc != 0)
-        return rc;
     /* Refuse to install what could never be armed. */
     rc = cfg->boot->check(cfg->boot->ctx, det);
     if (rc != 0) {
@@ -522,7 +543,7 @@ int ota_agent_round(enum ota_agent_action *action, struct ota_journal *j,
         return rc;
     }
     if (j->phase == OTA_PHASE_INSTALLED)
-        return arm(action, j, cfg, det);
+        return arm(action, j, b, cfg, det);
     installed_slot = slot_index(cfg, j->installed.slot);
     if (installed_slot < 0 || (unsigned)installed_slot != booted) {
         ota_detail_set(det, "booted slot %s is not the installed slot %s: not updating",
@@ -530,9 +551,13 @@ int ota_agent_round(enum ota_agent_action *action, struct ota_journal *j,
         return OTA_ERR_SLOT_UNKNOWN;
     }
     memset(&cur, 0, sizeof(cur));
+    memset(&offer, 0, sizeof(offer));
+    view_of(&view, j, b, cfg);
     rc = cfg->source->check(cfg->source->ctx, &offer, &found, &cur, &view, det);
-    if (rc != 0)
+    if (rc != 0) {
+        snprintf(refused, OTA_JOURNAL_PATH_MAX + 1, "%s", offer.target);
         return rc;
+    }
     if (j->installed.length == 0 && cur.length != 0) {
         /* The factory release is a signed target: remember its hash and
          * length (chunk reuse and deltas need them). */
@@ -567,6 +592,7 @@ int ota_agent_round(enum ota_agent_action *action, struct ota_journal *j,
         if (rc != 0)
             return rc;
     }
+    (void)report(j, b, NULL, cfg);
     rc = run_hook(cfg, &cfg->pre_install, "pre-install", &j->pending, target, det);
     if (rc == 0)
         rc = path_in(work, cfg->state_dir, "download");
@@ -599,5 +625,32 @@ int ota_agent_round(enum ota_agent_action *action, struct ota_journal *j,
     rc = store(j, cfg, det);
     if (rc != 0)
         return rc;
-    return arm(action, j, cfg, det);
+    (void)report(j, b, NULL, cfg);
+    return arm(action, j, b, cfg, det);
+}
+
+int ota_agent_round(enum ota_agent_action *action, struct ota_journal *j,
+                    const struct ota_agent_cfg *cfg, struct ota_detail *det)
+{
+    char refused[OTA_JOURNAL_PATH_MAX + 1] = "";
+    unsigned booted;
+    int rc;
+
+    *action = OTA_ACTION_NONE;
+    if (j->phase == OTA_PHASE_ARMED || j->phase == OTA_PHASE_ROLLING_BACK) {
+        ota_detail_set(det, "an update is %s: reboot to finish it",
+                       ota_journal_phase_name(j->phase));
+        return 0;
+    }
+    rc = ota_agent_booted_slot(&booted, cfg, det);
+    if (rc != 0)
+        return rc;
+    rc = round_(action, j, booted, refused, cfg, det);
+    if (rc != 0) {
+        /* Every refusal and failure goes to the server with its name. */
+        struct ota_report r = {rc, det != NULL ? det->msg : "", refused};
+
+        (void)report(j, cfg->slots[booted].name, &r, cfg);
+    }
+    return rc;
 }

@@ -1,4 +1,5 @@
-/* The mirror-list source of the device agent (agent.h).
+/* The verified repository behind both sources of the device agent
+ * (agent_int.h), and the mirror-list source (agent.h).
  *
  * check: for each mirror in order, a fresh TUF client on the trusted
  * state runs the whole workflow with the ledger rule; the first mirror
@@ -27,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "otachain/agent.h"
+#include "agent_int.h"
 #include "otachain/chunk_index.h"
 #include "otachain/dp_fetch.h"
 #include "otachain/output.h"
@@ -37,7 +38,7 @@
 #include "otachain/tuf.h"
 #include "otachain/tuf_client.h"
 
-struct mirror_src {
+struct agent_repo {
     char *urls[OTA_AGENT_MAX_MIRRORS];
     unsigned n;
     char *tuf_dir;
@@ -51,16 +52,17 @@ struct mirror_src {
     const struct ota_fs_hook *hook;
     void (*log)(void *ctx, const char *msg);
     void *log_ctx;
-    /* The mirror check verified, and its client. */
+    const char *kind; /* "mirror" or "server", in log lines */
+    /* The base URL verify verified, and its client. */
     int active;
     struct ota_tuf_client *client;
     struct ota_fetcher *fetcher;
 };
 
-static void mlog(const struct mirror_src *m, const char *fmt, ...)
+static void mlog(const struct agent_repo *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void mlog(const struct mirror_src *m, const char *fmt, ...)
+static void mlog(const struct agent_repo *m, const char *fmt, ...)
 {
     char msg[768];
     va_list ap;
@@ -73,7 +75,7 @@ static void mlog(const struct mirror_src *m, const char *fmt, ...)
     m->log(m->log_ctx, msg);
 }
 
-static void drop_client(struct mirror_src *m)
+static void drop_client(struct agent_repo *m)
 {
     ota_tuf_client_free(m->client);
     ota_fetcher_free(m->fetcher);
@@ -83,7 +85,7 @@ static void drop_client(struct mirror_src *m)
 }
 
 /* Runs the TUF workflow (with the ledger rule) against mirror i. */
-static int verify_mirror(struct mirror_src *m, unsigned i, struct ota_detail *det)
+static int verify_mirror(struct agent_repo *m, unsigned i, struct ota_detail *det)
 {
     struct ota_tuf_client_opts copts;
     int64_t now = ota_clock_now(m->clock);
@@ -133,60 +135,80 @@ static bool lists_hardware(const struct ota_release *r, const char *hw)
     return false;
 }
 
-static int mirror_check(void *ctx, struct ota_offer *out, bool *found,
-                        struct ota_journal_release *installed_out,
-                        const struct ota_device_view *dev, struct ota_detail *det)
+/* The release module's view of this device: product, hardware, security
+ * floor, and the installed version (NULL when it is not SemVer: then
+ * nothing is newer). */
+static void device_of(struct ota_release_device *rdev, struct ota_semver *installed,
+                      const struct ota_device_view *dev)
 {
-    struct mirror_src *m = ctx;
     const struct ota_journal *j = dev->journal;
-    const struct ota_tuf_meta *md;
+
+    memset(rdev, 0, sizeof(*rdev));
+    rdev->product = dev->product;
+    rdev->hardware = dev->hardware;
+    rdev->security_floor = j->security_floor;
+    if (ota_semver_parse(installed, j->installed.version, strlen(j->installed.version), NULL) == 0)
+        rdev->installed = installed;
+}
+
+static void offer_of(struct ota_offer *out, const struct ota_tuf_target *t,
+                     const struct ota_release *r)
+{
+    snprintf(out->target, sizeof(out->target), "%s", t->path);
+    memcpy(out->version, r->version.text, r->version.len + 1); /* len checked */
+    memcpy(out->sha256, t->sha256, OTA_SHA256_LEN);
+    out->length = t->length;
+    out->security_version = r->security_version;
+}
+
+void agent_repo_installed(const struct agent_repo *m, struct ota_journal_release *out,
+                          const struct ota_device_view *dev)
+{
+    const struct ota_tuf_meta *md = ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS);
+    struct ota_release_device rdev;
+    struct ota_semver installed;
+    struct ota_release r;
+
+    device_of(&rdev, &installed, dev);
+    for (size_t i = 0; md != NULL && rdev.installed != NULL && i < md->ntargets; i++) {
+        const struct ota_tuf_target *t = &md->targets[i];
+
+        if (release_of(&r, t) && strcmp(r.product, dev->product) == 0 &&
+            lists_hardware(&r, dev->hardware) && ota_semver_compare(&r.version, &installed) == 0) {
+            memcpy(out->sha256, t->sha256, OTA_SHA256_LEN);
+            out->length = t->length;
+            out->security_version = r.security_version;
+            snprintf(out->target, sizeof(out->target), "%s", t->path);
+        }
+    }
+}
+
+int agent_repo_choose(struct agent_repo *m, struct ota_offer *out, bool *found,
+                      const struct ota_device_view *dev, struct ota_detail *det)
+{
+    const struct ota_journal *j = dev->journal;
+    const struct ota_tuf_meta *md = ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS);
     const struct ota_tuf_target *best = NULL;
     struct ota_release bestr, r;
     struct ota_semver installed;
     struct ota_release_device rdev;
-    struct ota_detail d;
-    int rc = OTA_ERR_NO_SOURCE;
     unsigned skipped_floor = 0, skipped_blocked = 0;
 
     *found = false;
     memset(out, 0, sizeof(*out));
-    ota_detail_set(det, "no mirror configured");
-    /* One deadline for the whole round, metadata and image (slow
-     * retrieval: include/otachain/http.h rule 4). */
-    ota_http_round_start(&m->http);
-    for (unsigned i = 0; i < m->n; i++) {
-        d.msg[0] = '\0';
-        rc = verify_mirror(m, i, &d);
-        if (rc == 0)
-            break;
-        mlog(m, "mirror %s dropped for this round: %s: %s", m->urls[i], ota_errname(rc), d.msg);
-        ota_detail_set(det, "%s: %s", m->urls[i], d.msg);
+    if (m->client == NULL) {
+        ota_detail_set(det, "choosing a release before the repository was verified");
+        return OTA_ERR_INVALID_ARG;
     }
-    if (rc != 0)
-        return rc;
     /* The release module's verdict decides (product, hardware, security
      * floor, newer); a version that is not SemVer installs nothing newer. */
-    memset(&rdev, 0, sizeof(rdev));
-    rdev.product = dev->product;
-    rdev.hardware = dev->hardware;
-    rdev.security_floor = j->security_floor;
-    if (ota_semver_parse(&installed, j->installed.version, strlen(j->installed.version), NULL) == 0)
-        rdev.installed = &installed;
-    md = ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS);
+    device_of(&rdev, &installed, dev);
     for (size_t i = 0; md != NULL && i < md->ntargets; i++) {
         const struct ota_tuf_target *t = &md->targets[i];
         int verdict;
 
         if (!release_of(&r, t))
             continue;
-        if (installed_out != NULL && rdev.installed != NULL &&
-            strcmp(r.product, dev->product) == 0 && lists_hardware(&r, dev->hardware) &&
-            ota_semver_compare(&r.version, &installed) == 0) {
-            memcpy(installed_out->sha256, t->sha256, OTA_SHA256_LEN);
-            installed_out->length = t->length;
-            installed_out->security_version = r.security_version;
-            snprintf(installed_out->target, sizeof(installed_out->target), "%s", t->path);
-        }
         verdict = ota_release_may_install(&r, &rdev, NULL);
         if (verdict == OTA_ERR_SECURITY_FLOOR && rdev.installed != NULL &&
             ota_semver_compare(&r.version, &installed) > 0)
@@ -207,19 +229,54 @@ static int mirror_check(void *ctx, struct ota_offer *out, bool *found,
              skipped_floor, j->security_floor, skipped_blocked);
     if (best == NULL)
         return 0;
-    snprintf(out->target, sizeof(out->target), "%s", best->path);
-    memcpy(out->version, bestr.version.text, bestr.version.len + 1); /* len checked */
-    memcpy(out->sha256, best->sha256, OTA_SHA256_LEN);
-    out->length = best->length;
-    out->security_version = bestr.security_version;
+    offer_of(out, best, &bestr);
     *found = true;
-    mlog(m, "mirror %s: %s offers %s", m->urls[m->active], dev->product, out->version);
+    mlog(m, "%s %s: %s offers %s", m->kind, m->urls[m->active], dev->product, out->version);
+    return 0;
+}
+
+int agent_repo_judge(struct agent_repo *m, struct ota_offer *out, const char *target,
+                     const uint8_t sha256[OTA_SHA256_LEN], uint64_t length,
+                     const struct ota_device_view *dev, struct ota_detail *det)
+{
+    const struct ota_tuf_target *t =
+        ota_tuf_find_target(ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS), target);
+    struct ota_release r;
+    struct ota_semver installed;
+    struct ota_release_device rdev;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (t == NULL || !release_of(&r, t)) {
+        ota_detail_set(det, "%.300s is not a release image in the verified targets", target);
+        return OTA_ERR_TARGET_UNKNOWN;
+    }
+    if (t->length != length) {
+        ota_detail_set(det, "%.300s: assigned with %" PRIu64 " bytes, signed with %" PRIu64, target,
+                       length, t->length);
+        return OTA_ERR_LENGTH_MISMATCH;
+    }
+    if (!ota_ct_equal(t->sha256, sha256, OTA_SHA256_LEN)) {
+        ota_detail_set(det, "%.300s: assigned with another SHA-256 than the signed one", target);
+        return OTA_ERR_HASH_MISMATCH;
+    }
+    device_of(&rdev, &installed, dev);
+    rc = ota_release_may_install(&r, &rdev, det);
+    if (rc == 0 && ota_journal_is_blocked(dev->journal, t->sha256)) {
+        ota_detail_set(det, "%.300s failed on this device before", target);
+        rc = OTA_ERR_BLOCKED;
+    }
+    if (rc != 0) {
+        ota_detail_prefix(det, target);
+        return rc;
+    }
+    offer_of(out, t, &r);
     return 0;
 }
 
 /* The chunk index the image target names, through the TUF client, into
  * file. */
-static int load_index(char file[PATH_MAX], struct mirror_src *m, const struct ota_tuf_target *t,
+static int load_index(char file[PATH_MAX], struct agent_repo *m, const struct ota_tuf_target *t,
                       const char *dir, struct ota_detail *det)
 {
     const char *ipath = json_string_value(json_object_get(t->custom, "index"));
@@ -260,7 +317,7 @@ static int open_index(void *ctx, int *fd, struct ota_detail *det)
     return 0;
 }
 
-static int fetch_from(struct mirror_src *m, const struct ota_offer *offer,
+static int fetch_from(struct agent_repo *m, const struct ota_offer *offer,
                       const struct ota_install_dst *dst, struct ota_detail *det)
 {
     const struct ota_tuf_target *t =
@@ -335,10 +392,9 @@ static bool local_error(int rc)
            rc == OTA_ERR_PERMISSION;
 }
 
-static int mirror_fetch(void *ctx, const struct ota_offer *offer, const struct ota_install_dst *dst,
-                        struct ota_detail *det)
+int agent_repo_fetch(struct agent_repo *m, const struct ota_offer *offer,
+                     const struct ota_install_dst *dst, struct ota_detail *det)
 {
-    struct mirror_src *m = ctx;
     int first = m->active, rc = OTA_ERR_NO_SOURCE;
     struct ota_detail d;
 
@@ -360,16 +416,85 @@ static int mirror_fetch(void *ctx, const struct ota_offer *offer, const struct o
                 ota_detail_set(det, "%s", d.msg);
             return rc;
         }
-        mlog(m, "mirror %s dropped for this round: %s: %s", m->urls[i], ota_errname(rc), d.msg);
+        mlog(m, "%s %s dropped for this round: %s: %s", m->kind, m->urls[i], ota_errname(rc),
+             d.msg);
         ota_detail_set(det, "%s: %s", m->urls[i], d.msg);
     }
     return rc;
 }
 
-static void mirror_destroy(void *ctx)
+int agent_repo_verify(struct agent_repo *m, struct ota_detail *det)
 {
-    struct mirror_src *m = ctx;
+    struct ota_detail d;
+    int rc = OTA_ERR_NO_SOURCE;
 
+    for (unsigned i = 0; i < m->n; i++) {
+        d.msg[0] = '\0';
+        rc = verify_mirror(m, i, &d);
+        if (rc == 0)
+            return 0;
+        mlog(m, "%s %s dropped for this round: %s: %s", m->kind, m->urls[i], ota_errname(rc),
+             d.msg);
+        ota_detail_set(det, "%s: %s", m->urls[i], d.msg);
+    }
+    return rc;
+}
+
+void agent_repo_round_start(struct agent_repo *m)
+{
+    /* One deadline for the whole round, metadata and image (slow
+     * retrieval: include/otachain/http.h rule 4). */
+    ota_http_round_start(&m->http);
+}
+
+const struct ota_http_policy *agent_repo_http(const struct agent_repo *m)
+{
+    return &m->http;
+}
+
+static uint64_t version_of(const struct ota_tuf_client *c, enum ota_tuf_role role)
+{
+    const struct ota_tuf_meta *md = ota_tuf_client_trusted(c, role);
+
+    return md != NULL ? md->version : 0;
+}
+
+int agent_repo_trusted(struct agent_repo *m, struct ota_checkin *c, struct ota_detail *det)
+{
+    struct ota_tuf_client *own = NULL;
+    const struct ota_tuf_client *client = m->client;
+    const struct ota_checkpoint *cp;
+
+    if (client == NULL) {
+        struct ota_tuf_client_opts copts;
+        int rc;
+
+        memset(&copts, 0, sizeof(copts));
+        copts.state_dir = m->tuf_dir;
+        copts.hook = m->hook;
+        rc = ota_tuf_client_open(&own, &copts, m->root, m->root_len, det);
+        if (rc != 0) {
+            ota_detail_prefix(det, m->tuf_dir);
+            return rc;
+        }
+        client = own;
+    }
+    c->root_version = version_of(client, OTA_TUF_ROOT);
+    c->timestamp_version = version_of(client, OTA_TUF_TIMESTAMP);
+    c->snapshot_version = version_of(client, OTA_TUF_SNAPSHOT);
+    c->targets_version = version_of(client, OTA_TUF_TARGETS);
+    cp = ota_tuf_client_checkpoint(client);
+    c->has_checkpoint = cp != NULL;
+    if (cp != NULL) {
+        c->checkpoint_size = cp->size;
+        memcpy(c->checkpoint_hash, cp->root, sizeof(c->checkpoint_hash));
+    }
+    ota_tuf_client_free(own);
+    return 0;
+}
+
+void agent_repo_free(struct agent_repo *m)
+{
     if (m == NULL)
         return;
     drop_client(m);
@@ -383,22 +508,19 @@ static void mirror_destroy(void *ctx)
     free(m);
 }
 
-int ota_source_mirror_new(struct ota_source **out, const struct ota_mirror_cfg *cfg,
-                          struct ota_detail *det)
+int agent_repo_new(struct agent_repo **out, const char *kind, const struct ota_mirror_cfg *cfg,
+                   struct ota_detail *det)
 {
-    struct ota_source *s = calloc(1, sizeof(*s));
-    struct mirror_src *m = calloc(1, sizeof(*m));
+    struct agent_repo *m = calloc(1, sizeof(*m));
     int rc = 0;
 
     *out = NULL;
-    if (s == NULL || m == NULL) {
-        free(s);
-        free(m);
+    if (m == NULL)
         return OTA_ERR_NOMEM;
-    }
     m->active = -1;
+    m->kind = kind;
     if (cfg->nurls == 0 || cfg->nurls > OTA_AGENT_MAX_MIRRORS) {
-        ota_detail_set(det, "%u mirrors (1..%u)", cfg->nurls, OTA_AGENT_MAX_MIRRORS);
+        ota_detail_set(det, "%u %s URLs (1..%u)", cfg->nurls, kind, OTA_AGENT_MAX_MIRRORS);
         rc = OTA_ERR_INVALID_ARG;
     }
     for (unsigned i = 0; rc == 0 && i < cfg->nurls; i++) {
@@ -420,8 +542,7 @@ int ota_source_mirror_new(struct ota_source **out, const struct ota_mirror_cfg *
             rc = OTA_ERR_NOMEM;
     }
     if (rc != 0) {
-        mirror_destroy(m);
-        free(s);
+        agent_repo_free(m);
         return rc;
     }
     memcpy(m->root, cfg->bootstrap_root, cfg->bootstrap_len);
@@ -436,6 +557,56 @@ int ota_source_mirror_new(struct ota_source **out, const struct ota_mirror_cfg *
     m->hook = cfg->hook;
     m->log = cfg->log;
     m->log_ctx = cfg->log_ctx;
+    *out = m;
+    return 0;
+}
+
+/* ------------------------------------------------------ the mirror source */
+
+static int mirror_check(void *ctx, struct ota_offer *out, bool *found,
+                        struct ota_journal_release *installed_out,
+                        const struct ota_device_view *dev, struct ota_detail *det)
+{
+    struct agent_repo *m = ctx;
+    int rc;
+
+    *found = false;
+    memset(out, 0, sizeof(*out));
+    agent_repo_round_start(m);
+    rc = agent_repo_verify(m, det);
+    if (rc != 0)
+        return rc;
+    if (installed_out != NULL)
+        agent_repo_installed(m, installed_out, dev);
+    return agent_repo_choose(m, out, found, dev, det);
+}
+
+static int mirror_fetch(void *ctx, const struct ota_offer *offer, const struct ota_install_dst *dst,
+                        struct ota_detail *det)
+{
+    return agent_repo_fetch(ctx, offer, dst, det);
+}
+
+static void mirror_destroy(void *ctx)
+{
+    agent_repo_free(ctx);
+}
+
+int ota_source_mirror_new(struct ota_source **out, const struct ota_mirror_cfg *cfg,
+                          struct ota_detail *det)
+{
+    struct ota_source *s = calloc(1, sizeof(*s));
+    struct agent_repo *m = NULL;
+    int rc;
+
+    *out = NULL;
+    if (s == NULL)
+        return OTA_ERR_NOMEM;
+    rc = agent_repo_new(&m, "mirror", cfg, det);
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
     s->name = "mirrors";
     s->check = mirror_check;
     s->fetch = mirror_fetch;

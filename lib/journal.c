@@ -185,6 +185,9 @@ int ota_journal_parse(struct ota_journal *out, const void *data, size_t len, str
                 rc = get_str(out->outcome_version, sizeof(out->outcome_version), v, "version",
                              false, det);
             if (rc == 0)
+                rc = get_str(out->outcome_target, sizeof(out->outcome_target), v, "target", false,
+                             det);
+            if (rc == 0)
                 rc =
                     get_str(out->outcome_error, sizeof(out->outcome_error), v, "error", false, det);
             if (rc == 0)
@@ -282,9 +285,10 @@ int ota_journal_encode(char **out, size_t *out_len, const struct ota_journal *j)
     if (rc == 0 && json_object_set(root, "blocked", blocked) != 0)
         rc = OTA_ERR_NOMEM;
     if (rc == 0 && j->outcome != OTA_OUTCOME_NONE) {
-        o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "result", ota_journal_outcome_name(j->outcome),
-                      "version", j->outcome_version, "error", j->outcome_error, "detail",
-                      j->outcome_detail, "reported", j->reported);
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "result",
+                      ota_journal_outcome_name(j->outcome), "version", j->outcome_version, "target",
+                      j->outcome_target, "error", j->outcome_error, "detail", j->outcome_detail,
+                      "reported", j->reported);
         if (o != NULL && j->outcome_time != OTA_TIME_NONE && j->outcome_time >= 0 &&
             json_object_set_new(o, "time", json_integer((json_int_t)j->outcome_time)) != 0) {
             json_decref(o);

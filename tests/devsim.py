@@ -240,7 +240,10 @@ class Device:
 
     @classmethod
     def create(cls, dir, backend, mirrors, root, factory, product="sim", hardware="board-a",
-               ca_file=None, extra_ini="", bootlimit=3, slot_size=SLOT_SIZE):
+               ca_file=None, extra_ini="", bootlimit=3, slot_size=SLOT_SIZE, server=None,
+               device_cert=None, device_key=None):
+        """mirrors: the mirror list; or server: the update server's URL
+        (device_cert, device_key and ca_file for its mutual TLS)."""
         dev = cls(dir, backend)
         dev.dir.mkdir(parents=True, exist_ok=True)
         for s, path in dev.slots.items():
@@ -271,7 +274,10 @@ class Device:
         ]
         if ca_file:
             lines.append(f"ca_file = {ca_file}")
-        lines += ["", "[source]"] + [f"mirror = {m}" for m in mirrors]
+        if device_cert:
+            lines += [f"device_cert = {device_cert}", f"device_key = {device_key}"]
+        lines += ["", "[source]"]
+        lines += [f"server = {server}"] if server else [f"mirror = {m}" for m in mirrors]
         lines += ["", "[slot a]", f"device = {dev.slots['a']}",
                   "", "[slot b]", f"device = {dev.slots['b']}", "", "[bootloader]",
                   f"backend = {backend}"]
@@ -428,7 +434,10 @@ def main(argv=None):
     c = sub.add_parser("create")
     c.add_argument("dir")
     c.add_argument("--backend", default="uboot", choices=["uboot", "file"])
-    c.add_argument("--mirror", action="append", required=True)
+    c.add_argument("--mirror", action="append")
+    c.add_argument("--server", help="the update server's URL (instead of mirrors)")
+    c.add_argument("--device-cert")
+    c.add_argument("--device-key")
     c.add_argument("--root", required=True)
     c.add_argument("--factory", required=True, help="factory image file")
     c.add_argument("--product", default="sim")
@@ -455,8 +464,14 @@ def main(argv=None):
                                    health=a.health, boot=a.boot))
         return 0
     if a.cmd == "create":
-        Device.create(a.dir, a.backend, a.mirror, a.root, Path(a.factory).read_bytes(),
-                      product=a.product, hardware=a.hardware, ca_file=a.ca_file)
+        if bool(a.mirror) == bool(a.server):
+            ap.error("create: --mirror (repeatable) or --server")
+        absolute = {k: str(Path(v).resolve()) if v else None
+                    for k, v in (("ca_file", a.ca_file), ("device_cert", a.device_cert),
+                                 ("device_key", a.device_key))}
+        Device.create(a.dir, a.backend, a.mirror, str(Path(a.root).resolve()),
+                      Path(a.factory).read_bytes(), product=a.product, hardware=a.hardware,
+                      server=a.server, **absolute)
         return 0
     dev = Device(a.dir, a.backend)
     if a.cmd == "status":

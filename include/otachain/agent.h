@@ -20,7 +20,9 @@
 #define OTA_AGENT_MAX_MIRRORS 8
 
 /* A release a source offers: an image target verified through the TUF
- * workflow and the ledger rule, chosen for this device. */
+ * workflow and the ledger rule, chosen for this device. When a source
+ * refuses the release the update server assigned (the release rules say
+ * no), check() fails and `target` names it (else it is ""). */
 struct ota_offer {
     char target[OTA_JOURNAL_PATH_MAX + 1];
     char version[OTA_JOURNAL_VERSION_MAX + 1];
@@ -33,7 +35,8 @@ struct ota_offer {
 struct ota_device_view {
     const char *product;
     const char *hardware;
-    const struct ota_journal *journal; /* installed release, floor, failed releases */
+    const char *booted_slot;           /* from the kernel command line; NULL: unknown */
+    const struct ota_journal *journal; /* installed release, floor, failed releases, phase */
 };
 
 /* Where an offered image goes. */
@@ -45,12 +48,17 @@ struct ota_install_dst {
     const uint8_t *current_sha; /* its SHA-256, or NULL when unknown */
 };
 
-/* An event for the update server (mirror mode keeps them in the journal). */
+/* A report to the update server: the device's state (what runs, the
+ * update's state as the journal says, what it trusts) and, when the
+ * report is about one, a refusal or failure. The update's state comes
+ * from the journal: FETCHING "downloading", INSTALLED "installed", ARMED
+ * "rebooting", ROLLING_BACK "rolled_back", IDLE the last outcome
+ * ("committed", "rolled_back" for a rollback or a fall-back, "failed"). */
 struct ota_report {
-    const char *event;   /* "committed", "rolled_back", "fell_back", "refused", "failed" */
-    const char *version; /* the release concerned */
-    const char *error;   /* error name, or "" */
-    const char *detail;
+    int error;           /* 0, or the refusal or failure being reported */
+    const char *detail;  /* what and where; NULL or "" when none */
+    const char *refused; /* the target the release rules refused ("failed": the server
+                            never assigns it again); NULL or "": none */
 };
 
 /* An update source: the update server, or a list of static mirrors. */
@@ -59,7 +67,9 @@ struct ota_source {
     /* Verifies what the source serves and chooses the release to install:
      * *found = false when none is newer and allowed. installed_out (may be
      * NULL) receives the SHA-256 and length of the installed release when
-     * the trusted targets name it (for chunk reuse). */
+     * the trusted targets name it (for chunk reuse). A source that
+     * refuses an assigned release fails with the release rule's error and
+     * names it in out->target. */
     int (*check)(void *ctx, struct ota_offer *out, bool *found,
                  struct ota_journal_release *installed_out, const struct ota_device_view *dev,
                  struct ota_detail *det);
@@ -68,10 +78,15 @@ struct ota_source {
      * dst->work_dir. Only after a successful check in this process. */
     int (*fetch)(void *ctx, const struct ota_offer *offer, const struct ota_install_dst *dst,
                  struct ota_detail *det);
-    /* Reports an event; NULL for sources without a server. */
-    int (*report)(void *ctx, const struct ota_report *r, struct ota_detail *det);
+    /* Reports the device's state and r (may be NULL); NULL for sources
+     * without a server. 0 once the server stored it. */
+    int (*report)(void *ctx, const struct ota_device_view *dev, const struct ota_report *r,
+                  struct ota_detail *det);
     void (*destroy)(void *ctx);
     void *ctx;
+    /* Seconds until the next round, as the source last asked (the
+     * server's poll_interval, jitter included); 0: the configured one. */
+    uint32_t poll_interval;
 };
 
 void ota_source_free(struct ota_source *s);
@@ -79,9 +94,10 @@ void ota_source_free(struct ota_source *s);
 /* The mirror-list source: each round runs the TUF workflow and the ledger
  * rule against the mirrors in order; the first that verifies is used,
  * and a mirror that fails (lies, stalls, is down) is dropped for the round
- * and the next one tried, for the metadata and for the image alike. */
+ * and the next one tried, for the metadata and for the image alike. The
+ * update-server source below takes the same configuration. */
 struct ota_mirror_cfg {
-    const char *const *urls;
+    const char *const *urls; /* the mirrors; the server source: the server, one URL */
     unsigned nurls;
     const char *tuf_dir;           /* trusted metadata (on the data partition) */
     const uint8_t *bootstrap_root; /* root.json shipped with the device */
@@ -100,6 +116,18 @@ struct ota_mirror_cfg {
 };
 
 OTA_WUR int ota_source_mirror_new(struct ota_source **out, const struct ota_mirror_cfg *cfg,
+                                  struct ota_detail *det);
+
+/* The update-server source (docs/api/device-v1.md): each round checks in
+ * over mutual TLS with the device certificate (POST /api/v1/checkin: the
+ * device's state and what it trusts; the answer: when to come back and
+ * what to install), then verifies the repository the server's device
+ * listener serves with the same TUF workflow and ledger rule as the
+ * mirror source, and takes the assigned release only when the release
+ * rules allow it (the assignment is a hint, never trust). Refusals and
+ * failures are reported with their error names in later check-ins.
+ * cfg->urls names the server (one URL); cfg->client_cert is required. */
+OTA_WUR int ota_source_server_new(struct ota_source **out, const struct ota_mirror_cfg *cfg,
                                   struct ota_detail *det);
 
 struct ota_agent_slot {

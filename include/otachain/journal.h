@@ -68,6 +68,7 @@ struct ota_journal {
     /* The last outcome, for status and for reporting. */
     enum ota_journal_outcome outcome;
     char outcome_version[OTA_JOURNAL_VERSION_MAX + 1];
+    char outcome_target[OTA_JOURNAL_PATH_MAX + 1]; /* its image target; "" if unknown */
     char outcome_error[64]; /* error name ("health_check", "fell_back", ...) or "" */
     char outcome_detail[OTA_JOURNAL_TEXT_MAX + 1];
     int64_t outcome_time; /* seconds, OTA_TIME_NONE if no reading */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "otachain/checkin.h"
 #include "otachain/checkpoint.h"
 #include "otachain/fsutil.h"
 
@@ -249,10 +250,21 @@ int agent_config_load(struct agent_config *cfg, const char *file, struct ota_det
     if (pc.err == 0 && cfg->root == NULL)
         missing(&pc, "trust", "root");
     if (pc.err == 0 && cfg->nmirrors == 0 && cfg->server == NULL)
-        missing(&pc, "source", "mirror");
-    if (pc.err == 0 && cfg->server != NULL)
-        fail(&pc, "source", "server",
-             "the update-server source is not built yet (issue 11): use mirror");
+        missing(&pc, "source", "mirror or server");
+    if (pc.err == 0 && cfg->server != NULL && cfg->nmirrors != 0)
+        fail(&pc, "source", "server", "either the update server or mirrors, not both");
+    if (pc.err == 0 && cfg->server != NULL && cfg->device_cert == NULL)
+        fail(&pc, "trust", "device_cert", "the update server needs the device's certificate");
+    /* What a check-in carries must follow the device API's rules. */
+    if (pc.err == 0 && cfg->server != NULL &&
+        (strlen(cfg->product) > OTA_CHECKIN_NAME_MAX ||
+         strlen(cfg->hardware) > OTA_CHECKIN_NAME_MAX))
+        fail(&pc, "agent", "product",
+             "with the update server, product and hardware ids are 1-64 "
+             "characters");
+    if (pc.err == 0 && cfg->server != NULL &&
+        !ota_checkin_version_valid(cfg->factory_version, strlen(cfg->factory_version)))
+        fail(&pc, "agent", "factory_version", "with the update server, a SemVer 2.0.0 version");
     if (pc.err == 0 && cfg->nslots < 2)
         fail(&pc, "slot", "device", "at least two [slot NAME] sections");
     for (unsigned i = 0; pc.err == 0 && i < cfg->nslots; i++)

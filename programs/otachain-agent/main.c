@@ -230,8 +230,15 @@ static int agent_open(struct agent *a, const char *config, bool with_source, str
         mcfg.log = log_line;
         if (rc == 0)
             rc = ota_fs_mkdirs(a->tuf_dir, 0700);
-        if (rc == 0)
+        if (rc == 0 && a->cfg.server != NULL) {
+            const char *url = a->cfg.server;
+
+            mcfg.urls = &url;
+            mcfg.nurls = 1;
+            rc = ota_source_server_new(&a->source, &mcfg, det);
+        } else if (rc == 0) {
             rc = ota_source_mirror_new(&a->source, &mcfg, det);
+        }
     }
     if (rc != 0) {
         agent_close(a);
@@ -348,8 +355,12 @@ static int cmd_run(struct agent *a, bool once, bool interactive)
         }
         if (once || interactive || act == OTA_ACTION_REBOOTING)
             return 0;
-        pause_for(a->cfg.poll_interval +
-                  jitter(a->cfg.poll_jitter != 0 ? a->cfg.poll_jitter : a->cfg.poll_interval / 10));
+        if (a->source->poll_interval != 0) /* the server's, jitter included */
+            pause_for(a->source->poll_interval);
+        else
+            pause_for(a->cfg.poll_interval + jitter(a->cfg.poll_jitter != 0
+                                                        ? a->cfg.poll_jitter
+                                                        : a->cfg.poll_interval / 10));
         if (g.stop)
             return 0;
     }
@@ -439,6 +450,8 @@ static int cmd_status(struct agent *a, bool as_json)
         json_object_set_new(o, "trusted", tv);
         json_object_set_new(o, "bootloader", bl);
         json_object_set_new(o, "mirrors", json_integer((json_int_t)a->cfg.nmirrors));
+        json_object_set_new(o, "server",
+                            a->cfg.server != NULL ? json_string(a->cfg.server) : json_null());
         text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
         json_decref(o);
         if (text == NULL)
@@ -449,6 +462,10 @@ static int cmd_status(struct agent *a, bool as_json)
     }
     printf("device:        %s / %s\n", a->cfg.product, a->cfg.hardware);
     printf("running:       slot %s\n", src == 0 ? a->cfg.slot_name[booted] : "(unknown)");
+    if (a->cfg.server != NULL)
+        printf("source:        update server %s\n", a->cfg.server);
+    else
+        printf("source:        %u mirror(s), from %s\n", a->cfg.nmirrors, a->cfg.mirrors[0]);
     printf("installed:     %s on slot %s\n",
            j.installed.version[0] != '\0' ? j.installed.version : "(no journal yet)",
            j.installed.slot[0] != '\0' ? j.installed.slot : "-");

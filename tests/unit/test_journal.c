@@ -39,6 +39,7 @@ static void fill(struct ota_journal *j)
     ota_journal_block(j, h);
     j->outcome = OTA_OUTCOME_ROLLED_BACK;
     snprintf(j->outcome_version, sizeof(j->outcome_version), "0.9.0");
+    snprintf(j->outcome_target, sizeof(j->outcome_target), "cam/0.9.0/fw.img");
     snprintf(j->outcome_error, sizeof(j->outcome_error), "health_check");
     snprintf(j->outcome_detail, sizeof(j->outcome_detail), "hook said \"no\"");
     j->outcome_time = 1700000000;
