@@ -605,9 +605,11 @@ def test_fetch_arguments_refused_before_any_transfer(tmp_path, shared_release, n
         assert f"--url {url}: an http:// or https:// URL" in p.stderr
     p = otachain("repo", "verify", "--url", "file:///etc", "--trusted-root", repo.root1,
                  "--state", tmp_path / "vs", check=False)
-    assert p.returncode == 2 and "--url file:///etc: an http:// or https:// URL" in p.stderr
+    assert p.returncode == 2 and p.stderr.startswith("otachain: invalid_arg: "), p.stderr
+    assert "--url file:///etc: an http:// or https:// URL" in p.stderr
     p = otachain("ledger", "show", "--url", "ftp://127.0.0.1", check=False)
-    assert p.returncode == 2 and "an http:// or https:// URL" in p.stderr
+    assert p.returncode == 2 and p.stderr.startswith("otachain: invalid_arg: "), p.stderr
+    assert "--url ftp://127.0.0.1: an http:// or https:// URL" in p.stderr
     # A device or pipe as the current image needs the length it holds.
     p = fetch(repo, srv, tmp_path / "st", out, current="/dev/zero")
     assert p.returncode == 2 and p.stderr.startswith("otachain: invalid_arg: "), p.stderr
