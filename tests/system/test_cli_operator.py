@@ -220,6 +220,11 @@ def test_hardware_id_cap_is_reported_as_such(tmp_path, repo):
     assert err(p) == (2, "invalid_arg")
     assert "1000 hardware ids given, at most 64 per release" in p.stderr
     assert len(p.stderr.splitlines()[-1]) < 400  # the reason is on the line
+    ids = ",".join(f"board-{i}" for i in range(65))  # one over the cap
+    p = otachain("release", "add", repo, img, "--product", "fw", "--hardware", ids,
+                 "--version", "1.0.0", "--security-version", "1", check=False)
+    assert err(p) == (2, "invalid_arg")
+    assert "65 hardware ids given, at most 64 per release" in p.stderr
     ids = ",".join(f"board-{i}" for i in range(64))
     otachain("release", "add", repo, img, "--product", "fw", "--hardware", ids,
              "--version", "1.0.0", "--security-version", "1")
