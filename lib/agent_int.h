@@ -37,6 +37,14 @@ void agent_repo_round_start(struct agent_repo *r);
  * verifies. */
 OTA_WUR int agent_repo_verify(struct agent_repo *r, struct ota_detail *det);
 
+/* The same workflow with every metadata file and proof from a proof
+ * bundle (docs/formats/bundle.md; data, len: its bytes) instead of the
+ * repository layout; target files then come from the first base URL.
+ * The bundle parser's errors, OTA_ERR_BUNDLE_BASE (made for another
+ * trusted state) and OTA_ERR_BUNDLE_INCOMPLETE besides verify's. */
+OTA_WUR int agent_repo_verify_bundle(struct agent_repo *r, const uint8_t *data, size_t len,
+                                     struct ota_detail *det);
+
 /* After verify: the installed release as the trusted targets name it
  * (SHA-256, length, security version, target; for chunk reuse and
  * deltas). out is left alone when they do not name it. */

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "agent_int.h"
+#include "otachain/bundle.h"
 #include "otachain/chunk_index.h"
 #include "otachain/dp_fetch.h"
 #include "otachain/output.h"
@@ -113,6 +114,37 @@ static int verify_mirror(struct agent_repo *m, unsigned i, struct ota_detail *de
         return rc;
     }
     m->active = (int)i;
+    return 0;
+}
+
+int agent_repo_verify_bundle(struct agent_repo *m, const uint8_t *data, size_t len,
+                             struct ota_detail *det)
+{
+    struct ota_tuf_client_opts copts;
+    struct ota_bundle *b = malloc(sizeof(*b)); /* about 50 KiB */
+    int64_t now = ota_clock_now(m->clock);
+    int rc;
+
+    drop_client(m);
+    if (b == NULL)
+        return OTA_ERR_NOMEM;
+    rc = ota_bundle_parse(b, data, len, det);
+    if (rc == 0)
+        rc = ota_fetcher_http_new(&m->fetcher, m->urls[0], &m->http, det);
+    memset(&copts, 0, sizeof(copts));
+    copts.state_dir = m->tuf_dir;
+    copts.hook = m->hook;
+    if (rc == 0)
+        rc = ota_tuf_client_open(&m->client, &copts, m->root, m->root_len, det);
+    if (rc == 0)
+        rc = ota_tuf_client_refresh_bundle(m->client, b, now, det);
+    free(b);
+    if (rc != 0) {
+        ota_detail_prefix(det, "the check-in's proof bundle");
+        drop_client(m);
+        return rc;
+    }
+    m->active = 0;
     return 0;
 }
 

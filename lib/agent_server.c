@@ -13,11 +13,14 @@
  * and names the release, so the agent reports it as failed and the server
  * never assigns it again.
  *
- * The answer's proof bundle (docs/formats/bundle.md) is not read yet: the
- * files and proofs come from the same listener's repository layout, the
- * same verification with more round trips. When the bundle path lands,
- * check verifies from the bundle and keeps the layout for what the bundle
- * leaves out.
+ * The answer's proof bundle (docs/formats/bundle.md), when there is one,
+ * carries the metadata and the proofs: the same TUF workflow and ledger
+ * rule run on it (ota_tuf_client_refresh_bundle), and only targets (the
+ * chunk index, the image) come from the listener. Without a bundle (the
+ * server says the device is current, or sends none), or with one made
+ * for another trusted state, the same verification runs against the
+ * listener's repository layout, so expiry and freshness are always judged
+ * by the device.
  *
  * report: a check-in with the device's state and the refusal or failure
  * (its error name and detail) as last_error. A check-in that did not reach
@@ -298,13 +301,32 @@ static int server_check(void *ctx, struct ota_offer *out, bool *found,
     ota_buf_init(&bundle, OTA_CHECKIN_BUNDLE_MAX);
     memset(&reply, 0, sizeof(reply));
     rc = checkin(s, dev, NULL, &reply, &bundle, det);
-    ota_buf_free(&bundle); /* not read yet: see the top of this file */
-    if (rc != 0)
+    if (rc != 0) {
+        ota_buf_free(&bundle);
         return rc;
-    slog(s, "checked in with %s: %s%s (next in %" PRIu32 " s)", s->checkin_url,
+    }
+    slog(s, "checked in with %s: %s%s, %s (next in %" PRIu32 " s)", s->checkin_url,
          reply.has_assignment ? "assigned " : "no assignment",
-         reply.has_assignment ? a->version : "", reply.poll_interval);
-    rc = agent_repo_verify(s->repo, det);
+         reply.has_assignment ? a->version : "",
+         bundle.len > 0 ? "with a proof bundle" : "no proof bundle", reply.poll_interval);
+    rc = OTA_ERR_BUNDLE_BASE;
+    if (bundle.len > 0) {
+        rc = agent_repo_verify_bundle(s->repo, bundle.data, bundle.len, det);
+        /* A bundle for another state than this device's (it changed since
+         * the server looked, or the server is behind) is no verdict: the
+         * repository layout decides, with the same verification. */
+        if (rc == OTA_ERR_BUNDLE_BASE || rc == OTA_ERR_BUNDLE_INCOMPLETE)
+            slog(s, "proof bundle not usable (%s: %s): verifying from %s", ota_errname(rc),
+                 det != NULL ? det->msg : "", s->checkin_url);
+        else if (rc == 0)
+            slog(s, "verified the proof bundle (%zu bytes)", bundle.len);
+    }
+    ota_buf_free(&bundle);
+    /* No bundle ("current"): a full refresh all the same, so that expiry
+     * and the checkpoint's freshness are judged now, not taken on the
+     * server's word. */
+    if (rc == OTA_ERR_BUNDLE_BASE || rc == OTA_ERR_BUNDLE_INCOMPLETE)
+        rc = agent_repo_verify(s->repo, det);
     if (rc != 0)
         return rc;
     if (installed_out != NULL)

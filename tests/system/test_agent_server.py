@@ -17,6 +17,7 @@ lying server; each refused with nothing written to the inactive slot and
 reported).
 """
 
+import base64
 import hashlib
 import http.server
 import json
@@ -36,6 +37,7 @@ from testlib import free_port, otachain
 from witnesslib import Witness
 
 BACKENDS = ["uboot", "file"]
+FORGED_BUNDLE_ERROR = "not_in_log"
 
 V1 = fw("1.0.0")
 V11 = fw("1.1.0", base=V1, edits=[(1000, 300), (300000, 500)])
@@ -385,6 +387,8 @@ class LyingServer:
     def __init__(self, tmp, fleet, public):
         self.public = Path(public)
         self.assignment = None
+        self.bundle = None  # bytes of a proof bundle for the answers
+        self.prefixes = None  # paths served (all when None)
         self.checkins = []
         outer = self
 
@@ -397,8 +401,9 @@ class LyingServer:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.checkins.append(json.loads(body))
+                bundle = base64.b64encode(outer.bundle).decode() if outer.bundle else None
                 out = json.dumps({"poll_interval": 60, "assignment": outer.assignment,
-                                  "bundle": None}).encode()
+                                  "bundle": bundle}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(out)))
@@ -407,7 +412,9 @@ class LyingServer:
 
             def do_GET(self):
                 f = outer.public / self.path.lstrip("/")
-                if ".." in self.path or not f.is_file():
+                hidden = outer.prefixes is not None and not any(
+                    self.path.startswith(p) for p in outer.prefixes)
+                if ".." in self.path or hidden or not f.is_file():
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
@@ -468,5 +475,49 @@ def test_lying_server_assignments_refused_and_reported(tmp_path, fleet):
             assert report["last_error"]["name"] == err, report
             assert report["update"] == {"state": "failed", "target": target}, report
             assert report["running"]["version"] == "1.0.0"
+    finally:
+        liar.stop()
+
+
+def test_server_proof_bundle_verified_and_a_forged_one_refused(tmp_path, fleet):
+    """The check-in's proof bundle carries the metadata and every proof:
+    the listener serves only targets (no metadata/, no ledger/), so a
+    device that installs has verified the bundle. A bundle with one byte
+    changed is refused before a byte is written, and reported; a bundle
+    made for another trusted state falls back to the repository layout."""
+    repo = Repo.create(tmp_path / "repo")
+    repo.add_release("sim", "1.0.0", V1, sign=0, publish=False)
+    target = repo.add_release("sim", "1.1.0", V11)
+    bundle = tmp_path / "bundle"
+    otachain("repo", "bundle", repo.dir, "--root-version", "1", "--out", bundle)
+    liar = LyingServer(tmp_path, fleet, repo.public)
+    try:
+        dev = server_device(tmp_path, fleet, liar.url, repo.root1)
+        liar.assign(repo, target, V11, "1.1.0")
+        liar.prefixes = ["/targets/", "/chunks/", "/deltas/"]
+        forged = bytearray(bundle.read_bytes())
+        forged[-1] ^= 1  # the last hash of the last inclusion proof
+        liar.bundle = bytes(forged)
+        b = dev.power_on()
+        assert b.agent_rc == 1 and not b.rebooting, b.stderr
+        assert f"otachain-agent: {FORGED_BUNDLE_ERROR}:" in b.stderr, b.stderr
+        assert "the check-in's proof bundle" in b.stderr, b.stderr
+        assert_untouched(dev)
+        assert liar.checkins[-1]["last_error"]["name"] == FORGED_BUNDLE_ERROR
+
+        liar.bundle = bundle.read_bytes()
+        b = dev.power_on()
+        assert b.rebooting, b.stderr
+        assert "with a proof bundle" in b.stderr and "verified the proof bundle" in b.stderr
+        assert "installing 1.1.0" in b.stderr
+        # Now on 1.1.0 with root 1 and a checkpoint: the same bundle is for
+        # another state; the layout decides (served again).
+        liar.prefixes = None
+        liar.assignment = None
+        boots = dev.boot_until_idle()
+        assert "proof bundle not usable (bundle_base" in boots[0].stderr, boots[0].stderr
+        assert_idle_on(dev, "b", "1.1.0")
+        assert dev.slot_image("b", len(V11)) == V11
+        assert liar.checkins[-1]["update"] == {"state": "committed", "target": target}
     finally:
         liar.stop()
