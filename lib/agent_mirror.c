@@ -53,6 +53,8 @@ struct agent_repo {
     const struct ota_fs_hook *hook;
     void (*log)(void *ctx, const char *msg);
     void *log_ctx;
+    void (*progress)(void *ctx, uint64_t written, uint64_t total);
+    void *progress_ctx;
     const char *kind; /* "mirror" or "server", in log lines */
     /* The base URL verify verified, and its client. */
     int active;
@@ -400,6 +402,8 @@ static int fetch_from(struct agent_repo *m, const struct ota_offer *offer,
     cfg.out = out;
     cfg.state_dir = dp_dir;
     cfg.http = &m->http;
+    cfg.progress = m->progress;
+    cfg.progress_ctx = m->progress_ctx;
     rc = ota_dp_fetch(&st, &cfg, det);
     if (st.delta_tried && st.delta_error != 0)
         mlog(m, "reference delta refused (%s: %s); fell back to chunks",
@@ -589,6 +593,8 @@ int agent_repo_new(struct agent_repo **out, const char *kind, const struct ota_m
     m->hook = cfg->hook;
     m->log = cfg->log;
     m->log_ctx = cfg->log_ctx;
+    m->progress = cfg->progress;
+    m->progress_ctx = cfg->progress_ctx;
     *out = m;
     return 0;
 }

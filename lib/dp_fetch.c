@@ -86,7 +86,15 @@ struct dpf {
     const struct ota_http_policy *policy; /* cfg->http, or policy_default */
     struct ota_http_policy policy_default;
     char errbuf[CURL_ERROR_SIZE];
+    uint64_t written; /* bytes this run wrote to the output (progress) */
 };
+
+static void progressed(struct dpf *d, size_t len)
+{
+    d->written += len;
+    if (d->cfg->progress != NULL)
+        d->cfg->progress(d->cfg->progress_ctx, d->written, d->cfg->image_length);
+}
 
 static bool bit(const uint8_t *map, uint32_t i)
 {
@@ -205,6 +213,7 @@ static int put_chunk(struct dpf *d, uint32_t i, const struct ota_chunk_entry *e,
 
     if (rc != 0)
         return rc;
+    progressed(d, e->length);
     d->done[i / 8] |= (uint8_t)(1u << (i % 8));
     d->unsynced++;
     d->unsynced_bytes += e->length;
@@ -592,6 +601,8 @@ static int delta_plain_sink(void *ctx, const void *data, size_t len)
     int rc = ota_output_write(c->d->out, data, len, c->pos, &c->det);
 
     c->pos += len;
+    if (rc == 0)
+        progressed(c->d, len);
     return rc;
 }
 

@@ -113,6 +113,10 @@ struct ota_mirror_cfg {
     const struct ota_fs_hook *hook; /* fault injection; may be NULL */
     void (*log)(void *ctx, const char *msg);
     void *log_ctx;
+    /* The image's progress while it is written into the slot: bytes
+     * written by this round so far, of total (dp_fetch.h); NULL: none. */
+    void (*progress)(void *ctx, uint64_t written, uint64_t total);
+    void *progress_ctx;
 };
 
 OTA_WUR int ota_source_mirror_new(struct ota_source **out, const struct ota_mirror_cfg *cfg,

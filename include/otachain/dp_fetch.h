@@ -95,6 +95,11 @@ struct ota_dp_fetch_cfg {
     const struct ota_http_policy *http; /* NULL: the defaults */
     bool no_delta;                      /* skip the reference delta */
     uint32_t ranges_per_request;        /* byte ranges per request; 0: the planner's default (16) */
+    /* Called after each write to the output with the bytes this run wrote
+     * so far and image_length (a person's progress bar, a watchdog); NULL:
+     * none. It must not fail or block. */
+    void (*progress)(void *ctx, uint64_t written, uint64_t total);
+    void *progress_ctx;
 };
 
 struct ota_dp_fetch_stats {

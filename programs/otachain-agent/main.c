@@ -39,6 +39,7 @@ static struct {
     struct ota_test_hooks hooks;
     volatile sig_atomic_t stop;
     bool tty;
+    int progress_shown; /* percent on the terminal's progress line; -1: no line open */
     int64_t last_watchdog_ms;
     int64_t watchdog_ms; /* half of WATCHDOG_USEC, 0: none */
 } g;
@@ -129,9 +130,28 @@ static int64_t transfer_now(void *ctx)
 
 /* ------------------------------------------------------------- output */
 
+/* The image's progress: feeds the watchdog (a long download is progress,
+ * not a hang) and, on a terminal, keeps one line up to date. */
+static void progress(void *ctx, uint64_t written, uint64_t total)
+{
+    int pct = total == 0 ? 100 : (int)(written * 100 / total);
+
+    (void)ctx;
+    watchdog_feed();
+    if (!g.tty || pct == g.progress_shown)
+        return;
+    fprintf(stderr, "\r           image: %3d%% (%" PRIu64 " of %" PRIu64 " KiB written)", pct,
+            written / 1024, total / 1024);
+    g.progress_shown = pct;
+}
+
 static void log_line(void *ctx, const char *msg)
 {
     (void)ctx;
+    if (g.tty && g.progress_shown >= 0) {
+        fputc('\n', stderr); /* end the progress line */
+        g.progress_shown = -1;
+    }
     if (g.tty) {
         time_t t = time(NULL);
         struct tm tm;
@@ -228,6 +248,7 @@ static int agent_open(struct agent *a, const char *config, bool with_source, str
         mcfg.transfer_clock = &a->transfer_clock;
         mcfg.hook = ota_test_hooks_fs(&g.hooks);
         mcfg.log = log_line;
+        mcfg.progress = progress;
         if (rc == 0)
             rc = ota_fs_mkdirs(a->tuf_dir, 0700);
         if (rc == 0 && a->cfg.server != NULL) {
@@ -648,6 +669,7 @@ int main(int argc, char **argv)
     int i = 1, rc;
 
     g.tty = isatty(STDERR_FILENO) == 1;
+    g.progress_shown = -1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage, stdout);

@@ -8,6 +8,8 @@ Acceptance points of issue 12 shown here: 1 (mirror source, both
 backends), 2 (refusals, failover), 5 (resume), 6 (nm)."""
 
 import json
+import os
+import pty
 import re
 import shutil
 import signal
@@ -93,6 +95,43 @@ def test_update_commits(tmp_path, base, nginx_factory, backend):
     # A later round finds nothing newer and changes nothing.
     again = dev.boot_until_idle()
     assert len(again) == 1 and "no newer release" in again[0].stderr
+
+
+def test_update_now_shows_progress_on_a_terminal(tmp_path, base, nginx_factory):
+    """`otachain-agent update --now` for a person at a terminal: log lines
+    carry the time, and while the image is written one progress line is
+    kept up to date (carriage returns, percent rising to 100), ended by the
+    next log line. The same callback feeds the systemd watchdog."""
+    srv = nginx_factory(root=base.public)
+    dev = Device.create(tmp_path / "dev", "file", [srv.url], base.root1, V1)
+    dev.cmdline.write_text("console=ttyS0 root=/dev/sima ro otachain.slot=a\n")
+    env = dict(os.environ)
+    env.update(dev.agent_env)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(agent_path()), "--config", str(dev.config), "update", "--now"],
+                         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the agent closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    rc = p.wait(timeout=300)
+    os.close(master)
+    text = out.decode(errors="replace")
+    assert rc == 0, text
+    assert "ERROR: AddressSanitizer" not in text and "runtime error" not in text, text
+    assert re.search(r"^\[\d\d:\d\d:\d\d\] installing 1\.1\.0", text, re.M), text
+    bars = [int(x) for x in re.findall(r"\r +image: +(\d+)% \(\d+ of \d+ KiB written\)", text)]
+    assert bars and bars == sorted(bars) and bars[-1] == 100, text
+    assert len(set(bars)) == len(bars)  # redrawn only when the percent changes
+    # The progress line is ended before the next log line.
+    assert re.search(r"KiB written\)\r?\n\[\d\d:\d\d:\d\d\] ", text), text
+    assert (dev.dir / "reboots").read_text().count("reboot") == 1
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
