@@ -5,8 +5,10 @@
 #   make help     all targets
 #
 # Build directories: build/ (release, no test hooks), build-asan/ (debug,
-# ASan+UBSan, test hooks: include/otachain/test_hooks.h), build-fuzz/
-# (clang, libFuzzer harnesses).
+# ASan+UBSan, test hooks: include/otachain/test_hooks.h), build-cut/
+# (optimised, test hooks, no sanitizer, no unit tests: the programs the
+# power-cut tests cut at every step, tests/system/test_power_cut.py),
+# build-fuzz/ (clang, libFuzzer harnesses).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -38,13 +40,14 @@ define meson_setup
 	else $(MESON) setup $(1) $(2); fi
 endef
 
-.PHONY: help deps build build-asan build-fuzz lint format unit system fuzz check demo bench clean
+.PHONY: help deps build build-asan build-cut build-fuzz lint format unit system fuzz check demo bench clean
 
 help:
 	@echo "targets:"
 	@echo "  deps        install missing Debian packages and test npm modules (scripts/install-deps)"
 	@echo "  build       release build in build/"
 	@echo "  build-asan  debug build with ASan+UBSan and test hooks in build-asan/"
+	@echo "  build-cut   optimised build with test hooks, no sanitizer, in build-cut/ (power-cut tests)"
 	@echo "  build-fuzz  clang libFuzzer harnesses in build-fuzz/"
 	@echo "  lint        banned functions + clang-format check (scripts/lint)"
 	@echo "  format      clang-format -i on all C sources"
@@ -53,7 +56,7 @@ help:
 	@echo "              (PYTEST_WORKERS parallel workers, default 3)"
 	@echo "  fuzz        run each fuzzer on a copy of its corpus: FUZZ_SECONDS (default 30) if it"
 	@echo "              changed recently, 5 s otherwise; FUZZ_ALL=1 for all (scripts/fuzz)"
-	@echo "  check       deps lint build-asan unit system build-fuzz fuzz"
+	@echo "  check       deps lint build-asan unit system (builds build-cut) build-fuzz fuzz"
 	@echo "  demo        deps build, then scripts/demo"
 	@echo "  bench       deps build, then bench/run"
 	@echo "  clean       remove build directories"
@@ -70,6 +73,10 @@ build-asan:
 	  '-Dc_args=-fno-sanitize-recover=all -fno-omit-frame-pointer')
 	$(NINJA) -C build-asan
 
+build-cut:
+	$(call meson_setup,build-cut,-Dbuildtype=release -Dtest_hooks=true -Dtests=false)
+	$(NINJA) -C build-cut
+
 build-fuzz:
 	export CC=clang; $(call meson_setup,build-fuzz,-Dbuildtype=debug -Dfuzz=true -Dtests=false -Dtest_hooks=false)
 	$(NINJA) -C build-fuzz
@@ -85,10 +92,11 @@ unit: build-asan
 
 # pytest exits 5 when it collects nothing: fine while no test file exists,
 # a failure as soon as one does (a broken collection must not pass).
-system: build-asan
+system: build-asan build-cut
 	@tests=$$(find tests/system tests/interop -name node_modules -prune -o -name 'test_*.py' -print 2>/dev/null); \
 	rc=0; \
 	OTACHAIN_BIN_DIR=$(abspath build-asan) \
+	OTACHAIN_POWER_CUT_BIN_DIR=$(abspath build-cut) \
 	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(PYTHON) -m pytest -q -n $(PYTEST_WORKERS) --junitxml=build-asan/pytest-junit.xml tests/system tests/interop || rc=$$?; \
@@ -123,7 +131,7 @@ bench: deps build
 	else echo "bench: bench/run does not exist yet"; fi
 
 clean:
-	rm -rf build build-asan build-fuzz .pytest_cache
+	rm -rf build build-asan build-cut build-fuzz .pytest_cache
 	find . -name node_modules -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
 
 # A comma for use inside $(call ...) arguments.

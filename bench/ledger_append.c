@@ -8,15 +8,14 @@
  * store (lib/log_store_sqlite.c: WAL, synchronous=FULL) in DIR (default
  * $TMPDIR or /var/tmp), then min(TOTAL, B * MAX_BATCHES) entries
  * (defaults 200000 and 2000; at least one batch) appended in batches of B,
- * each batch the way `repo publish` sequences one
- * (programs/otachain/ledger.c):
+ * each batch through the sequencer `repo publish` uses (sequencer.h):
  *
- *   begin ─► edge_get + count check ─► per entry: ledger record (role,
- *   version, length, SHA-256; docs/formats/ledger.md), leaf hash, store
- *   append with its lookup key, edge append ─► ota_tiles_append (tiles
- *   read back from the store, written to it) ─► edge_put ─► checkpoint
- *   body + Ed25519 note signature by the log key ─► checkpoint_put ─►
- *   commit (fsync of the WAL: the durability point) ─► acknowledged.
+ *   begin ─► per entry: ledger record (role, version, length, SHA-256;
+ *   docs/formats/ledger.md) ─► ota_seq_append (edge_get + count check,
+ *   leaf hashes, store appends with their lookup keys, edge, tiles) ─►
+ *   ota_seq_checkpoint (body + Ed25519 note signature by the log key) ─►
+ *   checkpoint_put ─► commit (fsync of the WAL: the durability point) ─►
+ *   acknowledged.
  *
  * No witness round (bench/ledger-publish measures that). Prints one
  * Markdown row per batch size: entries, batches, seconds, entries/s,
@@ -39,7 +38,7 @@
 #include "otachain/log_store.h"
 #include "otachain/merkle.h"
 #include "otachain/note_sign.h"
-#include "otachain/tiles.h"
+#include "otachain/sequencer.h"
 
 #define HL          OTA_MERKLE_HASH_LEN
 #define ORIGIN      "bench.otachain.invalid/append"
@@ -78,95 +77,41 @@ static int parse_u64(uint64_t *out, const char *s, uint64_t max)
     return 0;
 }
 
-struct tile_sink {
-    struct ota_log_store *store;
-    struct ota_detail *det;
-};
-
-static int sink_tile(void *ctx, unsigned level, uint64_t index, unsigned width,
-                     const uint8_t *hashes)
-{
-    struct tile_sink *ts = ctx;
-
-    return ts->store->ops->tile_put(ts->store, level, index, width, hashes, ts->det);
-}
-
-/* One batch of n entries appended at the store's current size, with its
- * checkpoint, committed. *next is the version counter of the records. */
-static int one_batch(struct ota_log_store *s, const struct ota_note_signer *key,
-                     uint8_t (*leaves)[HL], size_t n, uint64_t *next, struct ota_detail *det)
+/* One batch of n entries appended at the store's current size by the
+ * sequencer (the code `repo publish` runs), with its checkpoint,
+ * committed. *next is the version counter of the records. */
+static int one_batch(struct ota_log_store *s, struct ota_note_signer *key,
+                     struct ota_seq_record *recs, struct ota_seq_entry *ents, size_t n,
+                     uint64_t *next, struct ota_detail *det)
 {
     struct ota_merkle_edge edge;
-    struct ota_checkpoint cp;
-    struct ota_tiles_reader reader;
-    struct tile_sink tsk = {s, det};
-    struct ota_tiles_sink sink = {sink_tile, &tsk};
-    struct ota_buf body;
     struct ota_buf note;
-    uint64_t count = 0;
-    uint64_t old_size;
     int rc = s->ops->begin(s, det);
 
-    ota_buf_init(&body, OTA_CHECKPOINT_MAX_LEN);
-    ota_buf_init(&note, NOTE_CAP);
     if (rc != 0)
         return rc;
-    rc = s->ops->edge_get(s, &edge, det);
-    if (rc == 0)
-        rc = s->ops->count(s, &count, det);
-    if (rc == 0 && count != edge.size) {
-        ota_detail_set(det, "%" PRIu64 " entries but a tree of %" PRIu64, count, edge.size);
-        rc = OTA_ERR_FORMAT;
-    }
-    old_size = edge.size;
+    ota_buf_init(&note, NOTE_CAP);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        struct ota_ledger_entry e;
-        uint8_t rec[OTA_LEDGER_ENTRY_MAX];
         uint8_t file[16];
-        size_t rlen = 0;
-        char k[32];
         uint64_t v = (*next)++;
 
         /* A targets version: the record of a 16-byte stand-in file. */
         memset(file, 0, sizeof(file));
         memcpy(file, &v, sizeof(v));
-        rc = ota_ledger_entry_of_file(&e, OTA_TUF_TARGETS, v, file, sizeof(file));
-        if (rc == 0)
-            rc = ota_ledger_entry_format(rec, &rlen, &e);
-        if (rc == 0)
-            rc = ota_ledger_entry_leaf(leaves[i], &e);
-        snprintf(k, sizeof(k), "targets/%" PRIu64, v);
-        if (rc == 0)
-            rc = s->ops->append(s, edge.size, rec, rlen, leaves[i], k, det);
-        if (rc == 0)
-            rc = ota_merkle_edge_append(&edge, leaves[i], NULL);
+        rc = ota_seq_record_of(&recs[i], OTA_TUF_TARGETS, v, file, sizeof(file));
+        ents[i] = (struct ota_seq_entry){recs[i].rec, recs[i].len, recs[i].key};
     }
-    ota_log_store_tiles_reader(&reader, s);
     if (rc == 0)
-        rc = ota_tiles_append(old_size, (const uint8_t(*)[HL])leaves, n, &reader, &sink, det);
+        rc = ota_seq_append(&edge, NULL, s, ents, n, det);
     if (rc == 0)
-        rc = s->ops->edge_put(s, &edge, det);
-    memset(&cp, 0, sizeof(cp));
-    cp.origin_len = strlen(ORIGIN);
-    memcpy(cp.origin, ORIGIN, cp.origin_len);
-    cp.size = edge.size;
-    if (rc == 0)
-        rc = ota_merkle_edge_root(cp.root, &edge);
-    if (rc == 0)
-        rc = ota_checkpoint_format(&body, &cp);
-    if (rc == 0)
-        rc = ota_buf_append(&note, body.data, body.len);
-    if (rc == 0)
-        rc = ota_buf_append(&note, "\n", 1);
-    if (rc == 0)
-        rc = ota_note_sign(&note, (const char *)body.data, body.len, key, det);
+        rc = ota_seq_checkpoint(&note, NULL, &edge, ORIGIN, strlen(ORIGIN), ota_seq_sign_with, key,
+                                det);
     if (rc == 0)
         rc = s->ops->checkpoint_put(s, note.data, note.len, det);
     if (rc == 0)
         rc = s->ops->commit(s, det);
     else
         s->ops->rollback(s);
-    ota_buf_free(&body);
     ota_buf_free(&note);
     return rc;
 }
@@ -185,8 +130,8 @@ static size_t record_len(void)
     return rlen;
 }
 
-static int run_size(const char *dir, size_t batch, uint64_t total,
-                    const struct ota_note_signer *key, uint8_t (*leaves)[HL])
+static int run_size(const char *dir, size_t batch, uint64_t total, struct ota_note_signer *key,
+                    struct ota_seq_record *recs, struct ota_seq_entry *ents)
 {
     char path[PATH_CAP];
     struct ota_log_store *s = NULL;
@@ -208,12 +153,12 @@ static int run_size(const char *dir, size_t batch, uint64_t total,
         return OTA_ERR_TOO_LARGE;
     }
     unlink(path);
-    rc = ota_log_store_sqlite_open(&s, path, &det);
+    rc = ota_log_store_sqlite_open(&s, path, NULL, &det);
     t0 = now_s();
     for (uint64_t b = 0; rc == 0 && b < nb; b++) {
         double tb = now_s();
 
-        rc = one_batch(s, key, leaves, batch, &next, &det);
+        rc = one_batch(s, key, recs, ents, batch, &next, &det);
         lat[b] = now_s() - tb;
     }
     el = now_s() - t0;
@@ -243,7 +188,8 @@ int main(int argc, char **argv)
     const char *tmp = getenv("TMPDIR");
     char dir[PATH_CAP];
     struct ota_note_signer *key = NULL;
-    uint8_t(*leaves)[HL] = NULL;
+    struct ota_seq_record *recs = NULL;
+    struct ota_seq_entry *ents = NULL;
     int rc = 0;
 
     if ((argc > 1 && parse_u64(&total, argv[1], UINT64_C(100000000)) != 0) ||
@@ -261,8 +207,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    leaves = calloc(MAX_BATCH, HL);
-    if (leaves == NULL ||
+    recs = calloc(MAX_BATCH, sizeof(*recs));
+    ents = calloc(MAX_BATCH, sizeof(*ents));
+    if (recs == NULL || ents == NULL ||
         ota_note_signer_generate(&key, ORIGIN, strlen(ORIGIN), OTA_NOTE_TYPE_ED25519) != 0) {
         fprintf(stderr, "ledger_append: setup failed\n");
         rc = 1;
@@ -281,12 +228,13 @@ int main(int argc, char **argv)
             n = total;
         if (n < batches[i])
             n = batches[i];
-        rc = run_size(dir, batches[i], n, key, leaves) != 0;
+        rc = run_size(dir, batches[i], n, key, recs, ents) != 0;
     }
 out:
     if (argc <= 3)
         rmdir(dir);
     ota_note_signer_free(key);
-    free(leaves);
+    free(recs);
+    free(ents);
     return rc;
 }

@@ -354,7 +354,7 @@ int ota_agent_start(enum ota_agent_action *action, struct ota_journal *j,
     int rc;
 
     *action = OTA_ACTION_NONE;
-    rc = ota_fs_mkdirs(cfg->state_dir, 0700);
+    rc = ota_fs_mkdirs(cfg->state_dir, 0700, cfg->hook);
     if (rc != 0) {
         ota_detail_set(det, "state directory %s", cfg->state_dir);
         return rc;
@@ -599,7 +599,7 @@ static int round_(enum ota_agent_action *action, struct ota_journal *j, unsigned
     if (rc == 0)
         rc = path_in(image, work, "image");
     if (rc == 0)
-        rc = ota_fs_mkdirs(work, 0700);
+        rc = ota_fs_mkdirs(work, 0700, cfg->hook);
     if (rc != 0)
         return rc;
     memset(&dst, 0, sizeof(dst));

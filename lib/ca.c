@@ -1,4 +1,5 @@
 /* Issuing fleet certificates and the CA directory (ca.h). */
+#include "fsutil_int.h"
 #include "otachain/ca.h"
 
 #include <arpa/inet.h>
@@ -19,7 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsutil_int.h"
 #include "otachain/cjson.h"
 #include "otachain/crypto.h"
 #include "otachain/fsutil.h"
@@ -578,14 +578,14 @@ int ota_ca_save(const char *cert_path, const struct ota_buf *cert, const char *k
         ota_detail_set(det, "%s exists", key_path);
         return OTA_ERR_EXISTS;
     }
-    rc = ota_fs_write_new(cert_path, cert->data, cert->len, 0644);
+    rc = ota_fs_create(cert_path, cert->data, cert->len, 0644, NULL);
     if (rc != 0) {
         ota_detail_set(det, "%s: %s", cert_path, rc == OTA_ERR_EXISTS ? "exists" : ota_errname(rc));
         return rc;
     }
     if (key == NULL)
         return 0;
-    rc = ota_fs_write_new(key_path, key->data, key->len, 0600);
+    rc = ota_fs_create(key_path, key->data, key->len, 0600, NULL);
     if (rc != 0) {
         ota_detail_set(det, "%s: %s", key_path, rc == OTA_ERR_EXISTS ? "exists" : ota_errname(rc));
         unlink(cert_path);
@@ -611,7 +611,7 @@ static const char *ca_name_for(enum ota_cert_role role)
 static int write_new(const char *path, const void *data, size_t len, unsigned mode,
                      struct ota_detail *det)
 {
-    int rc = ota_fs_write_new(path, data, len, mode);
+    int rc = ota_fs_create(path, data, len, mode, NULL);
 
     if (rc != 0)
         ota_detail_set(det, "%s: %s", path, ota_errname(rc));
@@ -686,13 +686,13 @@ int ota_ca_dir_init(const char *dir, const char *name, enum ota_ca_key_type type
             return OTA_ERR_EXISTS;
         }
     }
-    rc = ota_fs_mkdirs(dir, 0755);
+    rc = ota_fs_mkdirs(dir, 0755, NULL);
     if (rc == 0 && (rc = dir_path(path, dir, "private", "")) == 0)
-        rc = ota_fs_mkdirs(path, 0700);
+        rc = ota_fs_mkdirs(path, 0700, NULL);
     if (rc == 0 && (rc = dir_path(path, dir, "issued", "")) == 0)
-        rc = ota_fs_mkdirs(path, 0755);
+        rc = ota_fs_mkdirs(path, 0755, NULL);
     if (rc == 0 && (rc = dir_path(path, dir, "revoked", "")) == 0)
-        rc = ota_fs_mkdirs(path, 0755);
+        rc = ota_fs_mkdirs(path, 0755, NULL);
     if (rc != 0) {
         ota_detail_set(det, "creating %s: %s", dir, ota_errname(rc));
         return rc;
@@ -975,7 +975,7 @@ int ota_ca_dir_revoke(const char *dir, const char *serial, const char *reason, i
     snprintf(name, sizeof(name), "revoked/%s", serial);
     rc = dir_path(path, dir, name, "");
     if (rc == 0)
-        rc = ota_fs_write_new(path, text, strlen(text), 0644);
+        rc = ota_fs_create(path, text, strlen(text), 0644, NULL);
     free(text);
     if (rc == OTA_ERR_EXISTS)
         ota_detail_set(det, "certificate %s is revoked already", serial);

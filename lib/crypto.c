@@ -377,7 +377,7 @@ int ota_pubkey_save(const char *path, const uint8_t pub[OTA_ED25519_PUB_LEN])
         rc = OTA_ERR_CRYPTO;
         goto out;
     }
-    rc = ota_fs_write_new(path, pem, (size_t)pemlen, 0644);
+    rc = ota_fs_create(path, pem, (size_t)pemlen, 0644, NULL);
 out:
     BIO_free(bio);
     EVP_PKEY_free(pkey);

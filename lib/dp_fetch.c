@@ -1419,7 +1419,7 @@ static int lock_state(struct dpf *d, struct ota_detail *det)
 
     if (n < 0 || n >= (int)sizeof(lock))
         return OTA_ERR_TOO_LARGE;
-    if (ota_fs_mkdirs(d->cfg->state_dir, 0700) != 0) {
+    if (ota_fs_mkdirs(d->cfg->state_dir, 0700, NULL) != 0) {
         ota_detail_set(det, "creating the state directory %s", d->cfg->state_dir);
         return OTA_ERR_IO;
     }

@@ -1,29 +1,34 @@
-/* Bounded reads and durable atomic file replacement (see otachain/fsutil.h).
+/* The file-system layer (see otachain/fsutil.h).
  *
- * ota_fs_replace, step by step (the hook runs before each numbered step):
+ * The atomic writer, step by step (the hook runs before each numbered
+ * step; a power cut modelled by the test hooks may happen at any of them):
  *
  *   1 CREATE   open path.tmp-<16 hex> O_CREAT|O_EXCL|O_NOFOLLOW, fchmod mode
- *   2 WRITE    write all bytes (loop over EINTR and short writes)
- *   3 FSYNC    fsync + close the temporary
- *   4 RENAME   rename temporary over path        <- the commit point
- *   5 DIRSYNC  fsync the directory
+ *   2 WRITE    write all bytes (first write only; loop over EINTR and
+ *              short writes)
+ *   3 FSYNC    fsync + close the temporary           <- data durable
+ *   4 RENAME   rename temporary over path            <- the commit point
+ *              (OTA_FS_NOREPLACE: link to path, EEXIST refused, unlink tmp)
+ *   5 DIRSYNC  fsync the directory                   <- name durable
  *
  * Invariants: before step 4 completes, path holds the old content and a
  * failure removes the temporary; after step 4, path holds the new content
  * and no temporary exists (a step-5 failure reports OTA_ERR_IO: the new
- * file is in place but may not survive a power cut).
+ * file is in place but may not survive a power cut). Strict POSIX gives
+ * nothing more: data not fsynced may be lost or torn, and a name not made
+ * durable by its directory's fsync may be lost, which is exactly what the
+ * power-cut mode of the test hooks (lib/fs_fault.c) does at a cut.
  */
 #include "otachain/fsutil.h"
 
-#include <signal.h>
-
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -54,11 +59,31 @@ int ota_fs_errno(int e)
     }
 }
 
+/* Runs the hook for one step: 0, OTA_FS_HOOK_SKIP (fsync only) or
+ * OTA_ERR_IO. */
+static int hook_event(const struct ota_fs_hook *hook, enum ota_fs_step step, const char *path,
+                      const char *tmp)
+{
+    struct ota_fs_event ev = {step, path, tmp};
+    int r;
+
+    if (hook == NULL || hook->fn == NULL)
+        return 0;
+    r = hook->fn(hook->ctx, &ev);
+    if (r == 0)
+        return 0;
+    if (r == OTA_FS_HOOK_SKIP && step == OTA_FS_STEP_FSYNC)
+        return OTA_FS_HOOK_SKIP;
+    errno = EIO;
+    return OTA_ERR_IO;
+}
+
 int ota_fs_hook_step(const struct ota_fs_hook *hook, enum ota_fs_step step, const char *path)
 {
-    if (hook != NULL && hook->fn != NULL && hook->fn(hook->ctx, step, path) != 0)
-        return OTA_ERR_IO;
-    return 0;
+    int rc = hook_event(hook, step, path, NULL);
+
+    /* The skip knob is the writer's: a module's own steps run. */
+    return rc == OTA_FS_HOOK_SKIP ? 0 : rc;
 }
 
 int ota_fs_write_all(int fd, const void *data, size_t n)
@@ -158,8 +183,7 @@ static ssize_t read_full(int fd, uint8_t *p, size_t n)
     return (ssize_t)got;
 }
 
-/* Directory part of path into dir (PATH_MAX bytes): "." if none. */
-static int dir_of(char dir[PATH_MAX], const char *path)
+int ota_fs_dir_of(char dir[PATH_MAX], const char *path)
 {
     const char *slash = strrchr(path, '/');
     size_t n;
@@ -297,8 +321,41 @@ int ota_fs_sync_dir(const char *dir)
     return rc;
 }
 
-/* Opens a fresh path.tmp-<hex> into tmp (PATH_MAX bytes). */
-static int create_tmp(int *fd_out, char tmp[PATH_MAX], const char *path, unsigned mode)
+int ota_fs_read_secret(uint8_t **out, size_t *out_len, const char *path, size_t max)
+{
+    struct stat st;
+    int fd;
+    int rc;
+
+    if (out == NULL || out_len == NULL || path == NULL)
+        return OTA_ERR_INVALID_ARG;
+    *out = NULL;
+    *out_len = 0;
+    /* lstat first: refuses symlinks, and FIFOs before open could block. */
+    if (lstat(path, &st) != 0)
+        return ota_fs_errno(errno);
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
+        return OTA_ERR_PERMISSION;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return ota_fs_errno(errno);
+    /* Check again what was opened (the path may have changed). */
+    if (fstat(fd, &st) != 0)
+        rc = ota_fs_errno(errno);
+    else if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
+        rc = OTA_ERR_PERMISSION;
+    else
+        rc = ota_fs_read_fd(out, out_len, fd, max);
+    close(fd);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- writer */
+
+/* Opens a fresh path.tmp-<hex> into tmp (PATH_MAX bytes), announcing it
+ * to the hook first (CREATE). */
+static int create_tmp(int *fd_out, char tmp[PATH_MAX], const char *path, unsigned mode,
+                      const struct ota_fs_hook *hook)
 {
     size_t plen = strlen(path);
     int attempt;
@@ -309,6 +366,7 @@ static int create_tmp(int *fd_out, char tmp[PATH_MAX], const char *path, unsigne
         uint8_t rnd[TMP_RANDOM_BYTES];
         char hex[2 * TMP_RANDOM_BYTES + 1];
         int fd;
+        int rc;
 
         if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
             if (errno == EINTR)
@@ -319,6 +377,9 @@ static int create_tmp(int *fd_out, char tmp[PATH_MAX], const char *path, unsigne
         memcpy(tmp, path, plen);
         memcpy(tmp + plen, ".tmp-", 5);
         memcpy(tmp + plen + 5, hex, sizeof(hex));
+        rc = hook_event(hook, OTA_FS_STEP_CREATE, path, tmp);
+        if (rc != 0)
+            return rc;
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
             if (errno == EEXIST)
@@ -327,8 +388,7 @@ static int create_tmp(int *fd_out, char tmp[PATH_MAX], const char *path, unsigne
         }
         /* Exact mode whatever the umask. */
         if (fchmod(fd, (mode_t)(mode & 07777)) != 0) {
-            int rc = ota_fs_errno(errno);
-
+            rc = ota_fs_errno(errno);
             close(fd);
             unlink(tmp);
             return rc;
@@ -339,80 +399,217 @@ static int create_tmp(int *fd_out, char tmp[PATH_MAX], const char *path, unsigne
     return OTA_ERR_EXISTS;
 }
 
-int ota_fs_replace(const char *path, const void *data, size_t len, unsigned mode,
-                   const struct ota_fs_hook *hook)
+int ota_fs_writer_open(struct ota_fs_writer *w, const char *path, unsigned mode, unsigned flags,
+                       const struct ota_fs_hook *hook)
 {
-    char dir[PATH_MAX];
-    char tmp[PATH_MAX];
-    int fd = -1;
+    size_t n;
     int rc;
 
-    if (path == NULL || path[0] == '\0' || (data == NULL && len > 0))
+    if (w == NULL)
         return OTA_ERR_INVALID_ARG;
-    rc = dir_of(dir, path);
-    if (rc != 0)
-        return rc;
-
-    rc = ota_fs_hook_step(hook, OTA_FS_STEP_CREATE, path);
-    if (rc != 0)
-        return rc;
-    rc = create_tmp(&fd, tmp, path, mode);
-    if (rc != 0)
-        return rc;
-
-    rc = ota_fs_hook_step(hook, OTA_FS_STEP_WRITE, path);
-    if (rc != 0)
-        goto fail;
-    rc = ota_fs_write_all(fd, data, len);
-    if (rc != 0)
-        goto fail;
-
-    rc = ota_fs_hook_step(hook, OTA_FS_STEP_FSYNC, path);
-    if (rc != 0)
-        goto fail;
-    if (fsync(fd) != 0) {
-        rc = OTA_ERR_IO;
-        goto fail;
+    memset(w, 0, offsetof(struct ota_fs_writer, path));
+    w->fd = -1;
+    w->path[0] = '\0';
+    w->tmp[0] = '\0';
+    if (path == NULL || path[0] == '\0' || (flags & ~OTA_FS_NOREPLACE) != 0)
+        return OTA_ERR_INVALID_ARG;
+    n = strlen(path);
+    if (n >= sizeof(w->path))
+        return OTA_ERR_TOO_LARGE;
+    memcpy(w->path, path, n + 1);
+    w->flags = flags;
+    w->hook = hook;
+    rc = create_tmp(&w->fd, w->tmp, path, mode, hook);
+    if (rc != 0) {
+        w->fd = -1;
+        w->tmp[0] = '\0';
     }
-    rc = close(fd);
-    fd = -1;
+    return rc;
+}
+
+int ota_fs_writer_write(struct ota_fs_writer *w, const void *data, size_t len)
+{
+    int rc;
+
+    if (w == NULL || w->fd < 0 || (data == NULL && len > 0))
+        return OTA_ERR_INVALID_ARG;
+    if (!w->wrote) {
+        rc = hook_event(w->hook, OTA_FS_STEP_WRITE, w->path, w->tmp);
+        if (rc != 0)
+            return rc;
+        w->wrote = true;
+    }
+    rc = ota_fs_write_all(w->fd, data, len);
+    if (rc == 0)
+        w->len += len;
+    return rc;
+}
+
+void ota_fs_writer_abort(struct ota_fs_writer *w)
+{
+    if (w == NULL)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->tmp[0] != '\0') {
+        int e = errno;
+
+        unlink(w->tmp);
+        errno = e;
+    }
+    w->fd = -1;
+    w->tmp[0] = '\0';
+}
+
+/* The move of step 4: rename, or link + unlink for OTA_FS_NOREPLACE. */
+static int move_tmp(const struct ota_fs_writer *w)
+{
+    if (!(w->flags & OTA_FS_NOREPLACE))
+        return rename(w->tmp, w->path) == 0 ? 0 : ota_fs_errno(errno);
+    if (link(w->tmp, w->path) != 0)
+        return ota_fs_errno(errno);
+    unlink(w->tmp); /* the name at path holds the data now */
+    return 0;
+}
+
+int ota_fs_writer_commit(struct ota_fs_writer *w)
+{
+    char dir[PATH_MAX];
+    int rc;
+
+    if (w == NULL || w->fd < 0)
+        return OTA_ERR_INVALID_ARG;
+    if (!w->wrote) {
+        /* An empty file still takes the WRITE step, so every commit
+         * enumerates the same steps. */
+        rc = ota_fs_writer_write(w, "", 0);
+        if (rc != 0)
+            goto fail;
+    }
+    rc = ota_fs_dir_of(dir, w->path);
+    if (rc != 0)
+        goto fail;
+    rc = hook_event(w->hook, OTA_FS_STEP_FSYNC, w->path, w->tmp);
+    if (rc == 0 && fsync(w->fd) != 0)
+        rc = OTA_ERR_IO;
+    if (rc == OTA_FS_HOOK_SKIP)
+        rc = 0; /* a test disabled this fsync */
+    if (rc != 0)
+        goto fail;
+    rc = close(w->fd);
+    w->fd = -1;
     if (rc != 0 && errno != EINTR) {
         rc = OTA_ERR_IO;
         goto fail;
     }
-
-    rc = ota_fs_hook_step(hook, OTA_FS_STEP_RENAME, path);
+    rc = hook_event(w->hook, OTA_FS_STEP_RENAME, w->path, w->tmp);
+    if (rc == 0)
+        rc = move_tmp(w);
     if (rc != 0)
         goto fail;
-    if (rename(tmp, path) != 0) {
-        rc = ota_fs_errno(errno);
-        goto fail;
-    }
-
+    w->tmp[0] = '\0';
     /* Committed: the new content is in place. */
-    rc = ota_fs_hook_step(hook, OTA_FS_STEP_DIRSYNC, path);
+    rc = hook_event(w->hook, OTA_FS_STEP_DIRSYNC, w->path, NULL);
+    if (rc == 0)
+        rc = ota_fs_sync_dir(dir);
+    return rc;
+fail:
+    ota_fs_writer_abort(w);
+    return rc;
+}
+
+int ota_fs_writer_commit_to(struct ota_fs_writer *w, const char *path)
+{
+    char d1[PATH_MAX];
+    char d2[PATH_MAX];
+    size_t n;
+
+    if (w == NULL || w->fd < 0 || path == NULL || path[0] == '\0')
+        return OTA_ERR_INVALID_ARG;
+    n = strlen(path);
+    if (n >= sizeof(w->path) || ota_fs_dir_of(d1, w->path) != 0 || ota_fs_dir_of(d2, path) != 0 ||
+        strcmp(d1, d2) != 0)
+        return OTA_ERR_INVALID_ARG;
+    memcpy(w->path, path, n + 1);
+    return ota_fs_writer_commit(w);
+}
+
+static int write_whole(const char *path, const void *data, size_t len, unsigned mode,
+                       unsigned flags, const struct ota_fs_hook *hook)
+{
+    struct ota_fs_writer w;
+    int rc;
+
+    if (data == NULL && len > 0)
+        return OTA_ERR_INVALID_ARG;
+    rc = ota_fs_writer_open(&w, path, mode, flags, hook);
+    if (rc == 0)
+        rc = ota_fs_writer_write(&w, data, len);
+    if (rc == 0)
+        return ota_fs_writer_commit(&w);
+    ota_fs_writer_abort(&w);
+    return rc;
+}
+
+int ota_fs_replace(const char *path, const void *data, size_t len, unsigned mode,
+                   const struct ota_fs_hook *hook)
+{
+    return write_whole(path, data, len, mode, 0, hook);
+}
+
+int ota_fs_create(const char *path, const void *data, size_t len, unsigned mode,
+                  const struct ota_fs_hook *hook)
+{
+    struct stat st;
+
+    /* Refused before any step: nothing to write when path exists. */
+    if (path != NULL && lstat(path, &st) == 0)
+        return OTA_ERR_EXISTS;
+    return write_whole(path, data, len, mode, OTA_FS_NOREPLACE, hook);
+}
+
+int ota_fs_rename(const char *from, const char *to, const struct ota_fs_hook *hook)
+{
+    char dfrom[PATH_MAX];
+    char dto[PATH_MAX];
+    int rc;
+
+    if (from == NULL || to == NULL || from[0] == '\0' || to[0] == '\0')
+        return OTA_ERR_INVALID_ARG;
+    rc = ota_fs_dir_of(dfrom, from);
+    if (rc == 0)
+        rc = ota_fs_dir_of(dto, to);
+    if (rc == 0)
+        rc = hook_event(hook, OTA_FS_STEP_RENAME, to, from);
     if (rc != 0)
         return rc;
-    return ota_fs_sync_dir(dir);
-
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
+    if (rename(from, to) != 0)
+        return ota_fs_errno(errno);
+    rc = hook_event(hook, OTA_FS_STEP_DIRSYNC, to, NULL);
+    if (rc == 0)
+        rc = ota_fs_sync_dir(dto);
+    if (rc == 0 && strcmp(dfrom, dto) != 0) {
+        rc = hook_event(hook, OTA_FS_STEP_DIRSYNC, from, NULL);
+        if (rc == 0)
+            rc = ota_fs_sync_dir(dfrom);
+    }
     return rc;
 }
 
 int ota_fs_remove(const char *path, const struct ota_fs_hook *hook)
 {
     char dir[PATH_MAX];
+    struct stat st;
     int rc;
 
     if (path == NULL || path[0] == '\0')
         return OTA_ERR_INVALID_ARG;
-    rc = dir_of(dir, path);
+    rc = ota_fs_dir_of(dir, path);
     if (rc != 0)
         return rc;
-    rc = ota_fs_hook_step(hook, OTA_FS_STEP_UNLINK, path);
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : ota_fs_errno(errno);
+    rc = hook_event(hook, OTA_FS_STEP_UNLINK, path, NULL);
     if (rc != 0)
         return rc;
     if (unlink(path) != 0) {
@@ -420,7 +617,7 @@ int ota_fs_remove(const char *path, const struct ota_fs_hook *hook)
             return 0;
         return ota_fs_errno(errno);
     }
-    rc = ota_fs_hook_step(hook, OTA_FS_STEP_DIRSYNC, path);
+    rc = hook_event(hook, OTA_FS_STEP_DIRSYNC, path, NULL);
     if (rc != 0)
         return rc;
     return ota_fs_sync_dir(dir);
@@ -428,13 +625,19 @@ int ota_fs_remove(const char *path, const struct ota_fs_hook *hook)
 
 /* mkdir one level; 0 if created or already a directory. created is set
  * when this call made it. */
-static int mkdir_one(const char *p, unsigned mode, int *created)
+static int mkdir_one(const char *p, unsigned mode, bool *created, const struct ota_fs_hook *hook)
 {
     struct stat st;
+    int rc;
 
-    *created = 0;
+    *created = false;
+    if (stat(p, &st) == 0)
+        return S_ISDIR(st.st_mode) ? 0 : OTA_ERR_EXISTS;
+    rc = hook_event(hook, OTA_FS_STEP_MKDIR, p, NULL);
+    if (rc != 0)
+        return rc;
     if (mkdir(p, (mode_t)(mode & 07777)) == 0) {
-        *created = 1;
+        *created = true;
         return 0;
     }
     if (errno != EEXIST)
@@ -444,13 +647,13 @@ static int mkdir_one(const char *p, unsigned mode, int *created)
     return S_ISDIR(st.st_mode) ? 0 : OTA_ERR_EXISTS;
 }
 
-int ota_fs_mkdirs(const char *path, unsigned mode)
+int ota_fs_mkdirs(const char *path, unsigned mode, const struct ota_fs_hook *hook)
 {
     char p[PATH_MAX];
     char dir[PATH_MAX];
     size_t n;
     size_t i;
-    int created;
+    bool created;
     int rc;
 
     if (path == NULL || path[0] == '\0')
@@ -470,9 +673,11 @@ int ota_fs_mkdirs(const char *path, unsigned mode)
             continue; /* "//" */
         if (i < n)
             p[i] = '\0';
-        rc = mkdir_one(p, mode, &created);
+        rc = mkdir_one(p, mode, &created, hook);
         if (rc == 0 && created) {
-            rc = dir_of(dir, p);
+            rc = ota_fs_dir_of(dir, p);
+            if (rc == 0)
+                rc = hook_event(hook, OTA_FS_STEP_DIRSYNC, p, NULL);
             if (rc == 0)
                 rc = ota_fs_sync_dir(dir);
         }
@@ -484,43 +689,115 @@ int ota_fs_mkdirs(const char *path, unsigned mode)
     return 0;
 }
 
-int ota_fs_write_new(const char *path, const void *data, size_t len, unsigned mode)
+int ota_fs_mkdtemp(char out[PATH_MAX], const char *prefix, unsigned mode,
+                   const struct ota_fs_hook *hook)
 {
     char dir[PATH_MAX];
-    int fd;
+    size_t plen;
     int rc;
 
-    if (path == NULL || path[0] == '\0' || (data == NULL && len > 0))
+    if (out == NULL || prefix == NULL || prefix[0] == '\0')
         return OTA_ERR_INVALID_ARG;
-    rc = dir_of(dir, path);
-    if (rc != 0)
+    plen = strlen(prefix);
+    if (plen + 2 + 2 * TMP_RANDOM_BYTES >= PATH_MAX)
+        return OTA_ERR_TOO_LARGE;
+    for (int attempt = 0; attempt < TMP_CREATE_TRIES; attempt++) {
+        uint8_t rnd[TMP_RANDOM_BYTES];
+
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+            if (errno == EINTR)
+                continue;
+            return OTA_ERR_IO;
+        }
+        memcpy(out, prefix, plen);
+        out[plen] = '-';
+        ota_hex_encode(out + plen + 1, rnd, sizeof(rnd));
+        rc = hook_event(hook, OTA_FS_STEP_MKDIR, out, NULL);
+        if (rc != 0)
+            return rc;
+        if (mkdir(out, (mode_t)(mode & 07777)) != 0) {
+            if (errno == EEXIST)
+                continue;
+            return ota_fs_errno(errno);
+        }
+        rc = ota_fs_dir_of(dir, out);
+        if (rc == 0)
+            rc = hook_event(hook, OTA_FS_STEP_DIRSYNC, out, NULL);
+        if (rc == 0)
+            rc = ota_fs_sync_dir(dir);
         return rc;
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return ota_fs_errno(errno);
-    if (fchmod(fd, (mode_t)(mode & 07777)) != 0) {
-        rc = ota_fs_errno(errno);
-        goto fail;
     }
-    rc = ota_fs_write_all(fd, data, len);
-    if (rc != 0)
-        goto fail;
-    if (fsync(fd) != 0) {
-        rc = OTA_ERR_IO;
-        goto fail;
+    return OTA_ERR_EXISTS;
+}
+
+/* Whether name is "<something>.tmp-<16 hex>". */
+static bool is_temp_name(const char *name)
+{
+    size_t n = strlen(name);
+    size_t suffix = sizeof(".tmp-") - 1 + 2 * TMP_RANDOM_BYTES;
+
+    if (n <= suffix || memcmp(name + n - suffix, ".tmp-", 5) != 0)
+        return false;
+    return strspn(name + n - 2 * TMP_RANDOM_BYTES, "0123456789abcdef") == 2 * TMP_RANDOM_BYTES;
+}
+
+int ota_fs_remove_temps(const char *dir, size_t *removed, const struct ota_fs_hook *hook)
+{
+    DIR *d;
+    struct dirent *e;
+    int rc = 0;
+
+    if (removed != NULL)
+        *removed = 0;
+    if (dir == NULL)
+        return OTA_ERR_INVALID_ARG;
+    d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? 0 : ota_fs_errno(errno);
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        char path[PATH_MAX];
+
+        if (!is_temp_name(e->d_name))
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+            continue;
+        rc = ota_fs_remove(path, hook);
+        if (rc == 0 && removed != NULL)
+            (*removed)++;
     }
-    rc = close(fd);
-    fd = -1;
-    if (rc != 0 && errno != EINTR) {
-        rc = OTA_ERR_IO;
-        goto fail;
-    }
-    return ota_fs_sync_dir(dir);
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(path);
+    closedir(d);
     return rc;
+}
+
+/* ------------------------------------------------------------------ lock */
+
+int ota_fs_lock(int *fd, const char *path, unsigned mode)
+{
+    int e;
+
+    if (fd == NULL)
+        return OTA_ERR_INVALID_ARG;
+    *fd = -1;
+    if (path == NULL || path[0] == '\0')
+        return OTA_ERR_INVALID_ARG;
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, (mode_t)(mode & 0777));
+    if (*fd < 0)
+        return ota_fs_errno(errno);
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    e = errno;
+    close(*fd);
+    *fd = -1;
+    errno = e;
+    return e == EWOULDBLOCK ? OTA_ERR_LOCKED : OTA_ERR_IO;
+}
+
+void ota_fs_unlock(int *fd)
+{
+    if (fd == NULL || *fd < 0)
+        return;
+    close(*fd); /* releases the flock */
+    *fd = -1;
 }
 
 const char *ota_fs_step_name(enum ota_fs_step step)
@@ -538,54 +815,10 @@ const char *ota_fs_step_name(enum ota_fs_step step)
         return "dirsync";
     case OTA_FS_STEP_UNLINK:
         return "unlink";
+    case OTA_FS_STEP_MKDIR:
+        return "mkdir";
+    case OTA_FS_STEP_COMMIT:
+        return "commit";
     }
     return "unknown";
-}
-
-int ota_fs_fault_hook(void *ctx, enum ota_fs_step step, const char *path)
-{
-    struct ota_fs_fault *f = ctx;
-    unsigned long n = ++f->steps;
-
-    if (f->trace) {
-        fprintf(stderr, "fs-step %lu %s %s\n", n, ota_fs_step_name(step), path);
-        fflush(stderr);
-    }
-    if (f->crash_at != 0 && n == f->crash_at) {
-        fflush(stdout);
-        fflush(stderr);
-        raise(SIGKILL);
-    }
-    return 0;
-}
-
-int ota_fs_fault_from_env(struct ota_fs_fault *f, bool *active, struct ota_detail *det)
-{
-#if OTA_TEST_HOOKS
-    const char *crash = getenv("OTACHAIN_CRASH_AT");
-    const char *trace = getenv("OTACHAIN_FS_TRACE");
-    unsigned long long n = 0;
-
-    memset(f, 0, sizeof(*f));
-    *active = false;
-    if (crash != NULL && crash[0] != '\0') {
-        char *end = NULL;
-        errno = 0;
-        n = strtoull(crash, &end, 10);
-        if (crash[0] < '1' || crash[0] > '9' || errno != 0 || *end != '\0' || n > (1ULL << 31)) {
-            ota_detail_set(det, "OTACHAIN_CRASH_AT=%s: expected a step number 1..2^31", crash);
-            return OTA_ERR_INVALID_ARG;
-        }
-    }
-    f->crash_at = (unsigned long)n;
-    f->trace = trace != NULL && trace[0] != '\0' && strcmp(trace, "0") != 0;
-    *active = f->crash_at != 0 || f->trace;
-    return 0;
-#else
-    /* A build without test hooks reads no environment variable. */
-    (void)det;
-    memset(f, 0, sizeof(*f));
-    *active = false;
-    return 0;
-#endif
 }

@@ -13,10 +13,4 @@
  * a secret read this way leaves no stale copy: wipe *out before free(). */
 OTA_WUR int ota_fs_read_fd(uint8_t **out, size_t *out_len, int fd, size_t max);
 
-/* Creates a new file exclusively (O_CREAT|O_EXCL|O_NOFOLLOW), gives it
- * exactly mode (fchmod, so the umask does not matter), writes len bytes,
- * fsyncs it and its directory. OTA_ERR_EXISTS if path exists (even as a
- * dangling symlink). On failure after creation the file is removed. */
-OTA_WUR int ota_fs_write_new(const char *path, const void *data, size_t len, unsigned mode);
-
 #endif

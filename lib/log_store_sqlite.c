@@ -8,7 +8,9 @@
  *   witnesses(name PRIMARY KEY, size)
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,8 @@ struct sq_store {
     struct ota_log_store base; /* first: the handle callers hold */
     sqlite3 *db;
     bool in_txn;
+    const struct ota_fs_hook *hook; /* told of each commit (COMMIT step) */
+    char path[PATH_MAX];
 };
 
 static struct sq_store *sq(struct ota_log_store *s)
@@ -98,6 +102,12 @@ static int sq_commit(struct ota_log_store *s, struct ota_detail *det)
     struct sq_store *q = sq(s);
     int rc = need_txn(q, det);
 
+    /* The test hooks may cut the power here: the transaction is lost,
+     * as SQLite rolls it back at the next open. */
+    if (rc == 0 && ota_fs_hook_step(q->hook, OTA_FS_STEP_COMMIT, q->path) != 0) {
+        ota_detail_set(det, "ledger database: commit refused by the fault hook");
+        rc = OTA_ERR_IO;
+    }
     if (rc == 0)
         rc = exec(q, "COMMIT", det);
     if (rc != 0 && q->in_txn) {
@@ -432,6 +442,100 @@ static int sq_witness_put(struct ota_log_store *s, const char *name, uint64_t si
     return run(q, st, "writing a witness size", det);
 }
 
+static int sq_truncate(struct ota_log_store *s, uint64_t size, struct ota_detail *det)
+{
+    struct sq_store *q = sq(s);
+    sqlite3_stmt *st;
+    int rc = need_txn(q, det);
+
+    if (rc == 0 && size > (uint64_t)INT64_MAX)
+        rc = OTA_ERR_INVALID_ARG;
+    if (rc == 0)
+        rc = prep(q, &st, "DELETE FROM entries WHERE idx >= ?", det);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+    rc = run(q, st, "truncating the entries", det);
+    for (unsigned level = 0; rc == 0 && level <= OTA_TILES_MAX_LEVEL; level++) {
+        unsigned shift = OTA_TILES_HEIGHT * level;
+        uint64_t hashes = shift < 64 ? size >> shift : 0; /* nodes of this level */
+        uint64_t full = hashes / OTA_TILES_WIDTH;
+        unsigned part = (unsigned)(hashes % OTA_TILES_WIDTH);
+
+        /* Tiles past the last one go; the last one keeps `part` hashes. */
+        rc = prep(q, &st, "DELETE FROM tiles WHERE level = ? AND (idx > ? OR (idx = ? AND ? = 0))",
+                  det);
+        if (rc != 0)
+            break;
+        sqlite3_bind_int(st, 1, (int)level);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)full);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)full);
+        sqlite3_bind_int(st, 4, (int)part);
+        rc = run(q, st, "truncating the tiles", det);
+        if (rc != 0 || part == 0)
+            continue;
+        rc = prep(q, &st,
+                  "UPDATE tiles SET width = ?, hashes = substr(hashes, 1, ?) "
+                  "WHERE level = ? AND idx = ? AND width > ?",
+                  det);
+        if (rc != 0)
+            break;
+        sqlite3_bind_int(st, 1, (int)part);
+        sqlite3_bind_int(st, 2, (int)(part * OTA_MERKLE_HASH_LEN));
+        sqlite3_bind_int(st, 3, (int)level);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)full);
+        sqlite3_bind_int(st, 5, (int)part);
+        rc = run(q, st, "truncating a tile", det);
+    }
+    return rc;
+}
+
+/* Owner values live in meta under "v:<name>", apart from the store's own. */
+static int value_name(char out[OTA_LOG_STORE_KEY_MAX + 3], const char *name)
+{
+    if (name == NULL || name[0] == '\0' || strlen(name) > OTA_LOG_STORE_KEY_MAX)
+        return OTA_ERR_TOO_LARGE;
+    snprintf(out, OTA_LOG_STORE_KEY_MAX + 3, "v:%s", name);
+    return 0;
+}
+
+static int sq_value_get(struct ota_log_store *s, const char *name, struct ota_buf *out,
+                        struct ota_detail *det)
+{
+    char key[OTA_LOG_STORE_KEY_MAX + 3];
+    int rc = value_name(key, name);
+
+    return rc != 0 ? rc : meta_get(sq(s), key, out, det);
+}
+
+static int sq_value_put(struct ota_log_store *s, const char *name, const void *v, size_t len,
+                        struct ota_detail *det)
+{
+    char key[OTA_LOG_STORE_KEY_MAX + 3];
+    int rc = value_name(key, name);
+
+    if (rc == 0 && len > OTA_LOG_STORE_VALUE_MAX)
+        rc = OTA_ERR_TOO_LARGE;
+    return rc != 0 ? rc : meta_put(sq(s), key, v, len, det);
+}
+
+static int sq_value_del(struct ota_log_store *s, const char *name, struct ota_detail *det)
+{
+    struct sq_store *q = sq(s);
+    char key[OTA_LOG_STORE_KEY_MAX + 3];
+    sqlite3_stmt *st;
+    int rc = value_name(key, name);
+
+    if (rc == 0)
+        rc = need_txn(q, det);
+    if (rc == 0)
+        rc = prep(q, &st, "DELETE FROM meta WHERE name = ?", det);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    return run(q, st, "deleting a log value", det);
+}
+
 static void sq_close(struct ota_log_store *s)
 {
     struct sq_store *q = sq(s);
@@ -457,6 +561,10 @@ static const struct ota_log_store_ops sq_ops = {
     .checkpoint_put = sq_checkpoint_put,
     .witness_get = sq_witness_get,
     .witness_put = sq_witness_put,
+    .truncate = sq_truncate,
+    .value_get = sq_value_get,
+    .value_put = sq_value_put,
+    .value_del = sq_value_del,
     .close = sq_close,
 };
 
@@ -480,7 +588,8 @@ static int check_format(struct sq_store *q, struct ota_detail *det)
     return rc;
 }
 
-int ota_log_store_sqlite_open(struct ota_log_store **out, const char *path, struct ota_detail *det)
+int ota_log_store_sqlite_open(struct ota_log_store **out, const char *path,
+                              const struct ota_fs_hook *hook, struct ota_detail *det)
 {
     static const char schema[] =
         "PRAGMA journal_mode = WAL;"
@@ -493,23 +602,46 @@ int ota_log_store_sqlite_open(struct ota_log_store **out, const char *path, stru
         " width INTEGER NOT NULL, hashes BLOB NOT NULL, PRIMARY KEY(level, idx));"
         "CREATE TABLE IF NOT EXISTS witnesses(name TEXT PRIMARY KEY, size INTEGER NOT NULL);";
     struct sq_store *q;
+    struct stat st;
+    bool fresh;
     int fd;
     int rc;
 
     if (out == NULL || path == NULL)
         return OTA_ERR_INVALID_ARG;
     *out = NULL;
-    /* Create it 0600 ourselves: SQLite would use the umask. */
+    if (strlen(path) >= sizeof(q->path))
+        return OTA_ERR_TOO_LARGE;
+    /* ":memory:": a store in memory (tests); no file at all. Otherwise
+     * create it 0600 ourselves (SQLite would use the umask), its name made
+     * durable before SQLite writes into it. */
+    if (strcmp(path, ":memory:") == 0)
+        goto open_db;
+    fresh = lstat(path, &st) != 0;
     fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         ota_detail_set(det, "opening %s", path);
         return OTA_ERR_IO;
     }
     close(fd);
+    if (fresh) {
+        char dir[PATH_MAX];
+
+        rc = ota_fs_dir_of(dir, path);
+        if (rc == 0)
+            rc = ota_fs_sync_dir(dir);
+        if (rc != 0) {
+            ota_detail_set(det, "syncing the directory of %s", path);
+            return rc;
+        }
+    }
+open_db:
     q = calloc(1, sizeof(*q));
     if (q == NULL)
         return OTA_ERR_NOMEM;
     q->base.ops = &sq_ops;
+    q->hook = hook;
+    memcpy(q->path, path, strlen(path) + 1);
     if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
         SQLITE_OK) {
         rc = q->db != NULL ? db_err(q, path, det) : OTA_ERR_NOMEM;

@@ -105,14 +105,6 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-/* A secret key file must be a regular file that only its owner can read. */
-static int check_secret_mode(const struct stat *st)
-{
-    if (!S_ISREG(st->st_mode) || (st->st_mode & 077) != 0)
-        return OTA_ERR_PERMISSION;
-    return 0;
-}
-
 /* Why reading the secret key file failed with rc, in det. Looks at the
  * path again (lstat) only to explain: the refusal itself was decided on
  * what was opened. */
@@ -182,12 +174,10 @@ static void explain_parse(struct ota_detail *det, const char *path, const uint8_
 
 int ota_signer_load(struct ota_signer **out, const char *path, struct ota_detail *det)
 {
-    struct stat st;
     uint8_t *data = NULL;
     size_t len = 0;
     BIO *bio = NULL;
     EVP_PKEY *pkey = NULL;
-    int fd;
     int rc;
 
     if (out == NULL)
@@ -195,33 +185,7 @@ int ota_signer_load(struct ota_signer **out, const char *path, struct ota_detail
     *out = NULL;
     if (path == NULL)
         return OTA_ERR_INVALID_ARG;
-    /* lstat first: refuses symlinks, and FIFOs before open could block. */
-    if (lstat(path, &st) != 0) {
-        rc = ota_fs_errno(errno);
-        explain_read(det, rc, path);
-        return rc;
-    }
-    rc = check_secret_mode(&st);
-    if (rc != 0) {
-        explain_read(det, rc, path);
-        return rc;
-    }
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = ota_fs_errno(errno);
-        explain_read(det, rc, path);
-        return rc;
-    }
-    /* Check again what we actually opened (the path may have changed). */
-    if (fstat(fd, &st) != 0) {
-        rc = ota_fs_errno(errno);
-        close(fd);
-        return rc;
-    }
-    rc = check_secret_mode(&st);
-    if (rc == 0)
-        rc = ota_fs_read_fd(&data, &len, fd, OTA_KEYFILE_MAX);
-    close(fd);
+    rc = ota_fs_read_secret(&data, &len, path, OTA_KEYFILE_MAX);
     if (rc != 0) {
         explain_read(det, rc, path);
         return rc;
@@ -250,7 +214,7 @@ out:
     return rc;
 }
 
-int ota_signer_save(const struct ota_signer *s, const char *path)
+int ota_signer_save(const struct ota_signer *s, const char *path, const struct ota_fs_hook *hook)
 {
     BIO *bio;
     char *pem = NULL;
@@ -275,7 +239,7 @@ int ota_signer_save(const struct ota_signer *s, const char *path)
         rc = OTA_ERR_CRYPTO;
         goto out;
     }
-    rc = ota_fs_write_new(path, pem, (size_t)pemlen, 0600);
+    rc = ota_fs_create(path, pem, (size_t)pemlen, 0600, hook);
 out:
     if (pem != NULL && pemlen > 0)
         ota_wipe(pem, (size_t)pemlen);

@@ -19,6 +19,54 @@ const struct ota_fs_hook *ota_test_hooks_fs(const struct ota_test_hooks *h)
 }
 
 #if OTA_TEST_HOOKS
+/* A step number 1..2^31 from variable name into *out (0 when unset). */
+static int step_var(unsigned long *out, const char *name, struct ota_detail *det)
+{
+    const char *v = getenv(name);
+    unsigned long long n;
+    char *end = NULL;
+
+    *out = 0;
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (v[0] < '1' || v[0] > '9' || errno != 0 || *end != '\0' || n > (1ULL << 31)) {
+        ota_detail_set(det, "%s=%s: expected a step number 1..2^31", name, v);
+        return OTA_ERR_INVALID_ARG;
+    }
+    *out = (unsigned long)n;
+    return 0;
+}
+
+static int load_fault(struct ota_test_hooks *h, struct ota_detail *det)
+{
+    struct ota_fs_fault *f = &h->fault;
+    const char *trace = getenv("OTACHAIN_FS_TRACE");
+    const char *skip = getenv("OTACHAIN_SKIP_FSYNC");
+    int rc = step_var(&f->crash_at, "OTACHAIN_CRASH_AT", det);
+
+    if (rc == 0)
+        rc = step_var(&f->cut_at, "OTACHAIN_POWER_CUT", det);
+    if (rc != 0)
+        return rc;
+    if (f->crash_at != 0 && f->cut_at != 0) {
+        ota_detail_set(det, "OTACHAIN_CRASH_AT and OTACHAIN_POWER_CUT exclude each other");
+        return OTA_ERR_INVALID_ARG;
+    }
+    if (skip != NULL && skip[0] != '\0') {
+        if (strlen(skip) >= sizeof(f->skip_fsync)) {
+            ota_detail_set(det, "OTACHAIN_SKIP_FSYNC: at most %zu bytes",
+                           sizeof(f->skip_fsync) - 1);
+            return OTA_ERR_INVALID_ARG;
+        }
+        memcpy(f->skip_fsync, skip, strlen(skip) + 1);
+    }
+    f->trace = trace != NULL && trace[0] != '\0' && strcmp(trace, "0") != 0;
+    h->fs_active = f->crash_at != 0 || f->cut_at != 0 || f->trace || f->skip_fsync[0] != '\0';
+    return 0;
+}
+
 /* Parses an optionally signed decimal number of seconds: 0, or -EINVAL. */
 static int parse_seconds(int64_t *out, const char *s)
 {
@@ -97,7 +145,7 @@ int ota_test_hooks_load(struct ota_test_hooks *h, struct ota_detail *det)
 #if OTA_TEST_HOOKS
     {
         const char *verbs = getenv("OTACHAIN_TEST_HOOKS");
-        int rc = ota_fs_fault_from_env(&h->fault, &h->fs_active, det);
+        int rc = load_fault(h, det);
 
         if (rc != 0)
             return rc;

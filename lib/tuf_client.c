@@ -1694,7 +1694,7 @@ int ota_tuf_client_open(struct ota_tuf_client **out, const struct ota_tuf_client
         c->has_hook = true;
     }
 
-    int rc = ota_fs_mkdirs(c->state_dir, STATE_DIR_MODE);
+    int rc = ota_fs_mkdirs(c->state_dir, STATE_DIR_MODE, client_hook(c));
     if (rc != 0) {
         ota_detail_set(det, "%s: cannot create the state directory", c->state_dir);
         goto fail;

@@ -213,7 +213,7 @@ int ota_upload_put(struct ota_upload_status *st, const char *dir, const char *na
     if (rc == 0)
         rc = path_of(final, dir, "", name, 0);
     if (rc == 0)
-        rc = ota_fs_mkdirs(pdir, 0755);
+        rc = ota_fs_mkdirs(pdir, 0755, NULL);
     if (rc == 0 && r->first == 0)
         rc = ota_fs_hook_step(hook, OTA_FS_STEP_CREATE, part);
     if (rc != 0)

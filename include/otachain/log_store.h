@@ -13,7 +13,8 @@
  *        begin()            commit() / rollback()
  *   IDLE ───────► IN_TXN ──────────────────────► IDLE
  *                  │ append / tile_put / edge_put / checkpoint_put /
- *                  │ witness_put (only here)
+ *                  │ witness_put / value_put / value_del / truncate
+ *                  │ (only here)
  *
  * Invariants kept by the caller (the sequencer), checked where cheap:
  *  1. entries are dense: append(index) needs index == the entry count;
@@ -34,6 +35,7 @@
 
 #include "otachain/buf.h"
 #include "otachain/err.h"
+#include "otachain/fsutil.h"
 #include "otachain/merkle.h"
 #include "otachain/tiles.h"
 
@@ -41,6 +43,7 @@
 #define OTA_LOG_STORE_KEY_MAX   128
 #define OTA_LOG_STORE_NOTE_MAX  (64u * 1024)
 #define OTA_LOG_STORE_NAME_MAX  255
+#define OTA_LOG_STORE_VALUE_MAX (1024u * 1024)
 
 struct ota_log_store;
 
@@ -81,6 +84,21 @@ struct ota_log_store_ops {
                        struct ota_detail *det);
     int (*witness_put)(struct ota_log_store *s, const char *name, uint64_t size,
                        struct ota_detail *det);
+    /* Drops the entries from index `size` on (and their lookup keys) and
+     * trims every tile to the tree of `size` (a tile of a level no longer
+     * reached goes, a partial one gets the width the smaller tree has):
+     * the store then holds the tree of `size` leaves, for a tree that no
+     * witness may hold (publish.h). The caller puts that tree's edge. */
+    int (*truncate)(struct ota_log_store *s, uint64_t size, struct ota_detail *det);
+    /* Named values of the log's owner (at most OTA_LOG_STORE_VALUE_MAX
+     * bytes, names at most OTA_LOG_STORE_KEY_MAX): the per-root
+     * checkpoints ("root-checkpoint/<N>"), the publish in progress.
+     * value_get appends to out; OTA_ERR_NOT_FOUND if unset. */
+    int (*value_get)(struct ota_log_store *s, const char *name, struct ota_buf *out,
+                     struct ota_detail *det);
+    int (*value_put)(struct ota_log_store *s, const char *name, const void *v, size_t len,
+                     struct ota_detail *det);
+    int (*value_del)(struct ota_log_store *s, const char *name, struct ota_detail *det);
     /* Rolls back an open transaction, closes and frees. */
     void (*close)(struct ota_log_store *s);
 };
@@ -91,10 +109,14 @@ struct ota_log_store {
 };
 
 /* Opens (creating it if missing, mode 0600) the SQLite store at path, in
- * WAL mode. OTA_ERR_IO / OTA_ERR_FORMAT (not an otachain log database)
- * with det. Authoring side only (linked with the signing library). */
+ * WAL mode with synchronous=FULL: a commit that returned is durable.
+ * path ":memory:" gives a store in memory (no file; for tests).
+ * Each commit is announced to hook (may be NULL) as an OTA_FS_STEP_COMMIT
+ * step first (the test hooks cut between transactions, never inside one).
+ * OTA_ERR_IO / OTA_ERR_FORMAT (not an otachain log database) with det.
+ * Authoring side only (linked with the signing library). */
 OTA_WUR int ota_log_store_sqlite_open(struct ota_log_store **out, const char *path,
-                                      struct ota_detail *det);
+                                      const struct ota_fs_hook *hook, struct ota_detail *det);
 
 /* Closes; accepts NULL. */
 void ota_log_store_close(struct ota_log_store *s);

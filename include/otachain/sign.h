@@ -12,6 +12,7 @@
 
 #include "otachain/crypto.h"
 #include "otachain/err.h"
+#include "otachain/fsutil.h"
 
 struct ota_signer; /* opaque: holds an Ed25519 secret key */
 
@@ -29,9 +30,11 @@ OTA_WUR int ota_signer_from_seed(struct ota_signer **out, const uint8_t seed[OTA
  * key, a key of another format or algorithm, a public key file. */
 OTA_WUR int ota_signer_load(struct ota_signer **out, const char *path, struct ota_detail *det);
 
-/* Writes the secret key to a new file (O_CREAT|O_EXCL|O_NOFOLLOW, 0600,
- * fsynced). OTA_ERR_EXISTS if path exists. */
-OTA_WUR int ota_signer_save(const struct ota_signer *s, const char *path);
+/* Writes the secret key to a new file, mode 0600, atomically
+ * (ota_fs_create: the file is whole or absent, never partial; every step
+ * through hook, which may be NULL). OTA_ERR_EXISTS if path exists. */
+OTA_WUR int ota_signer_save(const struct ota_signer *s, const char *path,
+                            const struct ota_fs_hook *hook);
 
 /* The public half and its TUF keyid. */
 void ota_signer_public(uint8_t pub[OTA_ED25519_PUB_LEN], const struct ota_signer *s);

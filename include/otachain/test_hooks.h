@@ -12,7 +12,15 @@
  *                               moves a running daemon's time by replacing
  *                               FILE (write a temporary, then rename)
  *   OTACHAIN_CRASH_AT=N         SIGKILL just before the N-th file-system
- *   OTACHAIN_FS_TRACE=1         step / print each step (include/otachain/fsutil.h)
+ *                               step (a process crash: the page cache keeps
+ *                               every write)
+ *   OTACHAIN_POWER_CUT=N        a power cut just before the N-th step: what
+ *                               was not made durable is lost or torn
+ *                               (lib/fs_fault.c), then SIGKILL
+ *   OTACHAIN_SKIP_FSYNC=SUFFIX  the fsync of every file whose path ends in
+ *                               SUFFIX is not done (with POWER_CUT: shows
+ *                               that a missing fsync is caught)
+ *   OTACHAIN_FS_TRACE=1         print each step (include/otachain/fsutil.h)
  *   OTACHAIN_TEST_HOOKS=1       enables hidden test-only verbs
  *
  * Each program keeps one struct ota_test_hooks in its globals (STYLE rule
@@ -28,7 +36,29 @@
 #include "otachain/err.h"
 #include "otachain/fsutil.h"
 
-#define OTA_TEST_NOW_FILE_MAX 1024
+#define OTA_TEST_NOW_FILE_MAX   1024
+#define OTA_TEST_SKIP_FSYNC_MAX 256
+
+struct ota_fs_journal; /* power-cut bookkeeping (lib/fs_fault.c) */
+
+/* Fault-injection settings and the step counter, shared by every program
+ * through its struct ota_test_hooks. */
+struct ota_fs_fault {
+    unsigned long steps;    /* steps seen so far */
+    unsigned long crash_at; /* 0: never */
+    unsigned long cut_at;   /* 0: never */
+    bool trace;
+    char skip_fsync[OTA_TEST_SKIP_FSYNC_MAX]; /* "": none */
+    struct ota_fs_journal *journal;           /* allocated on first use */
+};
+
+/* The hook function for struct ota_fs_hook, ctx = struct ota_fs_fault *:
+ * trace, crash, power cut (see the variables above). A build without test
+ * hooks compiles it to "return 0". */
+int ota_fs_fault_hook(void *ctx, const struct ota_fs_event *ev);
+
+/* Frees the power-cut journal; accepts a fault without one. */
+void ota_fs_fault_free(struct ota_fs_fault *f);
 
 struct ota_test_hooks {
     struct ota_clock clock;     /* the program's clock: injected, or the system's */

@@ -250,7 +250,7 @@ static int agent_open(struct agent *a, const char *config, bool with_source, str
         mcfg.log = log_line;
         mcfg.progress = progress;
         if (rc == 0)
-            rc = ota_fs_mkdirs(a->tuf_dir, 0700);
+            rc = ota_fs_mkdirs(a->tuf_dir, 0700, NULL);
         if (rc == 0 && a->cfg.server != NULL) {
             const char *url = a->cfg.server;
 

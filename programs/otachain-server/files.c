@@ -19,16 +19,18 @@
 #include "otachain/serve_range.h"
 #include "server.h"
 
-/* Paths that are replaced in place: revalidated on every use. */
+/* Paths that are replaced in place: revalidated on every use. A staged
+ * file (docs/formats/ledger.md, "Staging") is removed when its publish is
+ * abandoned, so its name may come back with other bytes. */
 static bool mutable_path(const char *path)
 {
-    return strcmp(path, "metadata/timestamp.json") == 0 ||
+    return strncmp(path, "staging/", 8) == 0 || strcmp(path, "metadata/timestamp.json") == 0 ||
            strcmp(path, "metadata/root.json") == 0 || strcmp(path, "ledger/checkpoint") == 0;
 }
 
 static enum srv_bytes_kind kind_of(const char *path)
 {
-    if (strncmp(path, "metadata/", 9) == 0)
+    if (strncmp(path, "metadata/", 9) == 0 || strncmp(path, "staging/", 8) == 0)
         return SRV_BYTES_METADATA;
     if (strncmp(path, "ledger/", 7) == 0)
         return SRV_BYTES_LEDGER;
@@ -52,17 +54,18 @@ static const char *type_of(const char *path)
     return "application/octet-stream";
 }
 
-/* A path of the public layout: one of the five top directories, then
+/* A path of the public layout: one of the six top directories, then
  * segments of printable ASCII without '%', none empty, "." or "..", or
  * starting with '.' (no hidden or temporary files). */
 static bool layout_path(const char *p)
 {
-    static const char *const tops[] = {"metadata/", "targets/", "chunks/", "deltas/", "ledger/"};
+    static const char *const tops[] = {"metadata/", "targets/", "chunks/",
+                                       "deltas/",   "ledger/",  "staging/"};
     bool top = false;
     size_t seg = 0;
     size_t n = strlen(p);
 
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < sizeof(tops) / sizeof(tops[0]); i++)
         top = top || strncmp(p, tops[i], strlen(tops[i])) == 0;
     if (!top || n == 0 || p[n - 1] == '/')
         return false;

@@ -402,7 +402,7 @@ int srv_repo_check_log(struct ota_log_store **out, struct srv_repo *r, struct ot
     if (!st->has_checkpoint) {
         /* No ledger published: nothing to be consistent with. */
         if (stat(path, &sb) == 0)
-            rc = ota_log_store_sqlite_open(&ls, path, det);
+            rc = ota_log_store_sqlite_open(&ls, path, NULL, det);
         goto out;
     }
     if (stat(path, &sb) != 0) {
@@ -411,7 +411,7 @@ int srv_repo_check_log(struct ota_log_store **out, struct srv_repo *r, struct ot
         rc = OTA_ERR_LOG_ROLLBACK;
         goto out;
     }
-    rc = ota_log_store_sqlite_open(&ls, path, det);
+    rc = ota_log_store_sqlite_open(&ls, path, NULL, det);
     if (rc == 0)
         rc = ls->ops->count(ls, &count, det);
     if (rc != 0)

@@ -88,44 +88,6 @@ static char *dir_of(const char *path)
     return d;
 }
 
-/* Writes the new key file: O_EXCL, O_NOFOLLOW, 0600, fsynced with its
- * directory. */
-static int write_key(const char *path, const struct ota_buf *text, struct ota_detail *det)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    size_t off = 0;
-    char *dir;
-    int rc = 0;
-
-    if (fd < 0) {
-        rc = ota_fs_errno(errno);
-        ota_detail_set(det, "key file %s: %s", path, strerror(errno));
-        return rc;
-    }
-    while (rc == 0 && off < text->len) {
-        ssize_t n = write(fd, text->data + off, text->len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            rc = OTA_ERR_IO;
-        else
-            off += (size_t)n;
-    }
-    if (rc == 0 && fsync(fd) != 0)
-        rc = OTA_ERR_IO;
-    if (close(fd) != 0 && rc == 0)
-        rc = OTA_ERR_IO;
-    dir = dir_of(path);
-    if (rc == 0 && (dir == NULL || ota_fs_sync_dir(dir) != 0))
-        rc = OTA_ERR_IO;
-    free(dir);
-    if (rc != 0) {
-        unlink(path);
-        ota_detail_set(det, "key file %s: write failed", path);
-    }
-    return rc;
-}
-
 static int cmd_init(struct ota_detail *det)
 {
     struct ota_note_signer *s = NULL;
@@ -135,7 +97,7 @@ static int cmd_init(struct ota_detail *det)
     char *dir;
     int rc;
 
-    rc = ota_fs_mkdirs(g.cfg.state_dir, 0700);
+    rc = ota_fs_mkdirs(g.cfg.state_dir, 0700, NULL);
     if (rc != 0) {
         ota_detail_set(det, "state directory %s", g.cfg.state_dir);
         return rc;
@@ -143,7 +105,7 @@ static int cmd_init(struct ota_detail *det)
     dir = dir_of(g.cfg.key_file);
     if (dir == NULL)
         return OTA_ERR_NOMEM;
-    rc = ota_fs_mkdirs(dir, 0700);
+    rc = ota_fs_mkdirs(dir, 0700, NULL);
     free(dir);
     if (rc != 0) {
         ota_detail_set(det, "directory of %s", g.cfg.key_file);
@@ -157,7 +119,9 @@ static int cmd_init(struct ota_detail *det)
     if (rc == 0)
         rc = ota_buf_append(&text, "\n", 1);
     if (rc == 0)
-        rc = write_key(g.cfg.key_file, &text, det);
+        rc = ota_fs_create(g.cfg.key_file, text.data, text.len, 0600, ota_test_hooks_fs(&g.hooks));
+    if (rc != 0)
+        ota_detail_set(det, "key file %s: %s", g.cfg.key_file, ota_strerror(rc));
     ota_buf_free(&text); /* wipes the secret */
     if (rc == 0) {
         ota_note_signer_verifier(&v, s);
@@ -174,43 +138,24 @@ static int cmd_init(struct ota_detail *det)
 static int load_key(struct ota_detail *det)
 {
     const char *path = g.cfg.key_file;
-    char text[OTA_NOTE_SKEY_MAX_LEN + 2];
     struct ota_note_verifier v;
-    struct stat st;
+    uint8_t *text = NULL;
     size_t len = 0;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    int rc = 0;
+    size_t n;
+    int rc = ota_fs_read_secret(&text, &len, path, OTA_NOTE_SKEY_MAX_LEN + 1);
 
-    if (fd < 0) {
-        rc = ota_fs_errno(errno);
-        ota_detail_set(det, "key file %s: %s (create it with --init)", path, strerror(errno));
+    if (rc == OTA_ERR_PERMISSION) {
+        ota_detail_set(det, "key file %s: must be a regular file of mode 0600 or stricter", path);
         return rc;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-        close(fd);
-        ota_detail_set(det, "key file %s: must be a regular file of mode 0600 or stricter", path);
-        return OTA_ERR_PERMISSION;
+    if (rc != 0) {
+        ota_detail_set(det, "key file %s: %s (create it with --init)", path, ota_strerror(rc));
+        return rc;
     }
-    while (len < sizeof(text)) {
-        ssize_t n = read(fd, text + len, sizeof(text) - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = OTA_ERR_IO;
-            break;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    if (rc == 0 && len == sizeof(text))
-        rc = OTA_ERR_TOO_LARGE;
-    if (rc == 0 && len > 0 && text[len - 1] == '\n')
-        len--;
-    if (rc == 0)
-        rc = ota_note_signer_parse(&g.signer, text, len, det);
-    ota_wipe(text, sizeof(text));
+    n = len > 0 && text[len - 1] == '\n' ? len - 1 : len;
+    rc = ota_note_signer_parse(&g.signer, (const char *)text, n, det);
+    ota_wipe(text, len);
+    free(text);
     if (rc != 0) {
         ota_detail_prefix(det, path);
         return rc;
@@ -230,46 +175,32 @@ static int lock_state(struct ota_detail *det)
 {
     size_t n = strlen(g.cfg.state_dir) + sizeof("/" LOCK_NAME);
     char *path = malloc(n);
+    int rc;
 
     if (path == NULL)
         return OTA_ERR_NOMEM;
     snprintf(path, n, "%s/%s", g.cfg.state_dir, LOCK_NAME);
-    g.lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (g.lock_fd < 0) {
-        int rc = ota_fs_errno(errno);
-        ota_detail_set(det, "%s: %s (run --init first?)", path, strerror(errno));
-        free(path);
-        return rc;
-    }
-    if (flock(g.lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    rc = ota_fs_lock(&g.lock_fd, path, 0600);
+    if (rc == OTA_ERR_LOCKED)
         ota_detail_set(det, "%s: another otachain-witness uses this state directory", path);
-        free(path);
-        return OTA_ERR_LOCKED;
-    }
+    else if (rc != 0)
+        ota_detail_set(det, "%s: %s (run --init first?)", path, strerror(errno));
     free(path);
-    return 0;
+    return rc;
 }
 
 /* Removes the temporary files of state writes a crash interrupted
- * (<64 hex>.json.tmp-XXXXXX, ota_fs_replace's names): the lock is held,
- * so no other writer owns them. The state files themselves are whole
- * (state.h S2). */
+ * (ota_fs_replace's names): the lock is held, so no other writer owns
+ * them. The state files themselves are whole (state.h S2). */
 static void remove_stale_temps(void)
 {
-    DIR *d = opendir(g.cfg.state_dir);
-    struct dirent *e;
+    size_t n = 0;
 
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        const char *n = e->d_name;
-        size_t hex = strspn(n, "0123456789abcdef");
-
-        if (hex == 64 && strncmp(n + 64, ".json.tmp-", 10) == 0 && unlinkat(dirfd(d), n, 0) == 0)
-            fprintf(stderr, "otachain-witness: removed %s/%s (left by an interrupted write)\n",
-                    g.cfg.state_dir, n);
-    }
-    closedir(d);
+    if (ota_fs_remove_temps(g.cfg.state_dir, &n, ota_test_hooks_fs(&g.hooks)) == 0 && n > 0)
+        fprintf(stderr,
+                "otachain-witness: removed %zu temporary file(s) left in %s by an interrupted "
+                "write\n",
+                n, g.cfg.state_dir);
 }
 
 static int cmd_serve(struct ota_detail *det)

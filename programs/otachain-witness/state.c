@@ -12,8 +12,6 @@
 
 #define STATE_FORMAT "otachain-witness-state/v1"
 
-static const char *const role_keys[3] = {"root", "targets", "snapshot"};
-
 int wit_state_path(char **out, const char *state_dir, const char *origin, size_t origin_len)
 {
     uint8_t h[OTA_SHA256_LEN];
@@ -36,23 +34,19 @@ int wit_state_path(char **out, const char *state_dir, const char *origin, size_t
 
 void wit_vstate_free(struct wit_vstate *v)
 {
-    free(v->root);
+    ota_ledger_rules_free(&v->rules);
     memset(v, 0, sizeof(*v));
 }
 
 int wit_vstate_copy(struct wit_vstate *dst, const struct wit_vstate *src)
 {
-    *dst = *src;
-    dst->root = NULL;
-    if (src->root != NULL) {
-        dst->root = malloc(src->root_len);
-        if (dst->root == NULL) {
-            memset(dst, 0, sizeof(*dst));
-            return OTA_ERR_NOMEM;
-        }
-        memcpy(dst->root, src->root, src->root_len);
-    }
-    return 0;
+    int rc;
+
+    dst->edge = src->edge;
+    rc = ota_ledger_rules_copy(&dst->rules, &src->rules);
+    if (rc != 0)
+        memset(dst, 0, sizeof(*dst));
+    return rc;
 }
 
 void wit_state_free(struct wit_state *st)
@@ -106,18 +100,12 @@ static int load_validation(struct wit_state *st, json_t *val, struct ota_detail 
 {
     struct wit_vstate *v = &st->v;
     json_t *edge = json_object_get(val, "edge");
-    json_t *root = json_object_get(val, "root");
-    json_t *versions = json_object_get(val, "versions");
-    json_t *targets = json_object_get(val, "targets");
     uint8_t *enc = NULL;
     size_t enc_len;
     uint8_t r[OTA_MERKLE_HASH_LEN];
     int rc;
 
-    if (!json_is_object(val) || json_object_size(val) != 4 || !json_is_string(edge) ||
-        !json_is_object(versions) || json_object_size(versions) != 3 ||
-        (!json_is_null(root) && !json_is_string(root)) ||
-        (!json_is_null(targets) && !json_is_object(targets)))
+    if (!json_is_object(val) || json_object_size(val) != 4 || !json_is_string(edge))
         return bad(det, "validation: malformed");
     rc = b64_alloc(&enc, &enc_len, edge, OTA_MERKLE_EDGE_ENC_MAX);
     if (rc == OTA_ERR_NOMEM)
@@ -131,39 +119,10 @@ static int load_validation(struct wit_state *st, json_t *val, struct ota_detail 
     if (v->edge.size != (st->present ? st->cp.size : 0) || ota_merkle_edge_root(r, &v->edge) != 0 ||
         (st->present && !ota_ct_equal(r, st->cp.root, sizeof(r))))
         return bad(det, "validation: edge does not describe the stored checkpoint");
-    for (int i = 0; i < 3; i++) {
-        if (get_u64(&v->version[i], versions, role_keys[i]) != 0)
-            return bad(det, "validation: versions malformed");
-    }
-    if (json_is_string(root)) {
-        struct ota_tuf_meta *md = NULL;
-
-        rc = b64_alloc(&v->root, &v->root_len, root, OTA_TUF_ROOT_MAX_LEN);
-        if (rc == OTA_ERR_NOMEM)
-            return rc;
-        if (rc != 0)
-            return bad(det, "validation: root malformed");
-        rc = ota_tuf_parse(&md, v->root, v->root_len, OTA_TUF_ROOT, NULL);
-        if (rc == 0 && md->version != v->version[OTA_TUF_ROOT])
-            rc = OTA_ERR_FORMAT;
-        ota_tuf_meta_free(md);
-        if (rc != 0)
-            return bad(det, "validation: stored root does not parse or is not versions.root");
-    } else if (v->version[OTA_TUF_ROOT] != 0) {
-        return bad(det, "validation: versions.root without a root");
-    }
-    if (json_is_object(targets)) {
-        json_t *sha = json_object_get(targets, "sha256");
-
-        if (json_object_size(targets) != 2 || get_u64(&v->targets_length, targets, "length") != 0 ||
-            !json_is_string(sha) || json_string_length(sha) != OTA_SHA256_HEX_LEN ||
-            ota_hex_decode(v->targets_sha256, OTA_SHA256_LEN, json_string_value(sha)) != 0 ||
-            v->version[OTA_TUF_TARGETS] == 0)
-            return bad(det, "validation: targets malformed");
-        v->has_targets = true;
-    } else if (v->version[OTA_TUF_TARGETS] != 0) {
-        return bad(det, "validation: versions.targets without targets");
-    }
+    /* S4 */
+    rc = ota_ledger_rules_from_json(&v->rules, val, det);
+    if (rc != 0)
+        return rc;
     st->has_validation = true;
     return 0;
 }
@@ -264,35 +223,13 @@ static json_t *validation_json(const struct wit_vstate *v)
 {
     uint8_t enc[OTA_MERKLE_EDGE_ENC_MAX];
     size_t enc_len;
-    char hex[OTA_SHA256_HEX_LEN + 1];
     json_t *val = json_object();
-    json_t *versions = json_object();
-    json_t *targets = json_null();
-    bool ok = val != NULL && versions != NULL;
+    bool ok = val != NULL;
 
     if (ok)
         ok = ota_merkle_edge_encode(enc, &enc_len, &v->edge) == 0 &&
              json_object_set_new(val, "edge", b64_string(enc, enc_len)) == 0 &&
-             json_object_set_new(val, "root",
-                                 v->root ? b64_string(v->root, v->root_len) : json_null()) == 0;
-    for (int i = 0; ok && i < 3; i++)
-        ok = json_object_set_new(versions, role_keys[i], json_integer((json_int_t)v->version[i])) ==
-             0;
-    if (ok && v->has_targets) {
-        ota_hex_encode(hex, v->targets_sha256, OTA_SHA256_LEN);
-        targets = json_pack("{s:I,s:s}", "length", (json_int_t)v->targets_length, "sha256", hex);
-        ok = targets != NULL;
-    }
-    if (ok) {
-        ok = json_object_set_new(val, "versions", versions) == 0;
-        versions = NULL;
-    }
-    if (ok) {
-        ok = json_object_set_new(val, "targets", targets) == 0;
-        targets = NULL;
-    }
-    json_decref(versions);
-    json_decref(targets);
+             ota_ledger_rules_to_json(val, &v->rules) == 0;
     if (!ok) {
         json_decref(val);
         return NULL;

@@ -35,22 +35,18 @@
 #include "otachain/crypto.h"
 #include "otachain/err.h"
 #include "otachain/fsutil.h"
+#include "otachain/ledger_rules.h"
 #include "otachain/merkle.h"
 
 /* Cap on a state file: a root.json of up to 512 KiB in base64 and the
  * rest. */
 #define WIT_STATE_MAX_LEN (1024u * 1024)
 
-/* Validating mode's view of the log (S3, S4). */
+/* Validating mode's view of the log (S3, S4): the tree and the state of
+ * the release rules (include/otachain/ledger_rules.h). */
 struct wit_vstate {
     struct ota_merkle_edge edge;
-    uint8_t *root; /* latest logged root.json (owned); NULL before the first */
-    size_t root_len;
-    uint64_t version[3]; /* last logged version, indexed by enum ota_tuf_role
-                            (root, targets, snapshot); 0: none yet */
-    bool has_targets;
-    uint64_t targets_length;
-    uint8_t targets_sha256[OTA_SHA256_LEN];
+    struct ota_ledger_rules rules;
 };
 
 struct wit_state {

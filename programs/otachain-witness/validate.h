@@ -7,9 +7,10 @@
  *     appended to the stored right edge, to exactly the checkpoint's
  *     root: the witness has seen every entry it vouches for;
  *  V2 every entry is an otachain ledger record (ledger_entry.h);
- *  V3 the file each record names, <repo_url>/metadata/<V>.<role>.json,
- *     has the logged length and SHA-256, parses as that role, and carries
- *     the logged version;
+ *  V3 the file each record names, <repo_url>/metadata/<V>.<role>.json
+ *     (or, while its publish waits for the quorum, the staged copy
+ *     <repo_url>/staging/metadata/<V>.<role>.json), has the logged length
+ *     and SHA-256, parses as that role, and carries the logged version;
  *  V4 versions only increase per role; root versions go up by exactly one
  *     (the chain a TUF client walks);
  *  V5 the first root record is the configured anchor, byte for byte; every

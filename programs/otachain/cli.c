@@ -1,6 +1,8 @@
 /* Option parsing, error printing, exit codes and durations for the CLI. */
 #include "cli.h"
 
+#include "otachain/repo.h"
+
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -129,45 +131,7 @@ int cli_parse_u64(uint64_t *out, const char *s, uint64_t max)
 
 int cli_parse_duration(int64_t *out, const char *s)
 {
-    char num[24];
-    size_t len;
-    uint64_t v;
-    int64_t unit;
-
-    *out = 0;
-    if (s == NULL)
-        return OTA_ERR_FORMAT;
-    len = strlen(s);
-    if (len < 2 || len > sizeof(num))
-        return OTA_ERR_FORMAT;
-    switch (s[len - 1]) {
-    case 's':
-        unit = 1;
-        break;
-    case 'm':
-        unit = 60;
-        break;
-    case 'h':
-        unit = 3600;
-        break;
-    case 'd':
-        unit = 86400;
-        break;
-    case 'w':
-        unit = 7 * 86400;
-        break;
-    case 'y':
-        unit = 365 * 86400;
-        break;
-    default:
-        return OTA_ERR_FORMAT;
-    }
-    memcpy(num, s, len - 1);
-    num[len - 1] = '\0';
-    if (cli_parse_u64(&v, num, (uint64_t)(CLI_MAX_DURATION / unit)) != 0 || v == 0)
-        return OTA_ERR_FORMAT;
-    *out = (int64_t)v * unit;
-    return 0;
+    return ota_repo_duration_parse(out, s);
 }
 
 int cli_check_url(const char *url, const char *option, struct ota_detail *det)

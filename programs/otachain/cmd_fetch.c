@@ -194,7 +194,7 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
         ota_detail_set(det, "trusted root %s", cli_val(&opts[1]));
         goto out;
     }
-    if (ota_fs_mkdirs(tuf_dir, 0700) != 0 || ota_fs_mkdirs(dp_dir, 0700) != 0) {
+    if (ota_fs_mkdirs(tuf_dir, 0700, NULL) != 0 || ota_fs_mkdirs(dp_dir, 0700, NULL) != 0) {
         ota_detail_set(det, "creating the state directory %s", state);
         rc = OTA_ERR_IO;
         goto out;
@@ -371,10 +371,10 @@ int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
     if (rc != 0)
         return rc;
     opened = true;
-    md = r.targets != NULL ? r.targets : r.pend_targets_md;
+    md = r.lib.targets != NULL ? r.lib.targets : r.lib.pend_targets_md;
     to = release_image(md, rel);
-    if (to == NULL && r.pend_targets_md != NULL)
-        to = release_image(r.pend_targets_md, rel);
+    if (to == NULL && r.lib.pend_targets_md != NULL)
+        to = release_image(r.lib.pend_targets_md, rel);
     if (to == NULL) {
         ota_detail_set(det, "no chunked image target under %s/ in targets", rel);
         rc = OTA_ERR_TARGET_UNKNOWN;
@@ -427,7 +427,7 @@ int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
     if (rc == 0)
         rc = repo_path(tmp, &r, "public/deltas/%s/.%s.tmp", from_hex, to_hex);
     if (rc == 0)
-        rc = ota_fs_mkdirs(dir, 0755);
+        rc = ota_fs_mkdirs(dir, 0755, NULL);
     if (rc != 0)
         goto out;
     fs.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);

@@ -38,7 +38,7 @@ int cmd_key_generate(const struct cli_ctx *ctx, int argc, char **argv, struct ot
         ota_detail_set(det, "generating a key");
         return rc;
     }
-    rc = ota_signer_save(s, out);
+    rc = ota_signer_save(s, out, ctx->hook);
     if (rc != 0) {
         ota_detail_set(det, "writing %s", out);
         goto out;

@@ -137,7 +137,7 @@ static int pack_sink(void *ctx, const struct ota_chunk_entry *e, const uint8_t *
                      size_t frame_len)
 {
     (void)e;
-    return ota_fs_write_all(*(const int *)ctx, frame, frame_len);
+    return ota_fs_writer_write(ctx, frame, frame_len);
 }
 
 /* Reads IMAGE (img_fd from open_image, img_size bytes, at most
@@ -145,7 +145,7 @@ static int pack_sink(void *ctx, const struct ota_chunk_entry *e, const uint8_t *
  * from that one read: copies it into blobs/<image-sha256> (unless that
  * blob exists), chunks, hashes and compresses it into
  * blobs/<image-sha256>.pack, and writes its index to blobs/<index-sha256>;
- * all atomic (temporary file, fsync, rename). The image's SHA-256 and
+ * all atomic (ota_fs_writer). The image's SHA-256 and
  * length come out of the index (the builder hashes the whole image as it
  * goes); so do the index's own. The pack is published at
  * public/chunks/<image-sha256>.pack (repo.c). */
@@ -157,19 +157,20 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
     struct ota_chunk_build_opts bo;
     struct ota_chunk_build *b = NULL;
     struct ota_chunk_index *idx = NULL;
+    struct ota_fs_writer pack_w, blob_w;
     struct ota_buf ib;
     struct stat st;
     char pack[PATH_MAX], ptmp[PATH_MAX];
     char blob[PATH_MAX], btmp[PATH_MAX];
-    char blobs[PATH_MAX];
     char ipath[PATH_MAX];
     char hex[OTA_SHA256_HEX_LEN + 1];
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     uint8_t *buf = NULL;
-    bool ptmp_made = false, btmp_made = false;
-    int pack_fd = -1, blob_fd = -1;
     int rc;
 
+    memset(&pack_w, 0, sizeof(pack_w));
+    memset(&blob_w, 0, sizeof(blob_w));
+    pack_w.fd = blob_w.fd = -1;
     ota_buf_init(&ib, (size_t)OTA_CHUNK_INDEX_MAX_LEN);
     if (img_size > REPO_MAX_IMAGE) {
         ota_detail_set(det, "%s: %" PRIu64 " bytes, limit %" PRIu64, image, img_size,
@@ -181,24 +182,16 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
     bo.threads = ncpu < 1                                            ? 1u
                  : (unsigned long)ncpu > OTA_CHUNK_BUILD_MAX_THREADS ? OTA_CHUNK_BUILD_MAX_THREADS
                                                                      : (unsigned)ncpu;
-    rc = repo_path(blobs, r, "blobs");
+    /* Both are named by the image's hash, known once it is read. */
+    rc = repo_path(ptmp, r, "blobs/.pack");
     if (rc == 0)
-        rc = repo_path(ptmp, r, "blobs/.pack-XXXXXX");
+        rc = repo_path(btmp, r, "blobs/.image");
     if (rc == 0)
-        rc = repo_path(btmp, r, "blobs/.image-XXXXXX");
+        rc = ota_fs_writer_open(&blob_w, btmp, 0644, 0, hook);
     if (rc == 0)
-        rc = ota_fs_hook_step(hook, OTA_FS_STEP_CREATE, btmp);
-    if (rc != 0)
-        goto out;
-    pack_fd = mkstemp(ptmp);
-    ptmp_made = pack_fd >= 0;
-    blob_fd = ptmp_made ? mkstemp(btmp) : -1;
-    btmp_made = blob_fd >= 0;
-    if (!ptmp_made || !btmp_made || fcntl(pack_fd, F_SETFD, FD_CLOEXEC) != 0 ||
-        fcntl(blob_fd, F_SETFD, FD_CLOEXEC) != 0 || fchmod(pack_fd, 0644) != 0 ||
-        fchmod(blob_fd, 0644) != 0) {
-        ota_detail_set(det, "creating temporary files in %s: %s", blobs, strerror(errno));
-        rc = OTA_ERR_IO;
+        rc = ota_fs_writer_open(&pack_w, ptmp, 0644, 0, hook);
+    if (rc != 0) {
+        ota_detail_set(det, "creating temporary files in %s/blobs: %s", r->dir, strerror(errno));
         goto out;
     }
     buf = malloc(READ_BLOCK);
@@ -206,9 +199,7 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
         rc = OTA_ERR_NOMEM;
         goto out;
     }
-    rc = ota_chunk_build_new(&b, &bo, pack_sink, &pack_fd, det);
-    if (rc == 0)
-        rc = ota_fs_hook_step(hook, OTA_FS_STEP_WRITE, btmp);
+    rc = ota_chunk_build_new(&b, &bo, pack_sink, &pack_w, det);
     while (rc == 0) {
         ssize_t got = read(img_fd, buf, READ_BLOCK);
 
@@ -221,9 +212,9 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
         }
         if (got == 0)
             break;
-        rc = ota_fs_write_all(blob_fd, buf, (size_t)got);
+        rc = ota_fs_writer_write(&blob_w, buf, (size_t)got);
         if (rc != 0) {
-            ota_detail_set(det, "writing %s: %s", btmp, strerror(errno));
+            ota_detail_set(det, "writing %s: %s", blob_w.tmp, strerror(errno));
             break;
         }
         rc = ota_chunk_build_update(b, buf, (size_t)got, det);
@@ -253,26 +244,15 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
         goto out;
     /* The image: a blob already there (same name, so same bytes) stays. */
     if (stat(blob, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != *img_len) {
-        if ((rc = ota_fs_hook_step(hook, OTA_FS_STEP_FSYNC, btmp)) != 0 || fsync(blob_fd) != 0 ||
-            (rc = ota_fs_hook_step(hook, OTA_FS_STEP_RENAME, blob)) != 0 ||
-            rename(btmp, blob) != 0) {
+        rc = ota_fs_writer_commit_to(&blob_w, blob);
+        if (rc != 0) {
             ota_detail_set(det, "writing %s: %s", blob, strerror(errno));
-            rc = OTA_ERR_IO;
             goto out;
         }
-        btmp_made = false;
     }
-    if (fsync(pack_fd) != 0 || rename(ptmp, pack) != 0) {
-        ota_detail_set(det, "writing %s: %s", pack, strerror(errno));
-        rc = OTA_ERR_IO;
-        goto out;
-    }
-    ptmp_made = false;
-    rc = ota_fs_hook_step(hook, OTA_FS_STEP_DIRSYNC, blob);
-    if (rc == 0)
-        rc = ota_fs_sync_dir(blobs);
+    rc = ota_fs_writer_commit_to(&pack_w, pack);
     if (rc != 0) {
-        ota_detail_set(det, "syncing %s", blobs);
+        ota_detail_set(det, "writing %s: %s", pack, strerror(errno));
         goto out;
     }
     rc = ota_sha256(idx_sha, ib.data, ib.len);
@@ -284,17 +264,9 @@ static int build_chunks(uint8_t idx_sha[OTA_SHA256_LEN], uint64_t *idx_len,
     if (rc == 0)
         rc = repo_write(r, ipath, ib.data, ib.len, det);
 out:
-    if (ptmp_made && unlink(ptmp) != 0) {
-        /* best effort */
-    }
-    if (btmp_made && unlink(btmp) != 0) {
-        /* best effort */
-    }
+    ota_fs_writer_abort(&blob_w);
+    ota_fs_writer_abort(&pack_w);
     ota_chunk_build_free(b);
-    if (pack_fd >= 0)
-        close(pack_fd);
-    if (blob_fd >= 0)
-        close(blob_fd);
     ota_chunk_index_free(idx);
     free(ota_buf_steal(&ib, NULL));
     free(buf);
@@ -304,10 +276,10 @@ out:
 /* "published in targets v2" or "pending in targets v3". */
 static const char *where(const struct repo *r, const struct ota_tuf_target *t, char *out, size_t n)
 {
-    if (r->targets != NULL && ota_tuf_find_target(r->targets, t->path) != NULL)
-        snprintf(out, n, "published in targets v%" PRIu64, r->targets->version);
+    if (r->lib.targets != NULL && ota_tuf_find_target(r->lib.targets, t->path) != NULL)
+        snprintf(out, n, "published in targets v%" PRIu64, r->lib.targets->version);
     else
-        snprintf(out, n, "pending in targets v%" PRIu64, r->pend_targets_md->version);
+        snprintf(out, n, "pending in targets v%" PRIu64, r->lib.pend_targets_md->version);
     return out;
 }
 
@@ -317,7 +289,7 @@ static const char *where(const struct repo *r, const struct ota_tuf_target *t, c
  * run that release will refuse this one (not_newer, security_floor). */
 static void warn_older(const struct repo *r, const struct ota_release *rel)
 {
-    const struct ota_tuf_meta *md = r->pend_targets_md;
+    const struct ota_tuf_meta *md = r->lib.pend_targets_md;
     const struct ota_tuf_target *newest = NULL, *floor = NULL;
     uint64_t max_sv = 0;
     struct ota_release *other = malloc(sizeof(*other));
@@ -454,23 +426,23 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     if (rc != 0)
         goto out;
     opened = true;
-    rc = repo_pending_targets(&r, det);
+    rc = ota_repo_pending_targets(&r.lib, det);
     if (rc != 0)
         goto out;
     /* The image first: that is what the operator named. */
-    if (ota_tuf_find_target(r.pend_targets_md, path) != NULL) {
+    if (ota_tuf_find_target(r.lib.pend_targets_md, path) != NULL) {
         ota_detail_set(det,
                        "target %s already exists in targets v%" PRIu64
                        ": a release is never replaced; give it a new --version (or --name)",
-                       path, r.pend_targets_md->version);
+                       path, r.lib.pend_targets_md->version);
         rc = OTA_ERR_EXISTS;
         goto out;
     }
-    if (ota_tuf_find_target(r.pend_targets_md, ipath) != NULL) {
+    if (ota_tuf_find_target(r.lib.pend_targets_md, ipath) != NULL) {
         ota_detail_set(det,
                        "target %s would get the chunk index %s, which already exists in "
                        "targets v%" PRIu64 ": give another --name",
-                       path, ipath, r.pend_targets_md->version);
+                       path, ipath, r.lib.pend_targets_md->version);
         rc = OTA_ERR_EXISTS;
         goto out;
     }
@@ -489,12 +461,12 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
                       "custom", custom);
     custom = NULL; /* the entry owns it (also when json_pack failed) */
     ientry = json_pack("{s:I,s:{s:s}}", "length", (json_int_t)ilen, "hashes", "sha256", ihex);
-    tmap = json_object_get(json_object_get(r.pend_targets, "signed"), "targets");
-    sigs = json_object_get(r.pend_targets, "signatures");
+    tmap = json_object_get(json_object_get(r.lib.pend_targets, "signed"), "targets");
+    sigs = json_object_get(r.lib.pend_targets, "signatures");
     if (entry == NULL || ientry == NULL ||
-        ota_tuf_format_time(exp, ctx->now + r.expires[OTA_TUF_TARGETS]) != 0 ||
+        ota_tuf_format_time(exp, ctx->now + r.lib.expires[OTA_TUF_TARGETS]) != 0 ||
         json_object_set(tmap, path, entry) != 0 || json_object_set(tmap, ipath, ientry) != 0 ||
-        json_object_set_new(json_object_get(r.pend_targets, "signed"), "expires",
+        json_object_set_new(json_object_get(r.lib.pend_targets, "signed"), "expires",
                             json_string(exp)) != 0) {
         rc = OTA_ERR_NOMEM;
         goto out;
@@ -504,16 +476,16 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     json_array_clear(sigs);
     /* A version logged by a publish that failed after its ledger commit
      * cannot carry other content: move on to the first unlogged one. */
-    old_v = r.pend_targets_md->version;
-    rc = repo_unlogged_version(&r, OTA_TUF_TARGETS, old_v, &new_v, det);
+    old_v = r.lib.pend_targets_md->version;
+    rc = ota_repo_unlogged_version(&r.lib, OTA_TUF_TARGETS, old_v, &new_v, det);
     if (rc != 0)
         goto out;
-    if (new_v != old_v && json_object_set_new(json_object_get(r.pend_targets, "signed"), "version",
-                                              json_integer((json_int_t)new_v)) != 0) {
+    if (new_v != old_v && json_object_set_new(json_object_get(r.lib.pend_targets, "signed"),
+                                              "version", json_integer((json_int_t)new_v)) != 0) {
         rc = OTA_ERR_NOMEM;
         goto out;
     }
-    rc = repo_set_pending(&r, OTA_TUF_TARGETS, r.pend_targets, det);
+    rc = ota_repo_set_pending(&r.lib, OTA_TUF_TARGETS, r.lib.pend_targets, det);
     if (rc != 0)
         goto out;
     if (new_v != old_v)
@@ -524,7 +496,7 @@ int cmd_release_add(const struct cli_ctx *ctx, int argc, char **argv, struct ota
                    old_v, new_v);
     cli_printf(stdout,
                "added target %s (%" PRIu64 " bytes, sha256 %s) to pending targets v%" PRIu64 "\n",
-               path, len, hex, r.pend_targets_md->version);
+               path, len, hex, r.lib.pend_targets_md->version);
     cli_printf(stdout, "added target %s (chunk index, %" PRIu64 " bytes, sha256 %s)\n", ipath, ilen,
                ihex);
     if (dropped > 0)
@@ -547,11 +519,11 @@ out:
 
 static int need_pending_targets(const struct repo *r, struct ota_detail *det)
 {
-    if (r->pend_targets == NULL || r->pend_targets_stale) {
+    if (r->lib.pend_targets == NULL || r->lib.pend_targets_stale) {
         ota_detail_set(det, "no pending targets in %s (otachain release add)", r->dir);
         return OTA_ERR_NOT_FOUND;
     }
-    if (repo_next_root(r) == NULL) {
+    if (ota_repo_next_root(&r->lib) == NULL) {
         ota_detail_set(det, "%s has no root", r->dir);
         return OTA_ERR_NO_TRUSTED_ROOT;
     }
@@ -578,20 +550,20 @@ int cmd_release_sign(const struct cli_ctx *ctx, int argc, char **argv, struct ot
         rc = repo_key_load(&k, cli_val(&opts[0]), true, det);
     if (rc != 0)
         goto out;
-    root = repo_next_root(&r);
-    if (!repo_role_has_key(root, OTA_TUF_TARGETS, k.keyid)) {
+    root = ota_repo_next_root(&r.lib);
+    if (!ota_repo_role_has_key(root, OTA_TUF_TARGETS, k.keyid)) {
         ota_detail_set(det, "key %s (%s) is not a targets key of root v%" PRIu64, k.keyid, k.path,
                        root->version);
         rc = OTA_ERR_KEY_NOT_IN_ROLE;
         goto out;
     }
-    rc = ota_tuf_sign(r.pend_targets, k.signer);
+    rc = ota_tuf_sign(r.lib.pend_targets, k.signer);
     if (rc == 0)
-        rc = repo_set_pending(&r, OTA_TUF_TARGETS, r.pend_targets, det);
+        rc = ota_repo_set_pending(&r.lib, OTA_TUF_TARGETS, r.lib.pend_targets, det);
     if (rc != 0)
         goto out;
     cli_printf(stdout, "signed pending targets v%" PRIu64 " with key %s\n",
-               r.pend_targets_md->version, k.keyid);
+               r.lib.pend_targets_md->version, k.keyid);
     repo_print_pending(&r, stdout, false, true);
 out:
     repo_key_clear(&k);
@@ -615,7 +587,7 @@ int cmd_release_merge(const struct cli_ctx *ctx, int argc, char **argv, struct o
     rc = need_pending_targets(&r, det);
     if (rc != 0)
         goto out;
-    roots[0] = repo_next_root(&r);
+    roots[0] = ota_repo_next_root(&r.lib);
     for (size_t i = 1; i < args.npos; i++) {
         size_t added = 0;
 
@@ -626,7 +598,7 @@ int cmd_release_merge(const struct cli_ctx *ctx, int argc, char **argv, struct o
         total += added;
     }
     if (total > 0)
-        rc = repo_set_pending(&r, OTA_TUF_TARGETS, r.pend_targets, det);
+        rc = ota_repo_set_pending(&r.lib, OTA_TUF_TARGETS, r.lib.pend_targets, det);
     if (rc == 0)
         repo_print_pending(&r, stdout, false, true);
 out:

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "ledger.h"
+#include "otachain/ledger_policy.h"
 #include "otachain/cjson.h"
 #include "otachain/tuf_sign.h"
 #include "repo.h"
@@ -113,7 +113,7 @@ static int write_new_doc(const char *path, const json_t *doc, bool indent,
 {
     char *s = NULL;
     size_t len = 0;
-    int rc = repo_dump(&s, &len, doc, indent);
+    int rc = ota_repo_dump(&s, &len, doc, indent);
 
     if (rc == 0)
         rc = ota_fs_replace(path, s, len, 0644, hook);
@@ -136,7 +136,7 @@ struct init_plan {
     bool ledger;
     const char *origin; /* NULL: the default */
     size_t nwitnesses;
-    struct ledger_witness witnesses[INIT_MAX_KEYS];
+    struct ota_ledger_witness witnesses[INIT_MAX_KEYS];
     uint64_t witness_quorum; /* 0: all */
     int64_t max_age;
 };
@@ -145,7 +145,8 @@ struct init_plan {
  * key. The default origin is otachain.invalid/<hex of the first 8 bytes of
  * the SHA-256 of the canonical signed part of root v1 without the ledger
  * member> (fresh online keys make it unique per repository). */
-static int init_ledger(struct init_plan *p, json_t *signed_part, struct ota_detail *det)
+static int init_ledger(struct init_plan *p, json_t *signed_part, const struct ota_fs_hook *hook,
+                       struct ota_detail *det)
 {
     char origin[OTA_CHECKPOINT_MAX_ORIGIN + 1];
     char vkey[OTA_NOTE_VKEY_SIZE];
@@ -169,12 +170,14 @@ static int init_ledger(struct init_plan *p, json_t *signed_part, struct ota_deta
         ota_hex_encode(hex, sha, 8);
         snprintf(origin, sizeof(origin), "otachain.invalid/%s", hex);
     }
-    rc = pathf(path, "%s/%s", p->tmp, LEDGER_KEY);
+    rc = pathf(path, "%s/private/log.key", p->tmp);
     if (rc == 0)
-        rc = ledger_create_key(vkey, path, origin, det);
+        rc = ota_repo_keys_create_log(vkey, path, origin, hook, det);
     if (rc == 0)
-        rc = ledger_json(&obj, origin, vkey, p->witnesses, p->nwitnesses, p->witness_quorum,
-                         p->max_age, det);
+        rc = ota_ledger_json(&obj, origin, vkey, p->witnesses, p->nwitnesses, p->witness_quorum,
+                             p->max_age, det);
+    if (rc == OTA_ERR_INVALID_ARG)
+        rc = CLI_ERR_USAGE;
     if (rc == 0 && json_object_set_new(signed_part, "x-otachain-ledger", obj) != 0)
         rc = OTA_ERR_NOMEM;
     return rc;
@@ -199,12 +202,13 @@ static int init_build(struct init_plan *p, const struct cli_ctx *ctx, struct ota
     for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
         if (pathf(path, "%s/%s", p->tmp, subdirs[i]) != 0)
             return OTA_ERR_TOO_LARGE;
-        if (mkdir(path, i == 0 ? 0700 : 0755) != 0) {
+        rc = ota_fs_mkdirs(path, i == 0 ? 0700 : 0755, ctx->hook);
+        if (rc != 0) {
             ota_detail_set(det, "creating %s: %s", path, strerror(errno));
-            return OTA_ERR_IO;
+            return rc;
         }
     }
-    config = json_pack("{s:i,s:{s:s,s:s,s:s,s:s}}", "format", REPO_FORMAT, "expires", "root",
+    config = json_pack("{s:i,s:{s:s,s:s,s:s,s:s}}", "format", OTA_REPO_FORMAT, "expires", "root",
                        p->expires_text[0], "targets", p->expires_text[1], "snapshot",
                        p->expires_text[2], "timestamp", p->expires_text[3]);
     if (config == NULL)
@@ -216,8 +220,8 @@ static int init_build(struct init_plan *p, const struct cli_ctx *ctx, struct ota
     if (rc != 0)
         return rc;
 
-    root = repo_meta_new(OTA_TUF_ROOT, 1, ctx->now + p->expires[OTA_TUF_ROOT]);
-    targets = repo_meta_new(OTA_TUF_TARGETS, 1, ctx->now + p->expires[OTA_TUF_TARGETS]);
+    root = ota_repo_meta_new(OTA_TUF_ROOT, 1, ctx->now + p->expires[OTA_TUF_ROOT]);
+    targets = ota_repo_meta_new(OTA_TUF_TARGETS, 1, ctx->now + p->expires[OTA_TUF_TARGETS]);
     keys = json_object();
     roles = json_object();
     if (root == NULL || targets == NULL || keys == NULL || roles == NULL ||
@@ -239,7 +243,7 @@ static int init_build(struct init_plan *p, const struct cli_ctx *ctx, struct ota
         if (rc == 0)
             rc = ota_signer_generate(&s);
         if (rc == 0)
-            rc = ota_signer_save(s, path);
+            rc = ota_signer_save(s, path, ctx->hook);
         if (rc != 0) {
             ota_signer_free(s);
             ota_detail_set(det, "writing %s", path);
@@ -273,7 +277,7 @@ static int init_build(struct init_plan *p, const struct cli_ctx *ctx, struct ota
             goto out;
         }
     }
-    if (p->ledger && (rc = init_ledger(p, json_object_get(root, "signed"), det)) != 0)
+    if (p->ledger && (rc = init_ledger(p, json_object_get(root, "signed"), ctx->hook, det)) != 0)
         goto out;
     for (size_t j = 0; j < p->nroot; j++) {
         if (p->root[j].signer != NULL && (rc = ota_tuf_sign(root, p->root[j].signer)) != 0)
@@ -369,7 +373,9 @@ static int init_parse(struct init_plan *p, struct cli_args *args, int argc, char
     }
     p->nwitnesses = opts[7].n;
     for (size_t i = 0; i < opts[7].n; i++) {
-        rc = ledger_witness_parse(&p->witnesses[i], opts[7].val[i], det);
+        rc = ota_ledger_witness_parse(&p->witnesses[i], opts[7].val[i], det);
+        if (rc == OTA_ERR_INVALID_ARG)
+            rc = CLI_ERR_USAGE;
         for (size_t j = 0; rc == 0 && j < i; j++) {
             if (strcmp(p->witnesses[i].name, p->witnesses[j].name) == 0) {
                 ota_detail_set(det, "--witness %s: name given twice", p->witnesses[i].name);
@@ -386,7 +392,7 @@ static int init_parse(struct init_plan *p, struct cli_args *args, int argc, char
                        cli_val(&opts[8]), p->nwitnesses);
         return CLI_ERR_USAGE;
     }
-    p->max_age = LEDGER_DEFAULT_MAX_AGE;
+    p->max_age = OTA_LEDGER_DEFAULT_MAX_AGE;
     /* Devices refuse a window above 20 years (lib/tuf_client.c). */
     if (opts[9].n > 0 && (cli_parse_duration(&p->max_age, cli_val(&opts[9])) != 0 ||
                           p->max_age > (int64_t)20 * 365 * 86400)) {
@@ -454,10 +460,9 @@ int cmd_repo_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
     struct init_plan *p = calloc(1, sizeof(*p));
     struct cli_args args;
     struct repo r;
-    struct repo_sigstat st;
+    struct ota_repo_sigstat st;
     char dir[PATH_MAX];
     char parent[PATH_MAX];
-    char *slash;
     char vkey[OTA_NOTE_VKEY_SIZE];
     char origin[OTA_CHECKPOINT_MAX_ORIGIN + 1];
     bool made = false;
@@ -487,9 +492,13 @@ int cmd_repo_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
 
     /* Build everything beside DIR, then rename it into place: a crash
      * leaves either no repository or a complete one. */
-    if (pathf(p->tmp, "%s.init-XXXXXX", dir) != 0 || mkdtemp(p->tmp) == NULL) {
-        ota_detail_set(det, "creating %s: %s", p->tmp, strerror(errno));
-        rc = OTA_ERR_IO;
+    if (pathf(parent, "%s.init", dir) != 0) {
+        rc = OTA_ERR_TOO_LARGE;
+        goto out;
+    }
+    rc = ota_fs_mkdtemp(p->tmp, parent, 0700, ctx->hook);
+    if (rc != 0) {
+        ota_detail_set(det, "creating %s-*: %s", parent, strerror(errno));
         goto out;
     }
     made = true;
@@ -501,35 +510,18 @@ int cmd_repo_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
         rc = OTA_ERR_IO;
         goto out;
     }
-    if (ctx->hook != NULL && ctx->hook->fn(ctx->hook->ctx, OTA_FS_STEP_RENAME, dir) != 0) {
-        rc = OTA_ERR_IO;
-        goto out;
-    }
-    if (rename(p->tmp, dir) != 0) {
+    rc = ota_fs_rename(p->tmp, dir, ctx->hook);
+    if (rc != 0) {
         int e = errno;
 
         ota_detail_set(det, "renaming %s to %s: %s", p->tmp, dir, strerror(e));
-        rc = (e == EEXIST || e == ENOTEMPTY) ? OTA_ERR_EXISTS : OTA_ERR_IO;
+        if (e == EEXIST || e == ENOTEMPTY)
+            rc = OTA_ERR_EXISTS;
+        if (access(p->tmp, F_OK) != 0)
+            made = false; /* renamed: only the directory fsync failed */
         goto out;
     }
     made = false;
-    memcpy(parent, dir, len + 1);
-    slash = strrchr(parent, '/');
-    if (slash == NULL)
-        snprintf(parent, sizeof(parent), ".");
-    else if (slash == parent)
-        parent[1] = '\0';
-    else
-        *slash = '\0';
-    if (ctx->hook != NULL && ctx->hook->fn(ctx->hook->ctx, OTA_FS_STEP_DIRSYNC, dir) != 0) {
-        rc = OTA_ERR_IO;
-        goto out;
-    }
-    rc = ota_fs_sync_dir(parent);
-    if (rc != 0) {
-        ota_detail_set(det, "syncing %s", parent);
-        goto out;
-    }
 
     rc = repo_open(&r, dir, REPO_LOCK, ctx, det);
     if (rc != 0)
@@ -539,10 +531,10 @@ int cmd_repo_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
                "initialised %s: root v1 (%zu root keys, threshold %" PRIu64
                "), targets v1 (%zu targets keys, threshold %" PRIu64 ")\n",
                dir, p->nroot, p->root_threshold, p->ntargets, p->targets_threshold);
-    repo_sigstat(&st, r.pend_root_md, r.pend_root_md, OTA_TUF_ROOT);
-    signed_enough = repo_sigstat_met(&st);
-    repo_sigstat(&st, r.pend_targets_md, r.pend_root_md, OTA_TUF_TARGETS);
-    signed_enough = signed_enough && repo_sigstat_met(&st);
+    ota_repo_sigstat(&st, r.lib.pend_root_md, r.lib.pend_root_md, OTA_TUF_ROOT);
+    signed_enough = ota_repo_sigstat_met(&st);
+    ota_repo_sigstat(&st, r.lib.pend_targets_md, r.lib.pend_root_md, OTA_TUF_TARGETS);
+    signed_enough = signed_enough && ota_repo_sigstat_met(&st);
     /* Witnesses cosign only for a log they are configured with, and they
      * cannot know this log's key before init made it: publishing now
      * could only fail (quorum). */
@@ -559,7 +551,7 @@ int cmd_repo_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
                    dir, dir, dir);
         goto out;
     }
-    rc = ledger_log_key(vkey, origin, r.pend_root_md, det);
+    rc = ota_ledger_log_key(vkey, origin, r.lib.pend_root_md, det);
     if (rc != 0)
         goto out;
     cli_printf(stdout,
@@ -602,10 +594,34 @@ static int open_dir_cmd(struct repo *r, const struct cli_ctx *ctx, struct cli_op
     return repo_open(r, args.pos[0], flags, ctx, det);
 }
 
+/* DIR and options, --witness-timeout D (1 s to 1 h: how long each
+ * witness may take to answer one add-checkpoint request) checked before
+ * DIR is opened. */
+static int open_publish_cmd(struct repo *r, const struct cli_ctx *ctx, struct cli_opt *opts,
+                            size_t nopts, int argc, char **argv, struct ota_detail *det)
+{
+    const struct cli_opt *o = &opts[nopts - 1]; /* --witness-timeout is last */
+    struct cli_args args;
+    int64_t v = 0;
+    int rc = cli_parse(opts, nopts, &args, 1, 1, argc, argv, det);
+
+    if (rc != 0)
+        return rc;
+    if (cli_val(o) != NULL && (cli_parse_duration(&v, cli_val(o)) != 0 || v > 3600)) {
+        ota_detail_set(det, "--witness-timeout %s: a duration of 1s to 1h (30s, 10m)", cli_val(o));
+        return CLI_ERR_USAGE;
+    }
+    rc = repo_open(r, args.pos[0], REPO_LOCK, ctx, det);
+    if (rc == 0)
+        r->witness_timeout_ms = (long)v * 1000;
+    return rc;
+}
+
 int cmd_repo_publish(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
 {
+    struct cli_opt opts[] = {{"witness-timeout", CLI_VAL, 0, {0}}};
     struct repo r;
-    int rc = open_dir_cmd(&r, ctx, NULL, 0, REPO_LOCK, argc, argv, det);
+    int rc = open_publish_cmd(&r, ctx, opts, 1, argc, argv, det);
 
     if (rc != 0)
         return rc;
@@ -616,9 +632,9 @@ int cmd_repo_publish(const struct cli_ctx *ctx, int argc, char **argv, struct ot
 
 int cmd_repo_refresh(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
 {
-    struct cli_opt opts[] = {{"snapshot", 0, 0, {0}}};
+    struct cli_opt opts[] = {{"snapshot", 0, 0, {0}}, {"witness-timeout", CLI_VAL, 0, {0}}};
     struct repo r;
-    int rc = open_dir_cmd(&r, ctx, opts, 1, REPO_LOCK, argc, argv, det);
+    int rc = open_publish_cmd(&r, ctx, opts, 2, argc, argv, det);
 
     if (rc != 0)
         return rc;

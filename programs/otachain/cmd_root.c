@@ -9,7 +9,7 @@
 #include "cmds.h"
 #include "otachain/fsutil.h"
 #include "otachain/tuf_sign.h"
-#include "ledger.h"
+#include "otachain/ledger_policy.h"
 #include "repo.h"
 
 #define MIN_KEYID_PREFIX 8
@@ -103,7 +103,7 @@ static int new_online_key(struct repo *r, json_t *signed_part, enum ota_tuf_role
     if (rc == 0)
         rc = ota_signer_generate(&s);
     if (rc == 0)
-        rc = ota_signer_save(s, path);
+        rc = ota_signer_save(s, path, r->ctx->hook);
     if (rc != 0) {
         ota_detail_set(det, "writing %s", path);
         goto out;
@@ -129,18 +129,18 @@ out:
 static int check_root_signer(const struct repo *r, const struct ota_tuf_meta *pend,
                              const struct repo_key *k, struct ota_detail *det)
 {
-    if ((r->root != NULL && repo_role_has_key(r->root, OTA_TUF_ROOT, k->keyid)) ||
-        repo_role_has_key(pend, OTA_TUF_ROOT, k->keyid))
+    if ((r->lib.root != NULL && ota_repo_role_has_key(r->lib.root, OTA_TUF_ROOT, k->keyid)) ||
+        ota_repo_role_has_key(pend, OTA_TUF_ROOT, k->keyid))
         return 0;
     ota_detail_set(det, "key %s (%s) is not a root key of root v%" PRIu64 "%s", k->keyid, k->path,
-                   pend->version, r->root != NULL ? " or of the current root" : "");
+                   pend->version, r->lib.root != NULL ? " or of the current root" : "");
     return OTA_ERR_KEY_NOT_IN_ROLE;
 }
 
 struct rotate_opts {
     struct cli_opt o[8];
-    struct ledger_witness wit[CLI_MAX_VALS]; /* --add-witness */
-    bool rotate[OTA_TUF_ROLE_COUNT];         /* --rotate-online-key */
+    struct ota_ledger_witness wit[CLI_MAX_VALS]; /* --add-witness */
+    bool rotate[OTA_TUF_ROLE_COUNT];             /* --rotate-online-key */
     struct repo_key add[CLI_MAX_VALS];
     int add_role[CLI_MAX_VALS];
     struct repo_key sign[CLI_MAX_VALS];
@@ -260,14 +260,14 @@ static int rotate_apply(struct rotate_opts *ro, json_t *sp, struct ota_detail *d
     /* The ledger's witnesses (a root rotation, docs/formats/ledger.md). */
     if (ro->o[O_ADD_WIT].n + ro->o[O_RM_WIT].n + ro->o[O_WIT_QUORUM].n > 0) {
         for (size_t i = 0; i < ro->o[O_ADD_WIT].n; i++) {
-            rc = ledger_witness_parse(&ro->wit[i], ro->o[O_ADD_WIT].val[i], det);
+            rc = ota_ledger_witness_parse(&ro->wit[i], ro->o[O_ADD_WIT].val[i], det);
             if (rc != 0)
-                return rc;
+                return rc == OTA_ERR_INVALID_ARG ? CLI_ERR_USAGE : rc;
         }
-        rc = ledger_rotate_json(sp, ro->wit, ro->o[O_ADD_WIT].n, ro->o[O_RM_WIT].val,
-                                ro->o[O_RM_WIT].n, cli_val(&ro->o[O_WIT_QUORUM]), det);
+        rc = ota_ledger_rotate_json(sp, ro->wit, ro->o[O_ADD_WIT].n, ro->o[O_RM_WIT].val,
+                                    ro->o[O_RM_WIT].n, cli_val(&ro->o[O_WIT_QUORUM]), det);
         if (rc != 0)
-            return rc;
+            return rc == OTA_ERR_INVALID_ARG ? CLI_ERR_USAGE : rc;
     }
     return prune_keys(sp);
 }
@@ -329,7 +329,7 @@ int cmd_root_rotate(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     if (rc != 0)
         goto out;
     opened = true;
-    if (r.pend_root != NULL) {
+    if (r.lib.pend_root != NULL) {
         ota_detail_set(det,
                        "%s/pending/root.json: a root rotation is already pending (root sign, "
                        "root merge, repo publish)",
@@ -337,20 +337,22 @@ int cmd_root_rotate(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         rc = OTA_ERR_EXISTS;
         goto out;
     }
-    if (r.root == NULL) {
+    if (r.lib.root == NULL) {
         ota_detail_set(det, "%s: no published root to rotate (repo publish)", r.dir);
         rc = OTA_ERR_NOT_FOUND;
         goto out;
     }
-    rc = repo_finish_key_rotation(&r, det);
+    rc = r.signer->ops->root_live(r.signer, r.lib.root, det);
     if (rc != 0)
         goto out;
 
-    doc = json_pack("{s:O,s:[]}", "signed", json_object_get(r.root->doc, "signed"), "signatures");
+    doc =
+        json_pack("{s:O,s:[]}", "signed", json_object_get(r.lib.root->doc, "signed"), "signatures");
     sp = doc != NULL ? json_deep_copy(json_object_get(doc, "signed")) : NULL;
     if (sp == NULL || json_object_set_new(doc, "signed", sp) != 0 ||
-        ota_tuf_format_time(exp, ctx->now + r.expires[OTA_TUF_ROOT]) != 0 ||
-        json_object_set_new(sp, "version", json_integer((json_int_t)(r.root->version + 1))) != 0 ||
+        ota_tuf_format_time(exp, ctx->now + r.lib.expires[OTA_TUF_ROOT]) != 0 ||
+        json_object_set_new(sp, "version", json_integer((json_int_t)(r.lib.root->version + 1))) !=
+            0 ||
         json_object_set_new(sp, "expires", json_string(exp)) != 0) {
         rc = OTA_ERR_NOMEM;
         goto out;
@@ -388,31 +390,31 @@ int cmd_root_rotate(const struct cli_ctx *ctx, int argc, char **argv, struct ota
     /* New targets keys must sign the targets again. Written before the
      * pending root: a crash in between leaves only a harmless re-signing
      * of the published targets, never a root whose targets cannot sign. */
-    targets_changed = ota_tuf_role_changed(r.root, md, OTA_TUF_TARGETS);
+    targets_changed = ota_tuf_role_changed(r.lib.root, md, OTA_TUF_TARGETS);
     if (targets_changed) {
-        bool had = r.pend_targets != NULL && !r.pend_targets_stale;
+        bool had = r.lib.pend_targets != NULL && !r.lib.pend_targets_stale;
 
-        rc = repo_pending_targets(&r, det);
+        rc = ota_repo_pending_targets(&r.lib, det);
         if (rc != 0)
             goto out;
         for (size_t i = 0; i < ro->o[O_ADD].n; i++) {
             if (ro->add[i].signer != NULL && ro->add_role[i] == OTA_TUF_TARGETS &&
-                (rc = ota_tuf_sign(r.pend_targets, ro->add[i].signer)) != 0)
+                (rc = ota_tuf_sign(r.lib.pend_targets, ro->add[i].signer)) != 0)
                 goto out;
         }
-        rc = repo_set_pending(&r, OTA_TUF_TARGETS, r.pend_targets, det);
+        rc = ota_repo_set_pending(&r.lib, OTA_TUF_TARGETS, r.lib.pend_targets, det);
         if (rc != 0)
             goto out;
         cli_printf(stdout,
                    "the targets keys change: %s pending targets v%" PRIu64
                    " must be signed by the new targets keys\n",
-                   had ? "the" : "new", r.pend_targets_md->version);
+                   had ? "the" : "new", r.lib.pend_targets_md->version);
     }
-    rc = repo_set_pending(&r, OTA_TUF_ROOT, doc, det);
+    rc = ota_repo_set_pending(&r.lib, OTA_TUF_ROOT, doc, det);
     if (rc != 0)
         goto out;
     cli_printf(stdout, "pending root v%" PRIu64 " written (from root v%" PRIu64 ")\n",
-               r.pend_root_md->version, r.root->version);
+               r.lib.pend_root_md->version, r.lib.root->version);
     repo_print_pending(&r, stdout, true, targets_changed);
     print_sign_hint(&r);
 out:
@@ -430,7 +432,7 @@ out:
 
 static int need_pending_root(const struct repo *r, struct ota_detail *det)
 {
-    if (r->pend_root == NULL || r->pend_root_stale) {
+    if (r->lib.pend_root == NULL || r->lib.pend_root_stale) {
         ota_detail_set(det, "no pending root in %s (otachain root rotate)", r->dir);
         return OTA_ERR_NOT_FOUND;
     }
@@ -455,14 +457,14 @@ int cmd_root_sign(const struct cli_ctx *ctx, int argc, char **argv, struct ota_d
     if (rc == 0)
         rc = repo_key_load(&k, cli_val(&opts[0]), true, det);
     if (rc == 0)
-        rc = check_root_signer(&r, r.pend_root_md, &k, det);
+        rc = check_root_signer(&r, r.lib.pend_root_md, &k, det);
     if (rc == 0)
-        rc = ota_tuf_sign(r.pend_root, k.signer);
+        rc = ota_tuf_sign(r.lib.pend_root, k.signer);
     if (rc == 0)
-        rc = repo_set_pending(&r, OTA_TUF_ROOT, r.pend_root, det);
+        rc = ota_repo_set_pending(&r.lib, OTA_TUF_ROOT, r.lib.pend_root, det);
     if (rc == 0) {
         cli_printf(stdout, "signed pending root v%" PRIu64 " with key %s\n",
-                   r.pend_root_md->version, k.keyid);
+                   r.lib.pend_root_md->version, k.keyid);
         repo_print_pending(&r, stdout, true, false);
     }
     repo_key_clear(&k);
@@ -486,8 +488,8 @@ int cmd_root_merge(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
     rc = need_pending_root(&r, det);
     if (rc != 0)
         goto out;
-    roots[0] = r.root;
-    roots[1] = r.pend_root_md;
+    roots[0] = r.lib.root;
+    roots[1] = r.lib.pend_root_md;
     for (size_t i = 1; i < args.npos; i++) {
         size_t added = 0;
 
@@ -498,7 +500,7 @@ int cmd_root_merge(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
         total += added;
     }
     if (total > 0)
-        rc = repo_set_pending(&r, OTA_TUF_ROOT, r.pend_root, det);
+        rc = ota_repo_set_pending(&r.lib, OTA_TUF_ROOT, r.lib.pend_root, det);
     if (rc == 0)
         repo_print_pending(&r, stdout, true, false);
 out:

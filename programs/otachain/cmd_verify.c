@@ -121,7 +121,7 @@ int cmd_repo_verify(const struct cli_ctx *ctx, int argc, char **argv, struct ota
         ota_detail_set(det, "trusted root %s", cli_val(&opts[2]));
         return rc;
     }
-    rc = ota_fs_mkdirs(state, 0700);
+    rc = ota_fs_mkdirs(state, 0700, NULL);
     if (rc != 0) {
         ota_detail_set(det, "creating the state directory %s", state);
         goto out;

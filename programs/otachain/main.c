@@ -73,17 +73,21 @@ static const struct verb verbs[] = {
      "ledger policy into root v1: the witnesses (VKEY as printed by\n"
      "otachain-witness --init), the quorum (default: all; none without\n"
      "witnesses) and the freshness window (--ledger-max-age, default 1d).\n"},
-    {"repo", "publish", cmd_repo_publish, "otachain repo publish DIR",
+    {"repo", "publish", cmd_repo_publish, "otachain repo publish DIR [--witness-timeout D]",
      "Publishes the pending root and targets into DIR/public once their thresholds\n"
      "are met (exit 1 'threshold' otherwise), with a new snapshot and timestamp.\n"
      "With a ledger, logs the new versions and makes them live only when the\n"
      "witnesses' quorum cosigned the new checkpoint (exit 1 'quorum' otherwise,\n"
-     "naming the witnesses that did not, with nothing public changed).\n"},
-    {"repo", "refresh", cmd_repo_refresh, "otachain repo refresh DIR [--snapshot]",
+     "naming the witnesses that did not, with nothing public changed).\n"
+     "--witness-timeout: how long each witness may take to answer (default 10s,\n"
+     "at most 1h); a witness that has not answered may still have cosigned.\n"},
+    {"repo", "refresh", cmd_repo_refresh,
+     "otachain repo refresh DIR [--snapshot] [--witness-timeout D]",
      "Re-signs the timestamp (and the snapshot when half its lifetime is gone, or\n"
      "with --snapshot). Warns when root or targets expire within 30 days.\n"
      "With a ledger, has the witnesses cosign the checkpoint again (fresh\n"
-     "cosignature times) and rewrites public/ledger/checkpoint.\n"},
+     "cosignature times) and rewrites public/ledger/checkpoint (--witness-timeout\n"
+     "as for repo publish).\n"},
     {"repo", "status", cmd_repo_status, "otachain repo status DIR",
      "Shows versions, expiries, keys and thresholds, and the pending metadata with\n"
      "who has signed and what is missing.\n"},

@@ -90,7 +90,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *out = argv[2];
-    int rc = ota_fs_mkdirs(out, 0755);
+    int rc = ota_fs_mkdirs(out, 0755, NULL);
     if (rc != 0)
         return die(out, rc);
 

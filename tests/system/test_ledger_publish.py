@@ -88,10 +88,13 @@ class LedgerRepo:
             anchor.write_text(json.dumps(signed, sort_keys=True, separators=(",", ":")))
             extra = {"tiles_url": dir / "public" / "ledger", "repo_url": dir / "public",
                      "anchor": anchor}
+        # The witnesses' clock: a file the tests advance (no sleeping).
+        self.now = self.tmp / "now"
+        self.now.write_text(str(int(time.time())))
         for w, port in zip(self.witnesses, self.ports):
             w.logs = [{"name": "repo", "origin": ORIGIN, "keys": [self.log_vkey], **extra}]
             w.write_config(port=port)
-            w.start()
+            w.start(env={"OTACHAIN_TEST_NOW": f"@{self.now}"})
         otachain("repo", "publish", dir)
 
     @property
@@ -225,13 +228,23 @@ def test_changed_release_after_failed_publish_takes_next_version(lrepo):
 def test_refresh_updates_cosignature_times(lrepo):
     before = cosigners(lrepo.checkpoint)
     body = lrepo.checkpoint.split("\n\n")[0]
-    time.sleep(1.1)
+    lrepo.now.write_text(str(int(lrepo.now.read_text()) + 2))
     out = otachain("repo", "refresh", lrepo.dir).stdout
     assert "cosigned again by 4 witnesses" in out
     after = cosigners(lrepo.checkpoint)
     assert lrepo.checkpoint.split("\n\n")[0] == body
     assert set(after) == set(before)
     assert all(after[n] > before[n] for n in after)
+
+
+def test_witness_timeout_option(lrepo):
+    # Checked before the repository is opened: a usage error, nothing run.
+    for verb, bad in (("publish", "2h"), ("publish", "0s"), ("refresh", "soon")):
+        r = otachain("repo", verb, lrepo.dir, "--witness-timeout", bad, check=False)
+        assert r.returncode == 2, r
+        assert f"--witness-timeout {bad}: a duration of 1s to 1h" in r.stderr, r.stderr
+    out = otachain("repo", "refresh", lrepo.dir, "--witness-timeout", "1h").stdout
+    assert "cosigned again by 4 witnesses" in out
 
 
 def test_ledger_verify_show_policy_proof(lrepo):
@@ -416,3 +429,55 @@ def test_validating_witness_sees_files_before_cosigning(tmp_path):
         assert tree_snapshot(lr.dir / "public") == before
     finally:
         lr.stop()
+
+
+def test_root_checkpoint_and_staging(lrepo, tmp_path):
+    """A root rotation is staged until the old and the new witness sets
+    both cosign; the first checkpoint that includes the new root with the
+    old set's quorum is kept at public/ledger/root-checkpoint/<N> before
+    N.root.json becomes public, and never changes afterwards
+    (docs/formats/ledger.md, "Per-root checkpoints")."""
+    w4 = Witness(tmp_path / "w4", "witness.test/w4",
+                 [{"name": "repo", "origin": ORIGIN, "keys": [lrepo.log_vkey]}])
+    w4.init()
+    w4.start()
+    lrepo.witnesses.append(w4)
+    otachain("root", "rotate", lrepo.dir, "--add-witness",
+             f"w4={w4.vkey}@http://127.0.0.1:{w4.port}", "--remove-witness", "w0",
+             "--key", lrepo.root_keys[0].path, "--key", lrepo.root_keys[1].path)
+    public = lrepo.dir / "public"
+    rootcp = public / "ledger" / "root-checkpoint" / "2"
+    # Two of the old set down: the old quorum (3 of w0..w3) fails.
+    lrepo.witnesses[2].kill()
+    lrepo.witnesses[3].kill()
+    before = tree_snapshot(public)
+    p = otachain("repo", "publish", lrepo.dir, check=False)
+    assert p.returncode == 1 and "otachain: quorum:" in p.stderr, p.stderr
+    assert not (public / "metadata" / "2.root.json").exists()
+    assert not rootcp.exists()
+    assert not list((public / "staging").rglob("*.json")) if (public / "staging").exists() else True
+    assert tree_snapshot(public) == before
+
+    for w in lrepo.witnesses[2:4]:
+        w.start()
+    otachain("repo", "publish", lrepo.dir)
+    assert lrepo.repo.version("root") == 2
+    note = rootcp.read_text()
+    assert note == lrepo.checkpoint
+    # The old policy's quorum (3 of w0..w3) cosigned it, and the new one's.
+    old_set = {f"witness.test/w{i}" for i in range(4)}
+    assert len(set(cosigners(note)) & old_set) >= 3
+    assert len(set(cosigners(note)) - {"witness.test/w0"}) >= 3
+    # It includes root v2's entry.
+    idx = int((public / "ledger" / "index" / "root" / "2").read_text())
+    assert int(note.split("\n")[1]) > idx
+    # Only what was logged and never live stays staged (the snapshot of
+    # the first, kept tree), and the next publish keeps the file as is.
+    staged = sorted(p.name for p in (public / "staging").rglob("*.json"))
+    assert staged == ["2.snapshot.json"], staged
+    assert not (public / "metadata" / "2.snapshot.json").exists()
+    lrepo.repo.add_release("cam", "1.0.0", b"r" * 64)
+    assert rootcp.read_text() == note
+    assert lrepo.checkpoint != note
+    # No root checkpoint for root v1 (nothing precedes it).
+    assert sorted(p.name for p in (public / "ledger" / "root-checkpoint").iterdir()) == ["2"]

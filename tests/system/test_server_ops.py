@@ -164,6 +164,15 @@ def test_public_layout(ledgered):
         assert r.status == 416 and r.headers["content-range"] == f"bytes */{len(data)}"
         r = c.request("HEAD", path)
         assert r.status == 200 and r.body == b"" and int(r.headers["content-length"]) == len(data)
+        # The staging area that validating witnesses read during a publish
+        # (docs/formats/ledger.md): served, revalidated on every use.
+        staged = repo.public / "staging" / "metadata" / "99.targets.json"
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        staged.write_bytes(b'{"staged":1}')
+        r = c.get("/staging/metadata/99.targets.json")
+        assert r.status == 200 and r.body == b'{"staged":1}', r.status
+        assert r.headers["cache-control"] == "no-cache"
+        staged.unlink()
         # Only the layout, read-only.
         for bad in ("/repo.json", "/metadata/../../repo.json", "/private/timestamp.key",
                     "/metadata/.tmp", "/metadata/", "/targets//x", "/ledger.db",

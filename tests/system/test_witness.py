@@ -168,11 +168,16 @@ def test_wrong_old_size_gets_409_with_the_stored_size(witness, log):
     cosigned(witness, log, log.add_body(old=5))
 
 
-def test_same_checkpoint_cosigned_again_with_a_fresher_time(witness, log):
+def test_same_checkpoint_cosigned_again_with_a_fresher_time(tmp_path, witness, log):
+    # The witness's clock is a file the test advances (no sleeping).
+    now = tmp_path / "now"
+    now.write_text(str(int(time.time())))
+    assert witness.stop() == 0
+    witness.start(env={"OTACHAIN_TEST_NOW": f"@{now}"})
     body = log.add_body(old=0)
     t1 = cosigned(witness, log, body)
     state_before = witness.state_file(ORIGIN).read_bytes()
-    time.sleep(1.1)
+    now.write_text(str(int(now.read_text()) + 2))
     t2 = cosigned(witness, log, log.add_body(old=5))
     assert t2 > t1
     assert witness.state_file(ORIGIN).read_bytes() == state_before

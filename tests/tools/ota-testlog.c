@@ -1,7 +1,9 @@
-/* ota-testlog: a minimal log producer for the witness tests, until
- * `otachain repo publish` writes the ledger itself. Test tool only: it
- * recomputes the tree from all leaves on every call (fine for thousands
- * of entries, never for production).
+/* ota-testlog: a minimal log producer for the witness tests: entries of
+ * any content (not only TUF records), checkpoints of any past size, and
+ * forks, none of which `otachain repo publish` makes. Appends go through
+ * the library's sequencer into a SQLite log store (DIR/ledger.db), like
+ * publish's; the other commands recompute trees from all leaves in memory
+ * (fine for thousands of entries, never for production).
  *
  *   ota-testlog init DIR --origin O          new log: key, empty entries
  *   ota-testlog vkey DIR                     print the log's verifier key
@@ -24,9 +26,9 @@
  *                                            add-checkpoint body with the
  *                                            forked tree's proof from M
  *
- * DIR holds log.key (0600), log.vkey, entries (each entry as a 4-byte
- * big-endian length and its bytes), checkpoint and the C2SP tlog-tiles
- * static files tile/<L>/<N>[.p/<W>] and tile/entries/<N>[.p/<W>].
+ * DIR holds log.key (0600), log.vkey, ledger.db (the log store),
+ * checkpoint and the C2SP tlog-tiles static files tile/<L>/<N>[.p/<W>]
+ * and tile/entries/<N>[.p/<W>].
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,13 +41,14 @@
 #include "otachain/fsutil.h"
 #include "otachain/ledger_entry.h"
 #include "otachain/merkle.h"
+#include "otachain/log_store.h"
 #include "otachain/note_sign.h"
+#include "otachain/sequencer.h"
 #include "otachain/tiles.h"
 #include "otachain/tlog_witness.h"
 #include "otachain/tuf.h"
 
 #define MAX_ENTRIES  (1u << 20)
-#define MAX_FILE     (64u * 1024 * 1024)
 #define ENTRY_MAX    65535
 #define PATH_MAX_LEN 4096
 
@@ -94,7 +97,7 @@ static void write_file(const char *dir, const char *name, const void *data, size
     path_of(path, dir, name);
     slash = strrchr(path, '/');
     *slash = '\0';
-    rc = ota_fs_mkdirs(path, 0755);
+    rc = ota_fs_mkdirs(path, 0755, NULL);
     *slash = '/';
     if (rc == 0)
         rc = ota_fs_replace(path, data, len, mode, NULL);
@@ -102,13 +105,28 @@ static void write_file(const char *dir, const char *name, const void *data, size
         die("writing %s", path, rc);
 }
 
+static struct ota_log_store *open_store(const char *dir)
+{
+    char path[PATH_MAX_LEN];
+    struct ota_log_store *st = NULL;
+    struct ota_detail det = {{0}};
+    int rc;
+
+    path_of(path, dir, "ledger.db");
+    rc = ota_log_store_sqlite_open(&st, path, NULL, &det);
+    if (rc != 0)
+        die("log store: %s", det.msg, rc);
+    return st;
+}
+
 static void load(struct log *lg, const char *dir)
 {
     char path[PATH_MAX_LEN];
     uint8_t *data = NULL;
     size_t len = 0;
-    size_t pos = 0;
     struct ota_detail det = {{0}};
+    struct ota_log_store *st;
+    uint64_t count = 0;
     int rc;
 
     memset(lg, 0, sizeof(*lg));
@@ -123,36 +141,29 @@ static void load(struct log *lg, const char *dir)
     free(data);
     if (rc != 0)
         die("log key: %s", det.msg, rc);
-    path_of(path, dir, "entries");
-    rc = ota_fs_read(&data, &len, path, MAX_FILE);
-    if (rc != 0)
-        die("reading %s", path, rc);
+    st = open_store(dir);
+    if (st->ops->count(st, &count, &det) != 0 || count > MAX_ENTRIES)
+        die("%s", "log store: cannot count the entries", OTA_ERR_FORMAT);
     lg->entry = calloc(MAX_ENTRIES, sizeof(*lg->entry));
     lg->entry_len = calloc(MAX_ENTRIES, sizeof(*lg->entry_len));
     lg->leaf = calloc(MAX_ENTRIES, sizeof(*lg->leaf));
     if (lg->entry == NULL || lg->entry_len == NULL || lg->leaf == NULL)
         die("%s", "out of memory", OTA_ERR_NOMEM);
-    while (pos < len) {
-        size_t n;
+    for (uint64_t i = 0; i < count; i++) {
+        uint8_t e[ENTRY_MAX];
+        size_t n = 0;
 
-        if (len - pos < 4 || lg->n == MAX_ENTRIES)
-            die("%s: corrupt", path, OTA_ERR_FORMAT);
-        n = (size_t)data[pos] << 24 | (size_t)data[pos + 1] << 16 | (size_t)data[pos + 2] << 8 |
-            data[pos + 3];
-        pos += 4;
-        if (n > len - pos)
-            die("%s: corrupt", path, OTA_ERR_FORMAT);
-        lg->entry[lg->n] = malloc(n ? n : 1);
-        if (lg->entry[lg->n] == NULL)
+        rc = st->ops->entry(st, i, e, sizeof(e), &n, lg->leaf[i], &det);
+        if (rc != 0)
+            die("log store: %s", det.msg, rc);
+        lg->entry[i] = malloc(n ? n : 1);
+        if (lg->entry[i] == NULL)
             die("%s", "out of memory", OTA_ERR_NOMEM);
-        memcpy(lg->entry[lg->n], data + pos, n);
-        lg->entry_len[lg->n] = n;
-        if (ota_merkle_leaf_hash(lg->leaf[lg->n], data + pos, n) != 0)
-            die("%s", "hashing", OTA_ERR_CRYPTO);
+        memcpy(lg->entry[i], e, n);
+        lg->entry_len[i] = n;
         lg->n++;
-        pos += n;
     }
-    free(data);
+    ota_log_store_close(st);
 }
 
 static void log_free(struct log *lg)
@@ -194,39 +205,23 @@ static int mem_node(void *ctx, unsigned level, uint64_t index, uint8_t out[OTA_M
     return rc;
 }
 
-/* The signed checkpoint note of the tree of `size` leaves, into out. */
+/* The signed checkpoint note of the tree of the first `size` leaves, into
+ * out (the sequencer's checkpoint of that tree's edge). */
 static void signed_checkpoint(struct ota_buf *out, const struct log *lg,
                               const uint8_t (*leaf)[OTA_MERKLE_HASH_LEN], uint64_t size)
 {
-    struct mem_tree t = {leaf, size};
-    struct ota_merkle_source src = {mem_node, &t};
-    struct ota_checkpoint *cp = calloc(1, sizeof(*cp));
+    struct ota_merkle_edge edge;
     struct ota_note_verifier v;
     struct ota_detail det = {{0}};
-    size_t body_start = out->len;
-    int rc;
+    int rc = 0;
 
-    if (cp == NULL)
-        die("%s", "out of memory", OTA_ERR_NOMEM);
+    ota_merkle_edge_init(&edge);
+    for (uint64_t i = 0; rc == 0 && i < size; i++)
+        rc = ota_merkle_edge_append(&edge, leaf[i], NULL);
     ota_note_signer_verifier(&v, lg->signer);
-    memcpy(cp->origin, v.name, v.name_len + 1);
-    cp->origin_len = v.name_len;
-    cp->size = size;
-    rc = ota_merkle_root(cp->root, size, &src, &det);
     if (rc == 0)
-        rc = ota_checkpoint_format(out, cp);
-    free(cp);
-    if (rc == 0) {
-        size_t body_len = out->len - body_start;
-        char *body = malloc(body_len);
-        if (body == NULL)
-            die("%s", "out of memory", OTA_ERR_NOMEM);
-        memcpy(body, out->data + body_start, body_len);
-        rc = ota_buf_append(out, "\n", 1);
-        if (rc == 0)
-            rc = ota_note_sign(out, body, body_len, lg->signer, &det);
-        free(body);
-    }
+        rc = ota_seq_checkpoint(out, NULL, &edge, v.name, v.name_len, ota_seq_sign_with, lg->signer,
+                                &det);
     if (rc != 0)
         die("signing the checkpoint: %s", det.msg, rc);
 }
@@ -264,78 +259,13 @@ static void print_buf(const struct ota_buf *b)
 
 /* ---- tiles ---- */
 
-struct tile_io {
-    const char *dir;
-};
-
-static int tile_read(void *ctx, unsigned level, uint64_t index, unsigned width,
-                     uint8_t out[OTA_TILES_FULL_BYTES], size_t *len)
+/* The sequencer's export sink: DIR/<tlog-tiles path>. */
+static int tile_put(void *ctx, const char *path, const void *data, size_t len,
+                    struct ota_detail *det)
 {
-    struct tile_io *io = ctx;
-    struct ota_tiles_id id = {.entries = false, .level = level, .index = index, .width = width};
-    char rel[OTA_TILES_PATH_MAX];
-    char path[PATH_MAX_LEN];
-    uint8_t *data = NULL;
-    size_t n = 0;
-    int rc = ota_tiles_path_format(rel, &id);
-
-    if (rc != 0)
-        return rc;
-    path_of(path, io->dir, rel);
-    rc = ota_fs_read(&data, &n, path, OTA_TILES_FULL_BYTES);
-    if (rc != 0)
-        return rc;
-    memcpy(out, data, n);
-    *len = n;
-    free(data);
+    (void)det;
+    write_file(ctx, path, data, len, 0644);
     return 0;
-}
-
-static int tile_write(void *ctx, unsigned level, uint64_t index, unsigned width,
-                      const uint8_t *hashes)
-{
-    struct tile_io *io = ctx;
-    struct ota_tiles_id id = {.entries = false, .level = level, .index = index, .width = width};
-    char rel[OTA_TILES_PATH_MAX];
-    int rc = ota_tiles_path_format(rel, &id);
-
-    if (rc != 0)
-        return rc;
-    write_file(io->dir, rel, hashes, (size_t)width * OTA_MERKLE_HASH_LEN, 0644);
-    return 0;
-}
-
-static void write_tiles(const struct log *lg, uint64_t old)
-{
-    struct tile_io io = {lg->dir};
-    struct ota_tiles_reader reader = {tile_read, &io};
-    struct ota_tiles_sink sink = {tile_write, &io};
-    struct ota_detail det = {{0}};
-    int rc;
-
-    if (lg->n == old)
-        return;
-    rc = ota_tiles_append(old, (const uint8_t(*)[OTA_MERKLE_HASH_LEN])lg->leaf + old, lg->n - old,
-                          old ? &reader : NULL, &sink, &det);
-    if (rc != 0)
-        die("hash tiles: %s", det.msg, rc);
-    for (uint64_t k = old / OTA_TILES_WIDTH; k * OTA_TILES_WIDTH < lg->n; k++) {
-        unsigned w = ota_tiles_width(0, k, lg->n);
-        struct ota_tiles_id id = {.entries = true, .level = 0, .index = k, .width = w};
-        char rel[OTA_TILES_PATH_MAX];
-        struct ota_buf b;
-
-        ota_buf_init(&b, OTA_TILES_BUNDLE_MAX);
-        for (unsigned j = 0; j < w; j++) {
-            uint64_t i = k * OTA_TILES_WIDTH + j;
-            if (ota_tiles_bundle_append(&b, lg->entry[i], lg->entry_len[i]) != 0)
-                die("%s", "entry bundle", OTA_ERR_TOO_LARGE);
-        }
-        if (ota_tiles_path_format(rel, &id) != 0)
-            die("%s", "tile path", OTA_ERR_INVALID_ARG);
-        write_file(lg->dir, rel, b.data, b.len, 0644);
-        ota_buf_free(&b);
-    }
 }
 
 /* ---- commands ---- */
@@ -354,7 +284,7 @@ static int cmd_init(int argc, char **argv)
         die("%s", "usage: init DIR --origin O", OTA_ERR_INVALID_ARG);
     dir = argv[0];
     origin = argv[2];
-    rc = ota_fs_mkdirs(dir, 0755);
+    rc = ota_fs_mkdirs(dir, 0755, NULL);
     if (rc != 0)
         die("creating %s", dir, rc);
     rc = ota_note_signer_generate(&s, origin, strlen(origin), OTA_NOTE_TYPE_ED25519);
@@ -370,7 +300,7 @@ static int cmd_init(int argc, char **argv)
     rc = (int)strlen(vkey);
     vkey[rc] = '\n';
     write_file(dir, "log.vkey", vkey, (size_t)rc + 1, 0644);
-    write_file(dir, "entries", "", 0, 0644);
+    ota_log_store_close(open_store(dir));
     fwrite(vkey, 1, (size_t)rc + 1, stdout);
     ota_note_signer_free(s);
     return 0;
@@ -420,75 +350,81 @@ static void meta_record(struct ota_buf *out, const char *spec)
 static int cmd_append(int argc, char **argv)
 {
     struct log lg;
-    struct ota_buf db;
-    char path[PATH_MAX_LEN];
-    uint8_t *old_db = NULL;
-    size_t old_len = 0;
-    uint64_t old;
+    struct ota_log_store *st;
+    struct ota_seq_entry *ents;
+    struct ota_buf *bufs;
+    struct ota_merkle_edge edge;
+    struct ota_seq_sink sink;
+    struct ota_note_verifier v;
+    struct ota_detail det = {{0}};
     struct ota_buf cp;
+    size_t n = 0;
+    uint64_t old;
     int rc;
 
     if (argc < 1)
         die("%s", "usage: append DIR (--entry FILE | --meta ROLE:FILE)...", OTA_ERR_INVALID_ARG);
     load(&lg, argv[0]);
     old = lg.n;
-    path_of(path, lg.dir, "entries");
-    rc = ota_fs_read(&old_db, &old_len, path, MAX_FILE);
-    if (rc != 0)
-        die("reading %s", path, rc);
-    ota_buf_init(&db, MAX_FILE);
-    if (old_len > 0 && ota_buf_append(&db, old_db, old_len) != 0)
+    ents = calloc((size_t)argc, sizeof(*ents));
+    bufs = calloc((size_t)argc, sizeof(*bufs));
+    if (ents == NULL || bufs == NULL)
         die("%s", "out of memory", OTA_ERR_NOMEM);
-    free(old_db);
     for (int i = 1; i < argc; i++) {
-        struct ota_buf e;
-        uint8_t hdr[4];
+        struct ota_buf *e = &bufs[n];
 
         if (i + 1 >= argc)
             die("missing value after %s", argv[i], OTA_ERR_INVALID_ARG);
-        ota_buf_init(&e, ENTRY_MAX);
+        ota_buf_init(e, ENTRY_MAX);
         if (strcmp(argv[i], "--entry") == 0) {
             uint8_t *data = NULL;
             size_t len = 0;
+
             rc = ota_fs_read(&data, &len, argv[i + 1], ENTRY_MAX);
             if (rc != 0)
                 die("reading %s", argv[i + 1], rc);
-            if (len > 0 && ota_buf_append(&e, data, len) != 0)
+            if (len > 0 && ota_buf_append(e, data, len) != 0)
                 die("%s", "out of memory", OTA_ERR_NOMEM);
             free(data);
         } else if (strcmp(argv[i], "--meta") == 0) {
-            meta_record(&e, argv[i + 1]);
+            meta_record(e, argv[i + 1]);
         } else {
             die("unknown option %s", argv[i], OTA_ERR_INVALID_ARG);
         }
         i++;
-        if (lg.n == MAX_ENTRIES)
+        if (lg.n + n >= MAX_ENTRIES)
             die("%s", "too many entries", OTA_ERR_TOO_LARGE);
-        hdr[0] = (uint8_t)(e.len >> 24);
-        hdr[1] = (uint8_t)(e.len >> 16);
-        hdr[2] = (uint8_t)(e.len >> 8);
-        hdr[3] = (uint8_t)e.len;
-        if (ota_buf_append(&db, hdr, 4) != 0 || (e.len && ota_buf_append(&db, e.data, e.len) != 0))
-            die("%s", "out of memory", OTA_ERR_NOMEM);
-        lg.entry[lg.n] = malloc(e.len ? e.len : 1);
-        if (lg.entry[lg.n] == NULL)
-            die("%s", "out of memory", OTA_ERR_NOMEM);
-        if (e.len)
-            memcpy(lg.entry[lg.n], e.data, e.len);
-        lg.entry_len[lg.n] = e.len;
-        if (ota_merkle_leaf_hash(lg.leaf[lg.n], e.data ? (const void *)e.data : "", e.len) != 0)
-            die("%s", "hashing", OTA_ERR_CRYPTO);
-        lg.n++;
-        ota_buf_free(&e);
+        ents[n] =
+            (struct ota_seq_entry){e->data != NULL ? e->data : (const uint8_t *)"", e->len, NULL};
+        n++;
     }
-    write_tiles(&lg, old);
-    write_file(lg.dir, "entries", db.data ? (const void *)db.data : "", db.len, 0644);
-    ota_buf_free(&db);
+    /* One transaction: the entries, the tiles, the edge (sequencer.h). */
+    st = open_store(lg.dir);
+    rc = st->ops->begin(st, &det);
+    if (rc == 0)
+        rc = ota_seq_append(&edge, NULL, st, ents, n, &det);
+    if (rc == 0)
+        rc = st->ops->commit(st, &det);
+    if (rc != 0)
+        die("appending: %s", det.msg, rc);
+    sink = (struct ota_seq_sink){tile_put, (void *)lg.dir};
+    rc = ota_seq_export(&sink, st, old, edge.size, &det);
+    if (rc != 0)
+        die("tiles: %s", det.msg, rc);
     ota_buf_init(&cp, OTA_NOTE_MAX_LEN);
-    signed_checkpoint(&cp, &lg, (const uint8_t(*)[OTA_MERKLE_HASH_LEN])lg.leaf, lg.n);
+    ota_note_signer_verifier(&v, lg.signer);
+    rc = ota_seq_checkpoint(&cp, NULL, &edge, v.name, v.name_len, ota_seq_sign_with, lg.signer,
+                            &det);
+    if (rc != 0)
+        die("signing the checkpoint: %s", det.msg, rc);
     write_file(lg.dir, "checkpoint", cp.data, cp.len, 0644);
     ota_buf_free(&cp);
-    printf("%zu\n", lg.n);
+    ota_log_store_close(st);
+    printf("%llu\n", (unsigned long long)edge.size);
+    for (size_t k = 0; k < n; k++)
+        ota_buf_free(&bufs[k]);
+    free(bufs);
+    free(ents);
     log_free(&lg);
     return 0;
 }

@@ -439,7 +439,7 @@ static void test_secret_key_file_round_trip(void **state)
     assert_int_equal(ota_signer_from_seed(&s, seed), 0);
     join(p, t, "key.sec");
     old_umask = umask(0); /* the mode must be 0600 whatever the umask */
-    assert_int_equal(ota_signer_save(s, p), 0);
+    assert_int_equal(ota_signer_save(s, p, NULL), 0);
     umask(old_umask);
     assert_int_equal(lstat(p, &st), 0);
     assert_true(S_ISREG(st.st_mode));
@@ -463,10 +463,10 @@ static void test_secret_key_file_round_trip(void **state)
     assert_memory_equal(pub, got, 32);
 
     /* Save refuses an existing path, and a dangling symlink. */
-    assert_int_equal(ota_signer_save(s, p), OTA_ERR_EXISTS);
+    assert_int_equal(ota_signer_save(s, p, NULL), OTA_ERR_EXISTS);
     join(pp, t, "dangling");
     assert_int_equal(symlink("/nonexistent/ota-target", pp), 0);
-    assert_int_equal(ota_signer_save(s, pp), OTA_ERR_EXISTS);
+    assert_int_equal(ota_signer_save(s, pp, NULL), OTA_ERR_EXISTS);
     ota_signer_free(l);
     ota_signer_free(s);
     ota_signer_free(NULL);
@@ -484,7 +484,7 @@ static void test_secret_key_load_refusals(void **state)
     unhex(seed, sizeof(seed), V_SEED);
     assert_int_equal(ota_signer_from_seed(&s, seed), 0);
     join(p, t, "key.sec");
-    assert_int_equal(ota_signer_save(s, p), 0);
+    assert_int_equal(ota_signer_save(s, p, NULL), 0);
 
     assert_int_equal(chmod(p, 0640), 0);
     assert_int_equal(ota_signer_load(&l, p, &det), OTA_ERR_PERMISSION);

@@ -1,5 +1,6 @@
-/* Unit tests for fsutil.c: bounded reads, atomic replace under fault
- * injection at every step, remove, mkdirs. Each test works in its own
+/* Unit tests for fsutil.c: bounded reads, the streaming atomic writer and
+ * atomic replace under fault injection at every step, exclusive create,
+ * secret reads, the lock, rename, remove, mkdirs. Each test works in its own
  * temporary directory. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -138,13 +139,13 @@ struct fail_ctx {
     char path[PATH_MAX];
 };
 
-static int fail_hook(void *ctx, enum ota_fs_step step, const char *path)
+static int fail_hook(void *ctx, const struct ota_fs_event *ev)
 {
     struct fail_ctx *c = ctx;
 
-    c->seen |= 1u << step;
-    snprintf(c->path, sizeof(c->path), "%s", path);
-    return step == c->fail_at ? -1 : 0;
+    c->seen |= 1u << ev->step;
+    snprintf(c->path, sizeof(c->path), "%s", ev->path);
+    return ev->step == c->fail_at ? -1 : 0;
 }
 
 static void test_replace_fault_each_step(void **state)
@@ -335,23 +336,23 @@ static void test_mkdirs(void **state)
     struct stat st;
 
     join(p, t, "a/b//c/d/");
-    assert_int_equal(ota_fs_mkdirs(p, 0750), 0);
+    assert_int_equal(ota_fs_mkdirs(p, 0750, NULL), 0);
     join(p, t, "a/b/c/d");
     assert_int_equal(stat(p, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     /* Existing directories are fine. */
-    assert_int_equal(ota_fs_mkdirs(p, 0750), 0);
+    assert_int_equal(ota_fs_mkdirs(p, 0750, NULL), 0);
     join(p, t, "a");
-    assert_int_equal(ota_fs_mkdirs(p, 0750), 0);
-    assert_int_equal(ota_fs_mkdirs(t->path, 0750), 0);
+    assert_int_equal(ota_fs_mkdirs(p, 0750, NULL), 0);
+    assert_int_equal(ota_fs_mkdirs(t->path, 0750, NULL), 0);
     /* A file in the way is refused. */
     join(f, t, "a/file");
     write_file(f, "x", 1);
-    assert_int_equal(ota_fs_mkdirs(f, 0750), OTA_ERR_EXISTS);
+    assert_int_equal(ota_fs_mkdirs(f, 0750, NULL), OTA_ERR_EXISTS);
     join(p, t, "a/file/sub");
-    assert_int_equal(ota_fs_mkdirs(p, 0750), OTA_ERR_EXISTS);
+    assert_int_equal(ota_fs_mkdirs(p, 0750, NULL), OTA_ERR_EXISTS);
     /* Relative paths work too. */
-    assert_int_equal(ota_fs_mkdirs(".", 0750), 0);
+    assert_int_equal(ota_fs_mkdirs(".", 0750, NULL), 0);
 }
 
 static void test_sync_dir(void **state)
@@ -384,56 +385,321 @@ static void test_pwrite_pread_all(void **state)
     close(fd);
 }
 
-/* OTACHAIN_CRASH_AT / OTACHAIN_FS_TRACE parsing and step counting. */
-static void test_fault_from_env(void **state)
+/* Records every event: step, path and temporary. */
+struct rec_ctx {
+    size_t n;
+    enum ota_fs_step step[32];
+    char path[32][PATH_MAX];
+    char tmp[32][PATH_MAX];
+    int skip_fsync;
+};
+
+static int rec_hook(void *ctx, const struct ota_fs_event *ev)
 {
-    (void)state;
-    struct ota_fs_fault f;
-    bool active = true;
-    struct ota_detail det = {{0}};
+    struct rec_ctx *c = ctx;
 
-    unsetenv("OTACHAIN_CRASH_AT");
-    unsetenv("OTACHAIN_FS_TRACE");
-    assert_int_equal(ota_fs_fault_from_env(&f, &active, &det), 0);
-    assert_false(active);
-
-    if (!ota_test_hooks_built()) {
-        /* A build without test hooks ignores the variables entirely. */
-        setenv("OTACHAIN_CRASH_AT", "abc", 1);
-        setenv("OTACHAIN_FS_TRACE", "1", 1);
-        assert_int_equal(ota_fs_fault_from_env(&f, &active, &det), 0);
-        assert_false(active);
-        assert_int_equal(f.crash_at, 0);
-        assert_false(f.trace);
-        unsetenv("OTACHAIN_CRASH_AT");
-        unsetenv("OTACHAIN_FS_TRACE");
-        return;
+    if (c->n < 32) {
+        c->step[c->n] = ev->step;
+        snprintf(c->path[c->n], PATH_MAX, "%s", ev->path);
+        snprintf(c->tmp[c->n], PATH_MAX, "%s", ev->tmp != NULL ? ev->tmp : "");
+        c->n++;
     }
+    return ev->step == OTA_FS_STEP_FSYNC && c->skip_fsync ? OTA_FS_HOOK_SKIP : 0;
+}
 
-    static const char *const bad[] = {"0", "-1", "abc", "5x", "07", "2147483649", " 5"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        setenv("OTACHAIN_CRASH_AT", bad[i], 1);
-        assert_int_equal(ota_fs_fault_from_env(&f, &active, &det), OTA_ERR_INVALID_ARG);
-        assert_non_null(strstr(det.msg, "OTACHAIN_CRASH_AT"));
+/* The streaming writer: several writes, the steps in order (WRITE once),
+ * the temporary named beside the target and gone after the commit. */
+static void test_writer_streams(void **state)
+{
+    static const enum ota_fs_step want[] = {OTA_FS_STEP_CREATE, OTA_FS_STEP_WRITE,
+                                            OTA_FS_STEP_FSYNC, OTA_FS_STEP_RENAME,
+                                            OTA_FS_STEP_DIRSYNC};
+    struct tdir *t = *state;
+    struct rec_ctx c = {0};
+    struct ota_fs_hook hook = {rec_hook, &c};
+    struct ota_fs_writer w;
+    char p[PATH_MAX];
+    struct stat st;
+
+    join(p, t, "streamed");
+    assert_int_equal(ota_fs_writer_open(&w, p, 0640, 0, &hook), 0);
+    assert_int_equal(ota_fs_writer_write(&w, "one ", 4), 0);
+    assert_int_equal(ota_fs_writer_write(&w, "two ", 4), 0);
+    assert_int_equal(ota_fs_writer_write(&w, "three", 5), 0);
+    assert_int_equal(w.len, 13);
+    /* Not visible before the commit. */
+    assert_int_equal(lstat(p, &st), -1);
+    assert_int_equal(count_entries(t), 1);
+    assert_int_equal(ota_fs_writer_commit(&w), 0);
+    assert_content(p, "one two three");
+    assert_int_equal(lstat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    assert_int_equal(count_entries(t), 1);
+    assert_int_equal(c.n, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(c.step[i], want[i]);
+        assert_string_equal(c.path[i], p);
     }
-    setenv("OTACHAIN_CRASH_AT", "5", 1);
-    assert_int_equal(ota_fs_fault_from_env(&f, &active, &det), 0);
-    assert_true(active);
-    assert_int_equal(f.crash_at, 5);
-    assert_false(f.trace);
+    /* CREATE, WRITE, FSYNC and RENAME name the temporary beside p. */
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(strncmp(c.tmp[i], p, strlen(p)), 0);
+        assert_int_equal(strncmp(c.tmp[i] + strlen(p), ".tmp-", 5), 0);
+        assert_string_equal(c.tmp[i], c.tmp[0]);
+    }
+    assert_string_equal(c.tmp[4], "");
+    /* Abort after a commit, and of a zeroed writer, is harmless. */
+    ota_fs_writer_abort(&w);
+    assert_content(p, "one two three");
+}
 
-    unsetenv("OTACHAIN_CRASH_AT");
-    setenv("OTACHAIN_FS_TRACE", "0", 1);
-    assert_int_equal(ota_fs_fault_from_env(&f, &active, &det), 0);
-    assert_false(active);
-    unsetenv("OTACHAIN_FS_TRACE");
+/* Abort leaves the old file and no temporary; a failed write keeps the
+ * writer open until it is aborted. */
+static void test_writer_abort(void **state)
+{
+    struct tdir *t = *state;
+    struct ota_fs_writer w;
+    char p[PATH_MAX];
 
-    /* Without a crash point the hook only counts. */
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(ota_fs_fault_hook(&f, OTA_FS_STEP_WRITE, "x"), 0);
-    assert_int_equal(f.steps, 3);
+    join(p, t, "kept");
+    assert_int_equal(ota_fs_replace(p, "old", 3, 0644, NULL), 0);
+    assert_int_equal(ota_fs_writer_open(&w, p, 0644, 0, NULL), 0);
+    assert_int_equal(ota_fs_writer_write(&w, "new", 3), 0);
+    assert_int_equal(count_entries(t), 2);
+    ota_fs_writer_abort(&w);
+    assert_content(p, "old");
+    assert_int_equal(count_entries(t), 1);
+    ota_fs_writer_abort(&w);
+    assert_int_equal(ota_fs_writer_write(&w, "x", 1), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_fs_writer_commit(&w), OTA_ERR_INVALID_ARG);
+    /* An empty file is a file too. */
+    assert_int_equal(ota_fs_writer_open(&w, p, 0644, 0, NULL), 0);
+    assert_int_equal(ota_fs_writer_commit(&w), 0);
+    assert_content(p, "");
+    /* Bad arguments. */
+    assert_int_equal(ota_fs_writer_open(&w, "", 0644, 0, NULL), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_fs_writer_open(&w, p, 0644, 0x80, NULL), OTA_ERR_INVALID_ARG);
+    ota_fs_writer_abort(&w);
+}
+
+/* commit_to: the name chosen once the content is known, in the same
+ * directory only. */
+static void test_writer_commit_to(void **state)
+{
+    struct tdir *t = *state;
+    struct ota_fs_writer w;
+    char p[PATH_MAX];
+    char q[PATH_MAX];
+    char other[PATH_MAX];
+
+    join(p, t, ".blob");
+    join(q, t, "named-by-hash");
+    join(other, t, "sub/x");
+    assert_int_equal(ota_fs_writer_open(&w, p, 0644, 0, NULL), 0);
+    assert_int_equal(ota_fs_writer_write(&w, "data", 4), 0);
+    assert_int_equal(ota_fs_writer_commit_to(&w, other), OTA_ERR_INVALID_ARG);
+    assert_int_equal(ota_fs_writer_commit_to(&w, q), 0);
+    assert_content(q, "data");
+    assert_int_equal(access(p, F_OK), -1);
+    assert_int_equal(count_entries(t), 1);
+}
+
+/* ota_fs_create: whole or absent, never over an existing file or link,
+ * and a failure at any step leaves nothing at path. */
+static void test_create_no_replace(void **state)
+{
+    static const enum ota_fs_step steps[] = {OTA_FS_STEP_CREATE, OTA_FS_STEP_WRITE,
+                                             OTA_FS_STEP_FSYNC, OTA_FS_STEP_RENAME};
+    struct tdir *t = *state;
+    char p[PATH_MAX];
+    char l[PATH_MAX];
+    struct stat st;
+
+    join(p, t, "secret.key");
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        struct fail_ctx c = {.fail_at = steps[i]};
+        struct ota_fs_hook hook = {.fn = fail_hook, .ctx = &c};
+
+        assert_int_equal(ota_fs_create(p, "key material", 12, 0600, &hook), OTA_ERR_IO);
+        assert_int_equal(lstat(p, &st), -1);
+        assert_int_equal(count_entries(t), 0);
+    }
+    assert_int_equal(ota_fs_create(p, "key material", 12, 0600, NULL), 0);
+    assert_int_equal(lstat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(ota_fs_create(p, "other", 5, 0600, NULL), OTA_ERR_EXISTS);
+    assert_content(p, "key material");
+    /* A dangling symlink counts as existing. */
+    join(l, t, "dangling");
+    assert_int_equal(symlink("/nonexistent/x", l), 0);
+    assert_int_equal(ota_fs_create(l, "x", 1, 0600, NULL), OTA_ERR_EXISTS);
+    /* Created between the check and the move: the writer refuses it too. */
+    {
+        struct ota_fs_writer w;
+        char q[PATH_MAX];
+
+        join(q, t, "race");
+        assert_int_equal(ota_fs_writer_open(&w, q, 0600, OTA_FS_NOREPLACE, NULL), 0);
+        assert_int_equal(ota_fs_writer_write(&w, "mine", 4), 0);
+        write_file(q, "theirs", 6);
+        assert_int_equal(ota_fs_writer_commit(&w), OTA_ERR_EXISTS);
+        assert_content(q, "theirs");
+    }
+    assert_int_equal(count_entries(t), 3);
+}
+
+/* Secret reads: mode 0600 regular files only, never through a link. */
+static void test_read_secret(void **state)
+{
+    struct tdir *t = *state;
+    char p[PATH_MAX];
+    char l[PATH_MAX];
+    uint8_t *out = NULL;
+    size_t len = 0;
+
+    join(p, t, "k");
+    join(l, t, "k-link");
+    assert_int_equal(ota_fs_create(p, "s3cret", 6, 0600, NULL), 0);
+    assert_int_equal(ota_fs_read_secret(&out, &len, p, 64), 0);
+    assert_int_equal(len, 6);
+    assert_memory_equal(out, "s3cret", 6);
+    free(out);
+    out = NULL;
+    assert_int_equal(ota_fs_read_secret(&out, &len, p, 5), OTA_ERR_TOO_LARGE);
+    assert_null(out);
+    assert_int_equal(symlink(p, l), 0);
+    assert_int_equal(ota_fs_read_secret(&out, &len, l, 64), OTA_ERR_PERMISSION);
+    assert_int_equal(chmod(p, 0640), 0);
+    assert_int_equal(ota_fs_read_secret(&out, &len, p, 64), OTA_ERR_PERMISSION);
+    assert_int_equal(chmod(p, 0604), 0);
+    assert_int_equal(ota_fs_read_secret(&out, &len, p, 64), OTA_ERR_PERMISSION);
+    assert_null(out);
+    assert_int_equal(len, 0);
+    assert_int_equal(ota_fs_read_secret(&out, &len, t->path, 64), OTA_ERR_PERMISSION);
+    join(p, t, "missing");
+    assert_int_equal(ota_fs_read_secret(&out, &len, p, 64), OTA_ERR_NOT_FOUND);
+}
+
+/* The lock: exclusive across open file descriptions, released by unlock. */
+static void test_lock(void **state)
+{
+    struct tdir *t = *state;
+    char p[PATH_MAX];
+    char l[PATH_MAX];
+    int a = -1;
+    int b = -1;
+    struct stat st;
+
+    join(p, t, ".lock");
+    assert_int_equal(ota_fs_lock(&a, p, 0600), 0);
+    assert_true(a >= 0);
+    assert_int_equal(lstat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(ota_fs_lock(&b, p, 0600), OTA_ERR_LOCKED);
+    assert_int_equal(b, -1);
+    ota_fs_unlock(&a);
+    assert_int_equal(a, -1);
+    assert_int_equal(ota_fs_lock(&b, p, 0600), 0);
+    ota_fs_unlock(&b);
+    ota_fs_unlock(&b);
+    /* Never through a symlink. */
+    join(l, t, "lock-link");
+    assert_int_equal(symlink(p, l), 0);
+    assert_int_equal(ota_fs_lock(&a, l, 0600), OTA_ERR_PERMISSION);
+    assert_int_equal(a, -1);
+}
+
+/* rename and mkdtemp take their steps through the hook. */
+static void test_rename_and_mkdtemp(void **state)
+{
+    struct tdir *t = *state;
+    struct rec_ctx c = {0};
+    struct ota_fs_hook hook = {rec_hook, &c};
+    char from[PATH_MAX];
+    char to[PATH_MAX];
+    char prefix[PATH_MAX];
+    char d[PATH_MAX];
+    struct stat st;
+
+    join(from, t, "a.next");
+    join(to, t, "a");
+    write_file(from, "N", 1);
+    write_file(to, "O", 1);
+    assert_int_equal(ota_fs_rename(from, to, &hook), 0);
+    assert_content(to, "N");
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.step[0], OTA_FS_STEP_RENAME);
+    assert_string_equal(c.tmp[0], from);
+    assert_int_equal(c.step[1], OTA_FS_STEP_DIRSYNC);
+    assert_int_equal(ota_fs_rename(from, to, NULL), OTA_ERR_NOT_FOUND);
+
+    c.n = 0;
+    join(prefix, t, "x.init");
+    assert_int_equal(ota_fs_mkdtemp(d, prefix, 0700, &hook), 0);
+    assert_int_equal(strncmp(d, prefix, strlen(prefix)), 0);
+    assert_int_equal(strlen(d), strlen(prefix) + 17);
+    assert_int_equal(stat(d, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.step[0], OTA_FS_STEP_MKDIR);
+    assert_int_equal(c.step[1], OTA_FS_STEP_DIRSYNC);
+    assert_string_equal(c.path[0], d);
+    /* mkdirs announces each directory it makes, nothing for existing ones. */
+    c.n = 0;
+    join(d, t, "m/n");
+    assert_int_equal(ota_fs_mkdirs(d, 0755, &hook), 0);
+    assert_int_equal(c.n, 4);
+    assert_int_equal(c.step[2], OTA_FS_STEP_MKDIR);
+    assert_string_equal(c.path[2], d);
+    c.n = 0;
+    assert_int_equal(ota_fs_mkdirs(d, 0755, &hook), 0);
+    assert_int_equal(c.n, 0);
+}
+
+/* The temporaries an interrupted writer left, and only those, go. */
+static void test_remove_temps(void **state)
+{
+    struct tdir *t = *state;
+    struct rec_ctx c = {0};
+    struct ota_fs_hook hook = {rec_hook, &c};
+    char p[PATH_MAX];
+    size_t n = 99;
+
+    join(p, t, "a.json.tmp-0123456789abcdef");
+    write_file(p, "x", 1);
+    join(p, t, "b.tmp-0123456789ABCDEF"); /* not the writer's (upper case) */
+    write_file(p, "x", 1);
+    join(p, t, "c.tmp-0123");
+    write_file(p, "x", 1);
+    join(p, t, "keep.json");
+    write_file(p, "x", 1);
+    assert_int_equal(ota_fs_remove_temps(t->path, &n, &hook), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(count_entries(t), 3);
+    assert_int_equal(c.n, 2); /* unlink, dirsync */
+    assert_int_equal(c.step[0], OTA_FS_STEP_UNLINK);
+    join(p, t, "missing-dir");
+    assert_int_equal(ota_fs_remove_temps(p, &n, NULL), 0);
+    assert_int_equal(n, 0);
+}
+
+/* A hook may skip an fsync (the test knob), nothing else. */
+static void test_hook_skip(void **state)
+{
+    struct tdir *t = *state;
+    struct rec_ctx c = {.skip_fsync = 1};
+    struct ota_fs_hook hook = {rec_hook, &c};
+    char p[PATH_MAX];
+
+    join(p, t, "unsynced");
+    assert_int_equal(ota_fs_replace(p, "data", 4, 0644, &hook), 0);
+    assert_content(p, "data");
+    assert_int_equal(c.n, 5);
+    assert_int_equal(ota_fs_hook_step(&hook, OTA_FS_STEP_FSYNC, p), 0); /* the writer's only */
+    assert_int_equal(ota_fs_hook_step(&hook, OTA_FS_STEP_COMMIT, p), 0);
     assert_string_equal(ota_fs_step_name(OTA_FS_STEP_DIRSYNC), "dirsync");
-    assert_string_equal(ota_fs_step_name(OTA_FS_STEP_UNLINK), "unlink");
+    assert_string_equal(ota_fs_step_name(OTA_FS_STEP_MKDIR), "mkdir");
+    assert_string_equal(ota_fs_step_name(OTA_FS_STEP_COMMIT), "commit");
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
@@ -453,7 +719,15 @@ int main(void)
         T(test_mkdirs),
         T(test_sync_dir),
         T(test_pwrite_pread_all),
-        cmocka_unit_test(test_fault_from_env),
+        T(test_writer_streams),
+        T(test_writer_abort),
+        T(test_writer_commit_to),
+        T(test_create_no_replace),
+        T(test_read_secret),
+        T(test_lock),
+        T(test_rename_and_mkdtemp),
+        T(test_hook_skip),
+        T(test_remove_temps),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -123,11 +123,10 @@ static void test_blocked_list(void **state)
     assert_true(ota_journal_is_blocked(&j, h));
 }
 
-static int fail_at_rename(void *ctx, enum ota_fs_step step, const char *path)
+static int fail_at_rename(void *ctx, const struct ota_fs_event *ev)
 {
     (void)ctx;
-    (void)path;
-    return step == OTA_FS_STEP_RENAME ? -1 : 0;
+    return ev->step == OTA_FS_STEP_RENAME ? -1 : 0;
 }
 
 static void test_store_load(void **state)

@@ -117,7 +117,7 @@ static void test_roundtrip(void **state)
     uint64_t idx = 0;
     struct ota_buf note;
 
-    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL), 0);
+    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL, NULL), 0);
     append_n(s, 700, true);
     assert_int_equal(s->ops->count(s, &count, NULL), 0);
     assert_int_equal(count, 700);
@@ -163,6 +163,48 @@ static void test_roundtrip(void **state)
     free(edge);
 }
 
+/* Named values: kept apart from the store's own state, transactional,
+ * capped. */
+static void test_values(void **state)
+{
+    struct fixture *f = *state;
+    struct ota_log_store *s = NULL;
+    struct ota_buf b;
+    char longname[OTA_LOG_STORE_KEY_MAX + 2];
+
+    ota_buf_init(&b, 4096);
+    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL, NULL), 0);
+    assert_int_equal(s->ops->value_get(s, "root-checkpoint/2", &b, NULL), OTA_ERR_NOT_FOUND);
+    assert_int_equal(s->ops->value_put(s, "root-checkpoint/2", "cp", 2, NULL), OTA_ERR_INVALID_ARG);
+    assert_int_equal(s->ops->begin(s, NULL), 0);
+    assert_int_equal(s->ops->value_put(s, "root-checkpoint/2", "cp2", 3, NULL), 0);
+    assert_int_equal(s->ops->value_put(s, "checkpoint", "mine", 4, NULL), 0);
+    assert_int_equal(s->ops->value_put(s, "gone", "x", 1, NULL), 0);
+    assert_int_equal(s->ops->commit(s, NULL), 0);
+    assert_int_equal(s->ops->value_get(s, "root-checkpoint/2", &b, NULL), 0);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.data, "cp2", 3);
+    /* A value named like the store's own state does not touch it. */
+    b.len = 0;
+    assert_int_equal(s->ops->checkpoint_get(s, &b, NULL), OTA_ERR_NOT_FOUND);
+    /* Deleted in a transaction, rolled back with it. */
+    assert_int_equal(s->ops->begin(s, NULL), 0);
+    assert_int_equal(s->ops->value_del(s, "gone", NULL), 0);
+    s->ops->rollback(s);
+    b.len = 0;
+    assert_int_equal(s->ops->value_get(s, "gone", &b, NULL), 0);
+    assert_int_equal(s->ops->begin(s, NULL), 0);
+    assert_int_equal(s->ops->value_del(s, "gone", NULL), 0);
+    assert_int_equal(s->ops->commit(s, NULL), 0);
+    assert_int_equal(s->ops->value_get(s, "gone", &b, NULL), OTA_ERR_NOT_FOUND);
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_int_equal(s->ops->value_get(s, longname, &b, NULL), OTA_ERR_TOO_LARGE);
+    assert_int_equal(s->ops->value_get(s, "", &b, NULL), OTA_ERR_TOO_LARGE);
+    ota_log_store_close(s);
+    ota_buf_free(&b);
+}
+
 static void test_changes_need_a_transaction(void **state)
 {
     struct fixture *f = *state;
@@ -170,7 +212,7 @@ static void test_changes_need_a_transaction(void **state)
     uint8_t leaf[OTA_MERKLE_HASH_LEN] = {0};
     struct ota_merkle_edge *edge = calloc(1, sizeof(*edge));
 
-    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL), 0);
+    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL, NULL), 0);
     assert_int_equal(s->ops->append(s, 0, (const uint8_t *)"x", 1, leaf, NULL, NULL),
                      OTA_ERR_INVALID_ARG);
     ota_merkle_edge_init(edge);
@@ -199,7 +241,7 @@ static void test_rollback_leaves_nothing(void **state)
     uint64_t idx = 0;
     size_t len = 0;
 
-    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL), 0);
+    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL, NULL), 0);
     append_n(s, 10, true);
     append_n(s, 300, false);
     assert_int_equal(s->ops->count(s, &count, NULL), 0);
@@ -214,7 +256,7 @@ static void test_rollback_leaves_nothing(void **state)
     assert_int_equal(s->ops->begin(s, NULL), 0);
     assert_int_equal(s->ops->witness_put(s, "w", 5, NULL), 0);
     ota_log_store_close(s);
-    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL), 0);
+    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL, NULL), 0);
     assert_int_equal(s->ops->witness_get(s, "w", &count, NULL), 0);
     assert_int_equal(count, 0);
     ota_log_store_close(s);
@@ -238,12 +280,12 @@ static void test_reopen_and_prove_from_tiles(void **state)
     size_t len = 0;
     struct stat st;
 
-    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL), 0);
+    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL, NULL), 0);
     append_n(s, 257, true);
     ota_log_store_close(s);
     assert_int_equal(stat(f->path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL), 0);
+    assert_int_equal(ota_log_store_sqlite_open(&s, f->path, NULL, NULL), 0);
     append_n(s, 1000, true);
     assert_int_equal(s->ops->edge_get(s, edge, NULL), 0);
     assert_int_equal(edge->size, 1257);
@@ -274,7 +316,7 @@ static void test_not_a_store(void **state)
     assert_non_null(fp);
     fputs("this is not a database, just text that is long enough to be a header......\n", fp);
     fclose(fp);
-    assert_int_not_equal(ota_log_store_sqlite_open(&s, f->path, NULL), 0);
+    assert_int_not_equal(ota_log_store_sqlite_open(&s, f->path, NULL, NULL), 0);
     assert_null(s);
     ota_log_store_close(NULL);
 }
@@ -294,7 +336,7 @@ static int fa_append(const char *path, uint64_t n)
     int rc = edge == NULL || leaves == NULL ? OTA_ERR_NOMEM : 0;
 
     if (rc == 0)
-        rc = ota_log_store_sqlite_open(&s, path, NULL);
+        rc = ota_log_store_sqlite_open(&s, path, NULL, NULL);
     if (rc == 0)
         rc = s->ops->begin(s, NULL);
     in_tx = rc == 0;
@@ -336,7 +378,7 @@ static uint64_t stored_size(const char *path)
     struct ota_log_store *s = NULL;
     struct ota_merkle_edge edge;
 
-    assert_int_equal(ota_log_store_sqlite_open(&s, path, NULL), 0);
+    assert_int_equal(ota_log_store_sqlite_open(&s, path, NULL, NULL), 0);
     assert_int_equal(s->ops->edge_get(s, &edge, NULL), 0);
     ota_log_store_close(s);
     return edge.size;
@@ -400,6 +442,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_alloc_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_need_a_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_and_prove_from_tiles, setup, teardown),

@@ -19,6 +19,8 @@ static void clear_env(void)
     unsetenv("OTACHAIN_CRASH_AT");
     unsetenv("OTACHAIN_FS_TRACE");
     unsetenv("OTACHAIN_TEST_HOOKS");
+    unsetenv("OTACHAIN_POWER_CUT");
+    unsetenv("OTACHAIN_SKIP_FSYNC");
 }
 
 static void test_nothing_set(void **state)
@@ -135,13 +137,79 @@ static void test_file_clock(void **state)
     clear_env();
 }
 
+/* The file-system fault settings: crash, power cut, skipped fsync, trace. */
+static void test_fault_settings(void **state)
+{
+    static const char *const bad[] = {"0", "-1", "abc", "5x", "07", "2147483649", " 5"};
+    struct ota_test_hooks h;
+    struct ota_detail det = {{0}};
+    char longv[OTA_TEST_SKIP_FSYNC_MAX + 1];
+
+    (void)state;
+    clear_env();
+    if (!ota_test_hooks_built()) {
+        /* A build without test hooks ignores the variables entirely. */
+        setenv("OTACHAIN_POWER_CUT", "abc", 1);
+        setenv("OTACHAIN_SKIP_FSYNC", "x", 1);
+        setenv("OTACHAIN_FS_TRACE", "1", 1);
+        assert_int_equal(ota_test_hooks_load(&h, &det), 0);
+        assert_null(ota_test_hooks_fs(&h));
+        assert_int_equal(h.fault.cut_at, 0);
+        clear_env();
+        return;
+    }
+    for (size_t v = 0; v < 2; v++) {
+        const char *name = v == 0 ? "OTACHAIN_CRASH_AT" : "OTACHAIN_POWER_CUT";
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            setenv(name, bad[i], 1);
+            assert_int_equal(ota_test_hooks_load(&h, &det), OTA_ERR_INVALID_ARG);
+            assert_non_null(strstr(det.msg, name));
+        }
+        unsetenv(name);
+    }
+    setenv("OTACHAIN_POWER_CUT", "7", 1);
+    assert_int_equal(ota_test_hooks_load(&h, &det), 0);
+    assert_non_null(ota_test_hooks_fs(&h));
+    assert_int_equal(h.fault.cut_at, 7);
+    assert_int_equal(h.fault.crash_at, 0);
+    setenv("OTACHAIN_CRASH_AT", "3", 1);
+    assert_int_equal(ota_test_hooks_load(&h, &det), OTA_ERR_INVALID_ARG);
+    assert_non_null(strstr(det.msg, "exclude"));
+    clear_env();
+
+    setenv("OTACHAIN_SKIP_FSYNC", "timestamp.json", 1);
+    assert_int_equal(ota_test_hooks_load(&h, &det), 0);
+    assert_non_null(ota_test_hooks_fs(&h));
+    assert_string_equal(h.fault.skip_fsync, "timestamp.json");
+    memset(longv, 'x', sizeof(longv) - 1);
+    longv[sizeof(longv) - 1] = '\0';
+    setenv("OTACHAIN_SKIP_FSYNC", longv, 1);
+    assert_int_equal(ota_test_hooks_load(&h, &det), OTA_ERR_INVALID_ARG);
+    clear_env();
+
+    setenv("OTACHAIN_FS_TRACE", "0", 1);
+    assert_int_equal(ota_test_hooks_load(&h, &det), 0);
+    assert_null(ota_test_hooks_fs(&h));
+    setenv("OTACHAIN_FS_TRACE", "1", 1);
+    assert_int_equal(ota_test_hooks_load(&h, &det), 0);
+    assert_true(h.fault.trace);
+    /* Without a crash or cut point the hook only counts. */
+    for (int i = 0; i < 3; i++) {
+        struct ota_fs_event ev = {OTA_FS_STEP_WRITE, "x", NULL};
+
+        assert_int_equal(ota_fs_fault_hook(&h.fault, &ev), 0);
+    }
+    assert_int_equal(h.fault.steps, 3);
+    clear_env();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nothing_set),
-        cmocka_unit_test(test_fixed_and_none),
-        cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_file_clock),
+        cmocka_unit_test(test_nothing_set),    cmocka_unit_test(test_fixed_and_none),
+        cmocka_unit_test(test_bad_values),     cmocka_unit_test(test_file_clock),
+        cmocka_unit_test(test_fault_settings),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1898,10 +1898,9 @@ struct fail_hook {
     unsigned fail_at; /* 1-based; 0 never */
 };
 
-static int fail_fn(void *ctx, enum ota_fs_step step, const char *path)
+static int fail_fn(void *ctx, const struct ota_fs_event *ev)
 {
-    (void)step;
-    (void)path;
+    (void)ev;
     struct fail_hook *h = ctx;
     h->calls++;
     return h->calls == h->fail_at ? -1 : 0;
