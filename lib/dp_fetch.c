@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1423,16 +1422,12 @@ static int lock_state(struct dpf *d, struct ota_detail *det)
         ota_detail_set(det, "creating the state directory %s", d->cfg->state_dir);
         return OTA_ERR_IO;
     }
-    d->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (d->lock_fd < 0) {
-        ota_detail_set(det, "%s: %s", lock, strerror(errno));
-        return ota_fs_errno(errno);
-    }
-    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    n = ota_fs_lock(&d->lock_fd, lock, 0600);
+    if (n == OTA_ERR_LOCKED)
         ota_detail_set(det, "%s: another fetch of this image is running", lock);
-        return errno == EWOULDBLOCK ? OTA_ERR_LOCKED : OTA_ERR_IO;
-    }
-    return 0;
+    else if (n != 0)
+        ota_detail_set(det, "%s: %s", lock, strerror(errno));
+    return n;
 }
 
 int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg *cfg,
@@ -1552,8 +1547,7 @@ int ota_dp_fetch(struct ota_dp_fetch_stats *stats, const struct ota_dp_fetch_cfg
     ota_chunk_index_file_free(d.idx);
     if (d.state_fd >= 0)
         close(d.state_fd);
-    if (d.lock_fd >= 0)
-        close(d.lock_fd);
+    ota_fs_unlock(&d.lock_fd);
     if (d.buf != NULL)
         ota_wipe(d.buf, d.buf_len);
     free(d.buf);

@@ -29,7 +29,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1638,19 +1637,13 @@ static int lock_state(struct ota_tuf_client *c, struct ota_detail *det)
         ota_buf_free(&b);
         return OTA_ERR_NOMEM;
     }
-    c->lock_fd = open((const char *)b.data, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (c->lock_fd < 0) {
-        ota_detail_set(det, "%s: %s", (const char *)b.data, strerror(errno));
-        ota_buf_free(&b);
-        return OTA_ERR_IO;
-    }
-    int rc = 0;
-    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = errno == EWOULDBLOCK ? OTA_ERR_LOCKED : OTA_ERR_IO;
+    int rc = ota_fs_lock(&c->lock_fd, (const char *)b.data, 0600);
+    if (rc != 0)
         ota_detail_set(det, "%s: %s", (const char *)b.data,
                        rc == OTA_ERR_LOCKED ? "another client is using this state directory"
                                             : strerror(errno));
-    }
+    if (rc != 0 && rc != OTA_ERR_LOCKED)
+        rc = OTA_ERR_IO;
     ota_buf_free(&b);
     return rc;
 }
@@ -1749,8 +1742,7 @@ void ota_tuf_client_free(struct ota_tuf_client *c)
     cp_note_clear(&c->fresh);
     free(c->rcps);
     free(c->slots);
-    if (c->lock_fd >= 0)
-        close(c->lock_fd); /* releases the flock */
+    ota_fs_unlock(&c->lock_fd);
     free(c->state_dir);
     free(c);
 }
