@@ -217,7 +217,8 @@ static int cmd_serve(struct ota_detail *det)
         validating = validating || g.cfg.logs[i].validating;
     if (rc == 0 && validating)
         rc = wit_remote_new(&g.remote, g.cfg.connect_timeout_s, g.cfg.fetch_timeout_s,
-                            g.cfg.fetch_ca_file, det);
+                            g.cfg.fetch_ca_file, g.hooks.clock.now != NULL ? &g.hooks.clock : NULL,
+                            det);
     if (rc != 0)
         return rc;
     g.ctx.cfg = &g.cfg;

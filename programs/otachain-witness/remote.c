@@ -39,7 +39,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
 }
 
 int wit_remote_new(struct wit_remote **out, long connect_timeout_s, long total_timeout_s,
-                   const char *ca_file, struct ota_detail *det)
+                   const char *ca_file, const struct ota_clock *clock, struct ota_detail *det)
 {
     struct wit_remote *r = calloc(1, sizeof(*r));
     int rc;
@@ -53,6 +53,7 @@ int wit_remote_new(struct wit_remote **out, long connect_timeout_s, long total_t
     r->policy.connect_timeout_s = connect_timeout_s;
     r->policy.timeout_s = total_timeout_s;
     r->policy.ca_file = ca_file;
+    r->policy.clock = clock;
     r->policy.max_redirs = 0;
     r->policy.user_agent = USER_AGENT;
     r->easy = curl_easy_init();

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "otachain/buf.h"
+#include "otachain/clock.h"
 #include "otachain/err.h"
 
 struct wit_remote; /* opaque: a curl handle and its options */
@@ -17,10 +18,12 @@ struct wit_remote; /* opaque: a curl handle and its options */
 /* Transfers under the HTTP policy (include/otachain/http.h: TLS floor,
  * slow-retrieval rules), with connect_timeout_s and total_timeout_s
  * bounding every transfer (a slow or endless server cannot hold the
- * witness longer); ca_file may be NULL (system store); no redirects. det
- * says what failed. */
+ * witness longer); ca_file may be NULL (system store); no redirects.
+ * clock: what the slow-retrieval rules read (NULL: CLOCK_MONOTONIC; a
+ * test's injected clock otherwise). det says what failed. */
 OTA_WUR int wit_remote_new(struct wit_remote **out, long connect_timeout_s, long total_timeout_s,
-                           const char *ca_file, struct ota_detail *det);
+                           const char *ca_file, const struct ota_clock *clock,
+                           struct ota_detail *det);
 void wit_remote_free(struct wit_remote *r);
 
 /* Reads base + "/" + rel into out (emptied first), at most out->max
