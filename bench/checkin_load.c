@@ -7,7 +7,7 @@
  *
  *   checkin_load --port P [--tls --ca-dir DIR --certs N] [--connections C]
  *                [--seconds S | --requests N] [--unique] [--log FILE]
- *                [--reconnect K] [--resume] [--body-version V] [--progress]
+ *                [--reconnect K] [--resume] [--body-version V] [--trusted JSON] [--progress]
  *                [--devices N] [--warmup S]
  *
  * Proxy mode cycles through --devices ids (default 10,000), "ld-<n>";
@@ -65,6 +65,7 @@ static struct {
     bool warm;
     unsigned reconnect;
     const char *version;
+    const char *trusted; /* the body's "trusted" object */
     FILE *log;
     uint64_t sent, answered, status[6], errors, seq;
     uint64_t bytes_in, bytes_out;
@@ -96,7 +97,7 @@ static void conn_open(struct conn *c);
 
 static void send_request(struct conn *c)
 {
-    char body[512];
+    char body[1024];
     char head[512];
     int bl, hl;
 
@@ -112,8 +113,8 @@ static void send_request(struct conn *c)
                           : (unsigned long long)(g.seq % (g.devices ? g.devices : 10000)));
     bl = snprintf(body, sizeof(body),
                   "{\"running\":{\"product\":\"cam\",\"hardware\":\"rev-a\",\"version\":\"%s\"},"
-                  "\"trusted\":{\"root_version\":1}}",
-                  g.version);
+                  "\"trusted\":%s}",
+                  g.version, g.trusted);
     hl = snprintf(head, sizeof(head),
                   "POST /api/v1/checkin HTTP/1.1\r\nHost: x\r\n%s%s%sContent-Type: "
                   "application/json\r\nContent-Length: %d\r\n\r\n",
@@ -352,7 +353,8 @@ static void usage(void)
 {
     fputs("usage: checkin_load --port P [--tls --ca-dir DIR [--certs N]] [--connections C]\n"
           "                    [--seconds S | --requests N] [--unique] [--log FILE]\n"
-          "                    [--reconnect K] [--resume] [--body-version V] [--progress]\n"
+          "                    [--reconnect K] [--resume] [--body-version V] [--trusted JSON] "
+          "[--progress]\n"
           "                    [--devices N] [--warmup S]\n",
           stderr);
     exit(2);
@@ -374,6 +376,7 @@ int main(int argc, char **argv)
     g.connections = 100;
     g.seconds = 10;
     g.version = "1.0.0";
+    g.trusted = "{\"root_version\":1}";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -403,6 +406,8 @@ int main(int argc, char **argv)
             log = v, i++;
         else if (strcmp(a, "--reconnect") == 0)
             g.reconnect = (unsigned)strtoul(v, NULL, 10), i++;
+        else if (strcmp(a, "--trusted") == 0 && v != NULL)
+            g.trusted = v, i++;
         else if (strcmp(a, "--body-version") == 0)
             g.version = v, i++;
         else if (strcmp(a, "--devices") == 0)

@@ -64,6 +64,17 @@ def checkin_body(product="cam", hardware="rev-a", version="1.0.0", root_version=
     return body
 
 
+def trusted_now(repo):
+    """The "trusted" member of a device that is current with repo (an
+    otarepo.Repo): its answer then carries no bundle."""
+    t = {r + "_version": repo.version(r) for r in ("root", "timestamp", "snapshot", "targets")}
+    cp = Path(repo.dir) / "public" / "ledger" / "checkpoint"
+    if cp.exists():
+        lines = cp.read_text().split("\n")
+        t["checkpoint"] = {"size": int(lines[1]), "hash": lines[2]}
+    return t
+
+
 class Fleet:
     """A CA directory with a server certificate for 127.0.0.1."""
 

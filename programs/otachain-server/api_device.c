@@ -43,7 +43,8 @@ struct dev_job {
     char **failed;
     size_t nfailed;
     bool flagged;
-    struct ota_buf cert; /* renewed certificate */
+    struct ota_buf cert;       /* renewed certificate */
+    struct srv_bundle *bundle; /* the check-in's proof bundle, or NULL */
 };
 
 static void job_free(struct dev_job *j)
@@ -53,6 +54,7 @@ static void job_free(struct dev_job *j)
     free(j->failed);
     free(j->csr);
     ota_buf_free(&j->cert);
+    srv_bundle_put(j->bundle);
     srv_repo_put(j->st);
     free(j);
 }
@@ -270,6 +272,72 @@ static void reply_assignment_only(struct srv_req *r, struct dev_job *j)
     srv_reply_json(r, 200, doc);
 }
 
+static void reply_checkin(struct dev_job *j)
+{
+    struct srv_req *r = j->r;
+    struct ota_checkin_reply rep;
+    struct ota_buf b;
+
+    memset(&rep, 0, sizeof(rep));
+    rep.poll_interval = jittered(r->srv);
+    rep.has_assignment = j->assign >= 0;
+    if (rep.has_assignment)
+        srv_repo_assignment(&rep.assignment, j->st, j->assign);
+    if (j->bundle != NULL) {
+        rep.bundle = j->bundle->data;
+        rep.bundle_len = j->bundle->len;
+    }
+    ota_buf_init(&b, OTA_CHECKIN_REPLY_MAX);
+    if (ota_checkin_reply_format(&b, &rep) != 0)
+        srv_reply_error(r, 500, OTA_ERR_NOMEM, NULL);
+    else
+        srv_reply_data(r, 200, "application/json", b.data, b.len);
+    ota_buf_free(&b);
+}
+
+/* On the file thread, outside any transaction. */
+static int bundle_run(struct srv_job *job, struct ota_fleet_store *store, struct ota_detail *det)
+{
+    struct dev_job *j = (struct dev_job *)job;
+    struct srv *s = j->r->srv;
+    struct ota_bundle_request req;
+    bool built = false;
+    int rc;
+
+    (void)store;
+    srv_bundle_request(&req, &j->report);
+    rc = srv_bundle_get(&j->bundle, &built, j->st, s->repo.public_dir, &req,
+                        (size_t)s->cfg->bundle_cache_bytes, det);
+    if (rc == 0)
+        atomic_fetch_add(built ? &s->metrics.bundles_built : &s->metrics.bundle_hits, 1);
+    else
+        ota_detail_prefix(det, "the proof bundle");
+    return rc;
+}
+
+static void bundle_done(struct srv_job *job)
+{
+    struct dev_job *j = (struct dev_job *)job;
+
+    if (job->rc == OTA_ERR_BUNDLE_BASE || job->rc == OTA_ERR_SPLIT_VIEW ||
+        job->rc == OTA_ERR_NOMEM) {
+        srv_reply_error(j->r, srv_status_of(job->rc), job->rc, "%s", job->det.msg);
+    } else {
+        if (job->rc != 0) {
+            /* The repository's own files do not make a bundle (they do
+             * not match its log, or one is missing): the device gets
+             * none and verifies from the repository layout, where it
+             * meets the same fault itself. */
+            char q[600];
+            srv_metrics_error(&j->r->srv->metrics, job->rc);
+            srv_log(j->r->srv->log, "error", "bundle", "device=%s error=%s detail=%s", j->r->device,
+                    ota_errname(job->rc), srv_log_q(q, sizeof(q), job->det.msg));
+        }
+        reply_checkin(j);
+    }
+    job_free(j);
+}
+
 static void dev_done(struct srv_job *job)
 {
     struct dev_job *j = (struct dev_job *)job;
@@ -282,30 +350,32 @@ static void dev_done(struct srv_job *job)
         return;
     }
     switch (j->route) {
-    case R_CHECKIN: {
-        struct ota_checkin_reply rep;
-        struct ota_buf b;
-
+    case R_CHECKIN:
         atomic_fetch_add(&s->metrics.checkins, 1);
         if (j->res.event)
             atomic_fetch_add(&s->metrics.checkin_events, 1);
-        memset(&rep, 0, sizeof(rep));
-        rep.poll_interval = jittered(s);
-        rep.has_assignment = j->assign >= 0;
-        if (rep.has_assignment)
-            srv_repo_assignment(&rep.assignment, j->st, j->assign);
-        /* The proof bundle (docs/formats/bundle.md) joins when its
-         * builder is on main; until then the device verifies from the
-         * repository layout on this listener. */
-        ota_buf_init(&b, OTA_CHECKIN_REPLY_MAX);
-        if (ota_checkin_reply_format(&b, &rep) != 0) {
-            srv_reply_error(r, 500, OTA_ERR_NOMEM, NULL);
-        } else {
-            srv_reply_data(r, 200, "application/json", b.data, b.len);
+        /* Committed: now the proof bundle (bundles.h), from the cache or
+         * built on the file thread (it reads the disk). */
+        /* A flagged device's checkpoint is not this log's: no bundle can
+         * start from it (docs/api/device-v1.md, "Checkpoints"). */
+        if (!j->flagged && !srv_bundle_current(j->st, &j->report)) {
+            struct ota_bundle_request req;
+
+            srv_bundle_request(&req, &j->report);
+            j->bundle = srv_bundle_lookup(j->st, &req);
+            if (j->bundle != NULL) {
+                atomic_fetch_add(&s->metrics.bundle_hits, 1);
+            } else {
+                j->job.run = bundle_run;
+                j->job.done = bundle_done;
+                if (srv_db_submit(s->io, &j->job) == 0)
+                    return;
+                srv_reply_error(r, 503, OTA_ERR_BUSY, "the bundle queue is full");
+                break;
+            }
         }
-        ota_buf_free(&b);
+        reply_checkin(j);
         break;
-    }
     case R_UPDATE:
         reply_assignment_only(r, j);
         break;

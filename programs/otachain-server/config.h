@@ -68,6 +68,7 @@ struct srv_config {
     /* [checkin] */
     uint64_t poll_interval;
     uint64_t poll_jitter;
+    uint64_t bundle_cache_bytes;
     uint64_t event_max_age;
     uint64_t event_max_per_device;
     /* [database] */

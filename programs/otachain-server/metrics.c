@@ -37,6 +37,12 @@ int srv_metrics_render(struct ota_buf *o, struct srv_metrics *m)
     P("# HELP otachain_checkin_events_total Events recorded by check-ins.\n"
       "# TYPE otachain_checkin_events_total counter\notachain_checkin_events_total %llu\n",
       (unsigned long long)get(&m->checkin_events));
+    P("# HELP otachain_bundles_built_total Proof bundles built for check-ins (cache misses).\n"
+      "# TYPE otachain_bundles_built_total counter\notachain_bundles_built_total %llu\n",
+      (unsigned long long)get(&m->bundles_built));
+    P("# HELP otachain_bundle_cache_hits_total Check-ins answered with a cached proof bundle.\n"
+      "# TYPE otachain_bundle_cache_hits_total counter\notachain_bundle_cache_hits_total %llu\n",
+      (unsigned long long)get(&m->bundle_hits));
     P("# HELP otachain_requests_total Requests answered, by listener and status class.\n"
       "# TYPE otachain_requests_total counter\n");
     for (int l = 0; l < SRV_NLISTENERS; l++)

@@ -30,6 +30,8 @@ enum srv_bytes_kind {
 struct srv_metrics {
     atomic_uint_fast64_t checkins;
     atomic_uint_fast64_t checkin_events;
+    atomic_uint_fast64_t bundles_built;               /* proof bundles built (cache misses) */
+    atomic_uint_fast64_t bundle_hits;                 /* check-ins answered with a cached bundle */
     atomic_uint_fast64_t requests[SRV_NLISTENERS][6]; /* status class 1xx..5xx at [1..5] */
     atomic_uint_fast64_t errors[SRV_ERR_SLOTS];       /* by ota_err table index */
     atomic_uint_fast64_t bytes[SRV_BYTES_KINDS];

@@ -27,11 +27,17 @@ static void state_free(struct srv_repo_state *s)
     free(s->releases);
     free(s->release_target);
     free(s->checkpoint);
+    free(s->timestamp_bytes);
+    free(s->checkpoint_bytes);
+    srv_bundle_cache_free(s->bundles);
     free(s);
 }
 
-static int read_meta(struct ota_tuf_meta **out, const char *pub, const char *name,
-                     enum ota_tuf_role role, size_t cap, struct ota_detail *det)
+/* Reads and parses metadata/name; with keep, its bytes are handed over
+ * to *keep (and *keep_len) on success. */
+static int read_meta_keep(struct ota_tuf_meta **out, uint8_t **keep, size_t *keep_len,
+                          const char *pub, const char *name, enum ota_tuf_role role, size_t cap,
+                          struct ota_detail *det)
 {
     char path[PATH_MAX];
     uint8_t *data = NULL;
@@ -44,10 +50,21 @@ static int read_meta(struct ota_tuf_meta **out, const char *pub, const char *nam
     rc = ota_fs_read(&data, &len, path, cap);
     if (rc == 0)
         rc = ota_tuf_parse(out, data, len, role, det);
+    if (rc == 0 && keep != NULL) {
+        *keep = data;
+        *keep_len = len;
+        data = NULL;
+    }
     free(data);
     if (rc != 0)
         ota_detail_prefix(det, path);
     return rc;
+}
+
+static int read_meta(struct ota_tuf_meta **out, const char *pub, const char *name,
+                     enum ota_tuf_role role, size_t cap, struct ota_detail *det)
+{
+    return read_meta_keep(out, NULL, NULL, pub, name, role, cap, det);
 }
 
 static int cmp_target(const void *a, const void *b)
@@ -149,11 +166,13 @@ static int load_checkpoint(struct srv_repo_state *s, const char *pub, struct ota
     if (rc == 0)
         rc = ota_checkpoint_parse(s->checkpoint, note->text, note->text_len, det);
     ota_note_free(note);
-    free(data);
     if (rc != 0) {
+        free(data);
         ota_detail_prefix(det, path);
         return rc;
     }
+    s->checkpoint_bytes = data;
+    s->checkpoint_len = len;
     s->has_checkpoint = true;
     return 0;
 }
@@ -170,7 +189,13 @@ static int load_state(struct srv_repo_state **out, const char *pub, struct ota_d
     if (s == NULL)
         return OTA_ERR_NOMEM;
     atomic_init(&s->refs, 1);
-    rc = read_meta(&ts, pub, "timestamp.json", OTA_TUF_TIMESTAMP, OTA_TUF_TIMESTAMP_MAX_LEN, det);
+    s->bundles = srv_bundle_cache_new();
+    if (s->bundles == NULL) {
+        free(s);
+        return OTA_ERR_NOMEM;
+    }
+    rc = read_meta_keep(&ts, &s->timestamp_bytes, &s->timestamp_len, pub, "timestamp.json",
+                        OTA_TUF_TIMESTAMP, OTA_TUF_TIMESTAMP_MAX_LEN, det);
     if (rc == OTA_ERR_NOT_FOUND) {
         /* Never published: an empty state. */
         *out = s;

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "bundles.h"
 #include "otachain/checkin.h"
 #include "otachain/checkpoint.h"
 #include "otachain/crypto.h"
@@ -51,6 +52,11 @@ struct srv_repo_state {
     size_t nreleases;
     bool has_checkpoint;
     struct ota_checkpoint *checkpoint;
+    /* The exact bytes the state was read from: timestamp.json and
+     * ledger/checkpoint (NULL when absent), for the proof bundles. */
+    uint8_t *timestamp_bytes, *checkpoint_bytes;
+    size_t timestamp_len, checkpoint_len;
+    struct srv_bundle_cache *bundles; /* bundles.h */
 };
 
 struct srv_repo {

@@ -86,17 +86,21 @@ int srv_status_of(int err)
         return 404;
     case OTA_ERR_EXISTS:
     case OTA_ERR_ROLLBACK:
+    case OTA_ERR_BUNDLE_BASE:
         return 409;
     case OTA_ERR_TOO_LARGE:
         return 413;
     case OTA_ERR_BUSY:
     case OTA_ERR_QUORUM:
+    case OTA_ERR_SPLIT_VIEW:
         return 503;
     case OTA_ERR_NOMEM:
     case OTA_ERR_IO:
     case OTA_ERR_CRYPTO:
     case OTA_ERR_LOCKED:
     case OTA_ERR_SCHEMA:
+    case OTA_ERR_NOT_IN_LOG:
+    case OTA_ERR_PROOF:
         return 500;
     default:
         if (err <= OTA_ERR_JSON_SYNTAX && err >= OTA_ERR_KEY_FORMAT)

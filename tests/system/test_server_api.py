@@ -17,7 +17,7 @@ import re
 import pytest
 
 from otarepo import Repo
-from serverlib import Fleet, Server, checkin_body
+from serverlib import Fleet, Server, checkin_body, trusted_now
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -74,10 +74,13 @@ def test_checkin(hosted):
     assert a == {"target": "cam/1.1.0/firmware.img", "version": "1.1.0", "security_version": 3,
                  "length": len(img), "sha256": hashlib.sha256(img).hexdigest(),
                  "index": "cam/1.1.0/firmware.img.cidx"}
+    assert isinstance(r.json["bundle"], str)  # test_server_bundle.py verifies it
     # Current: a few hundred bytes.
-    r = dev.checkin(checkin_body(hardware="rev-a", version="1.1.0"))
+    body = checkin_body(hardware="rev-a", version="1.1.0")
+    body["trusted"] = trusted_now(repo)
+    r = dev.checkin(body)
     check_schema(r.json, CHECKIN_REPLY)
-    assert r.json["assignment"] is None and len(r.body) < 100
+    assert r.json["assignment"] is None and r.json["bundle"] is None and len(r.body) < 100
     r = dev.checkin({"running": {}})
     assert r.status == 400
     check_schema(r.json, ERROR)

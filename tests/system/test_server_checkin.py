@@ -50,7 +50,8 @@ def test_288_identical_checkins_add_no_event(hosted):
     srv.set_time(T0)
     r = c.checkin(body)
     assert r.status == 200
-    assert r.json == {"assignment": r.json["assignment"], "bundle": None, "poll_interval": 300}
+    assert sorted(r.json) == ["assignment", "bundle", "poll_interval"]
+    assert r.json["poll_interval"] == 300
     first = events(srv, "cam-day")
     assert len(first) == 1
     assert first[0]["changes"]["running.version"] == [None, "1.1.0"]
