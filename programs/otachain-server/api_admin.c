@@ -13,6 +13,7 @@
 #include "otachain/cjson.h"
 #include "otachain/fleet.h"
 #include "otachain/upload.h"
+#include "pending.h"
 #include "server.h"
 
 enum aroute {
@@ -34,6 +35,7 @@ enum aroute {
     A_AUDIT,
     A_BLOB_PUT,
     A_BLOB_GET,
+    A_PENDING_TARGETS,
 };
 
 /* What each route needs, and whether it changes something (audited). */
@@ -59,6 +61,7 @@ static const struct {
     [A_AUDIT] = {OTA_FLEET_SCOPE_ADMIN, NULL},
     [A_BLOB_PUT] = {OTA_FLEET_SCOPE_RELEASE, "blob.upload"},
     [A_BLOB_GET] = {OTA_FLEET_SCOPE_READ, NULL},
+    [A_PENDING_TARGETS] = {OTA_FLEET_SCOPE_RELEASE, "targets.upload"},
 };
 
 struct adm_job {
@@ -489,6 +492,8 @@ static int adm_run(struct srv_job *job, struct ota_fleet_store *s, struct ota_de
     case A_BLOB_PUT:
     case A_BLOB_GET:
         return 0; /* the file thread does the work (blob_run) */
+    case A_PENDING_TARGETS:
+        return 0; /* pending.c does the work */
     case A_AUDIT:
         c.arr = json_array();
         rc = s->ops->audit_list(s, j->before, j->limit, list_audit, &c, det);
@@ -534,6 +539,25 @@ static void audit_refusal(struct adm_job *j, int err, const char *detail)
     snprintf(rj->a.outcome, sizeof(rj->a.outcome), "%s", ota_errname(err));
     snprintf(rj->a.detail, sizeof(rj->a.detail), "%s", detail);
     if (srv_db_submit(j->s->db, &rj->job) != 0)
+        free(rj);
+}
+
+void srv_audit(struct srv *s, const char *actor, const char *action, const char *object,
+               const char *outcome, const char *detail)
+{
+    struct refusal_job *rj = calloc(1, sizeof(*rj));
+
+    if (rj == NULL)
+        return;
+    rj->job.run = refusal_run;
+    rj->job.done = refusal_done;
+    rj->a.at = srv_now(s);
+    snprintf(rj->a.actor, sizeof(rj->a.actor), "%s", actor);
+    snprintf(rj->a.action, sizeof(rj->a.action), "%s", action);
+    snprintf(rj->a.object, sizeof(rj->a.object), "%s", object);
+    snprintf(rj->a.outcome, sizeof(rj->a.outcome), "%s", outcome);
+    snprintf(rj->a.detail, sizeof(rj->a.detail), "%s", detail ? detail : "");
+    if (srv_db_submit(s->db, &rj->job) != 0)
         free(rj);
 }
 
@@ -662,6 +686,10 @@ static void adm_done(struct srv_job *job)
     case A_BLOB_PUT:
     case A_BLOB_GET:
         blob_submit(j);
+        return;
+    case A_PENDING_TARGETS:
+        srv_pending_targets(r);
+        adm_free(j);
         return;
     case A_METRICS: {
         struct ota_buf b;
@@ -919,6 +947,8 @@ void srv_admin_route(struct srv_req *r)
         j->route = A_BLOB_PUT;
     else if (seg_match(p, "/admin/v1/blobs/", arg, sizeof(arg), "") && m == EVHTTP_REQ_GET)
         j->route = A_BLOB_GET;
+    else if (strcmp(p, "/admin/v1/metadata/targets") == 0 && m == EVHTTP_REQ_POST)
+        j->route = A_PENDING_TARGETS;
     else {
         adm_free(j);
         srv_reply_error(r, 404, OTA_ERR_NOT_FOUND,

@@ -263,6 +263,7 @@ static int serve(struct ota_detail *det)
     }
     s->cfg = &g.cfg;
     s->clock = &g.hooks.clock;
+    s->fs_hook = ota_test_hooks_fs(&g.hooks);
     s->log = &g.log;
     rc = srv_repo_open(&s->repo, g.cfg.repository, det);
     if (rc != 0) {

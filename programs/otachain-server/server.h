@@ -79,6 +79,7 @@ struct srv_proxy {
 struct srv {
     const struct srv_config *cfg;
     const struct ota_clock *clock;
+    const struct ota_fs_hook *fs_hook; /* the test hooks' (NULL in a release build) */
     struct srv_log *log;
     struct srv_metrics metrics;
     struct event_base *base;
@@ -192,6 +193,11 @@ void srv_files_send(struct srv_req *r, const char *fs_path, bool immutable, cons
  * allocation failure. */
 json_t *srv_device_json(const struct ota_fleet_device *d, const char *const *failed, size_t nfailed,
                         const struct ota_fleet_revocation *rev, const struct ota_fleet_flag *flag);
+
+/* An audit entry of its own (api_admin.c), from code that ran outside
+ * the database thread. */
+void srv_audit(struct srv *s, const char *actor, const char *action, const char *object,
+               const char *outcome, const char *detail);
 
 /* Periodic maintenance (api_admin.c): expire events, count devices. */
 void srv_maintenance(struct srv *s, bool expire, bool count);
