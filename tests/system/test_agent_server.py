@@ -7,8 +7,9 @@ rule as mirror mode), and reports every state transition and every
 refusal with its error name; the tests read them back through the
 server's admin API.
 
-Acceptance points of issue 12 shown here: 1 through the server, for the
-U-Boot and the file backends (a good update commits; a failed health check
+Acceptance points of issue 12 shown here: 4 (the clock at 0, a root
+rotation with a witness-set change slept through, a replay refused); 1
+through the server, for the U-Boot and the file backends (a good update commits; a failed health check
 rolls back and is reported; a crash-looping slot falls back after
 bootlimit, reported); 2 through the server (a release below the security
 floor assigned by the server, a release not in a cosigned checkpoint, a
@@ -37,6 +38,7 @@ from testlib import free_port, otachain
 from witnesslib import Witness
 
 BACKENDS = ["uboot", "file"]
+REPLAY_ERROR = "quorum"  # the retired witness set vouches for nothing under root v2
 FORGED_BUNDLE_ERROR = "not_in_log"
 
 V1 = fw("1.0.0")
@@ -371,6 +373,93 @@ def test_stale_checkpoint_refused_and_reported(tmp_path, fleet, nginx_factory):
                 assert dev.boot_until_idle()[-1].slot == "b"
                 assert_idle_on(dev, "b", "1.1.0")
             assert admin_device(srv, sdev)["update"]["state"] == "committed"
+        finally:
+            srv.stop()
+    finally:
+        for w in witnesses:
+            w.kill()
+
+
+# ------------------------------------------------------------ acceptance 4
+
+
+def test_clock_zero_catch_up_through_rotation_and_witness_change(tmp_path, fleet,
+                                                                 nginx_factory):
+    """Acceptance 4: devices made with root v1 (witnesses w0, w1, w2) sleep
+    while root v2 hands the ledger to w1, w3, w4 and the old witnesses w0
+    and w2 are shut down; 1.2.0 is then published, cosigned by the new set
+    only. With the clock at 0 (no real-time clock), a device on a mirror and
+    a device on the update server each catch up in one round (root v1 -> v2
+    under the old policy through the per-root checkpoint, the final state
+    under the new one), install 1.2.0 and commit. A replay of the state
+    from before the rotation (validly signed, cosigned by the retired set)
+    is then refused by both, with nothing written, and reported."""
+    repo, witnesses = witnessed_repo(tmp_path)
+    try:
+        old = repo.save("before-rotation")
+        origin = "example.test/agent"
+        log_vkey = otachain("ledger", "key", repo.dir).stdout.strip()
+        args = ["--remove-witness", "w0", "--remove-witness", "w2"]
+        for i in (3, 4):
+            w = Witness(tmp_path / f"w{i}", f"witness.test/w{i}", [])
+            w.init()
+            port = free_port()
+            w.logs = [{"name": "repo", "origin": origin, "keys": [log_vkey]}]
+            w.write_config(port=port)
+            w.start()
+            witnesses.append(w)
+            args += ["--add-witness", f"w{i}={w.vkey}@http://127.0.0.1:{port}"]
+        repo.rotate_root(args, [repo.root_keys[0]])
+        assert repo.version("root") == 2
+        for w in (witnesses[0], witnesses[2]):  # retired: they vouch for nothing new
+            w.kill()
+        v12 = fw("1.2.0", base=V11, edits=[(4000, 64)])
+        repo.add_release("sim", "1.2.0", v12, sign=1)
+        checkpoint = (repo.public / "ledger" / "checkpoint").read_text()
+        assert "witness.test/w0" not in checkpoint and "witness.test/w3" in checkpoint
+        assert (repo.public / "ledger" / "root-checkpoint" / "2").is_file()
+
+        srv = Server(tmp_path / "srv", repo.dir, fleet).start()
+        try:
+            srv.read = srv.token("ro", "read")
+            zero = {"OTACHAIN_TEST_NOW": "0"}
+            mirror = nginx_factory(root=repo.public)
+            mdev = Device.create(tmp_path / "mdev", "uboot", [mirror.url], repo.root1, V1)
+            sdev = server_device(tmp_path, fleet, server_url(srv), repo.root1, "file")
+            for dev in (mdev, sdev):
+                boots = dev.boot_until_idle(env=zero)
+                assert [(b.slot, b.rebooting) for b in boots] == [("a", True), ("b", False)], \
+                    [b.stderr for b in boots]
+                assert "installing 1.2.0" in boots[0].stderr, boots[0].stderr
+                st = assert_idle_on(dev, "b", "1.2.0")
+                assert st["trusted"]["root"] == 2, st
+                assert dev.slot_image("b", len(v12)) == v12
+            d = admin_device(srv, sdev)
+            assert d["update"]["state"] == "committed" and d["trusted"]["root_version"] == 2, d
+
+            # The replay: the state from before the rotation, everything in
+            # it signed and cosigned (by the set root v2 retired).
+            replay = nginx_factory(root=old)
+            liar = LyingServer(tmp_path, fleet, old)
+            try:
+                for dev, url in ((mdev, replay.url), (sdev, liar.url)):
+                    cfg = dev.config.read_text()
+                    cfg = cfg.replace(mirror.url, url).replace(server_url(srv), url)
+                    dev.config.write_text(cfg)
+                    slot_a = dev.slot_image("a")
+                    b = dev.power_on(env=zero)
+                    assert b.agent_rc == 1 and not b.rebooting, b.stderr
+                    assert f"otachain-agent: {REPLAY_ERROR}:" in b.stderr, b.stderr
+                    assert "under the ledger policy of root v2" in b.stderr, b.stderr
+                    assert "counted: w1;" in b.stderr, b.stderr  # w0, w2: retired
+                    assert dev.slot_image("a") == slot_a
+                    st = assert_idle_on(dev, "b", "1.2.0")
+                    assert st["trusted"]["root"] == 2, st
+                report = liar.checkins[-1]
+                assert report["last_error"]["name"] == REPLAY_ERROR, report
+                assert report["running"]["version"] == "1.2.0", report
+            finally:
+                liar.stop()
         finally:
             srv.stop()
     finally:
