@@ -341,7 +341,9 @@ static void upload_done(struct srv_job *job)
 
     if (job->rc == 0 && j->publishing && j->pub != NULL && !j->published) {
         struct ota_witness_round *round = ota_publish_round(j->pub);
-        if (srv_wdrv_start(j->s->base, round, WITNESS_TIMEOUT, round_done, j) == 0)
+        if (j->s->dns == NULL)
+            j->s->dns = evdns_base_new(j->s->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        if (srv_wdrv_start(j->s->base, j->s->dns, round, WITNESS_TIMEOUT, round_done, j) == 0)
             return;
         round_done(j); /* out of memory: judged with nobody asked */
         return;

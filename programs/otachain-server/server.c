@@ -1057,6 +1057,9 @@ void srv_stop(struct srv *s)
             event_free(*evs[i]);
         *evs[i] = NULL;
     }
+    if (s->dns != NULL)
+        evdns_base_free(s->dns, 0);
+    s->dns = NULL;
     for (int i = 0; i < SRV_NLISTENERS; i++) {
         struct srv_listener *l = &s->l[i];
         /* Freeing evhttp frees its connections: conn_closed runs. */

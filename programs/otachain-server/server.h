@@ -35,6 +35,7 @@
 #define OTACHAIN_SERVER_SERVER_H
 
 #include <event2/buffer.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
@@ -85,8 +86,9 @@ struct srv {
     struct event_base *base;
     struct srv_listener l[SRV_NLISTENERS];
     struct srv_db *db;
-    struct srv_db *io; /* the file thread (blob uploads) */
-    char *blob_dir;    /* <repository>/blobs */
+    struct srv_db *io;      /* the file thread (blob uploads) */
+    struct evdns_base *dns; /* for witness host names (made at first use) */
+    char *blob_dir;         /* <repository>/blobs */
     struct srv_repo repo;
     struct ota_ca *renew_ca;
     /* The log store (NULL without a ledger): the database thread only

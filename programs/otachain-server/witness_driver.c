@@ -15,6 +15,7 @@ struct wslot {
 
 struct srv_wdrv {
     struct event_base *base;
+    struct evdns_base *dns;
     struct ota_witness_round *r;
     unsigned timeout_s;
     void (*done)(void *ctx);
@@ -137,7 +138,7 @@ static void send_one(struct srv_wdrv *d, size_t i)
                                      : "no http:// URL for this witness");
         return;
     }
-    conn = evhttp_connection_base_new(d->base, NULL, host, (unsigned short)port);
+    conn = evhttp_connection_base_new(d->base, d->dns, host, (unsigned short)port);
     req = conn ? evhttp_request_new(on_reply, &d->slots[i]) : NULL;
     if (req == NULL) {
         if (conn != NULL)
@@ -159,8 +160,8 @@ static void send_one(struct srv_wdrv *d, size_t i)
     d->outstanding++;
 }
 
-int srv_wdrv_start(struct event_base *base, struct ota_witness_round *r, unsigned timeout_s,
-                   void (*done)(void *ctx), void *ctx)
+int srv_wdrv_start(struct event_base *base, struct evdns_base *dns, struct ota_witness_round *r,
+                   unsigned timeout_s, void (*done)(void *ctx), void *ctx)
 {
     struct srv_wdrv *d = calloc(1, sizeof(*d));
     struct timeval zero = {0, 0};
@@ -168,6 +169,7 @@ int srv_wdrv_start(struct event_base *base, struct ota_witness_round *r, unsigne
     if (d == NULL)
         return OTA_ERR_NOMEM;
     d->base = base;
+    d->dns = dns;
     d->r = r;
     d->timeout_s = timeout_s ? timeout_s : 10;
     d->done = done;

@@ -11,11 +11,13 @@
  * -- evhttp does not tell them apart) is "sent" (HELD: the witness may
  * hold the tree); a URL this driver cannot reach (not http://) is UNSENT.
  * https:// witness URLs are not driven by the server yet (UNSENT, with
- * that reason; the CLI's libcurl driver reaches them).
+ * that reason; the CLI's libcurl driver reaches them). Host names are
+ * resolved with dns (asynchronously; NULL: blocking).
  */
 #ifndef OTACHAIN_SERVER_WITNESS_DRIVER_H
 #define OTACHAIN_SERVER_WITNESS_DRIVER_H
 
+#include <event2/dns.h>
 #include <event2/event.h>
 
 #include "otachain/err.h"
@@ -28,7 +30,8 @@ struct srv_wdrv;
  * was to be sent: then from a zero-timeout event, never from inside this
  * call); the driver frees itself after done returns. timeout_s: per
  * request. OTA_ERR_NOMEM only (then done never runs). */
-OTA_WUR int srv_wdrv_start(struct event_base *base, struct ota_witness_round *r, unsigned timeout_s,
-                           void (*done)(void *ctx), void *ctx);
+OTA_WUR int srv_wdrv_start(struct event_base *base, struct evdns_base *dns,
+                           struct ota_witness_round *r, unsigned timeout_s, void (*done)(void *ctx),
+                           void *ctx);
 
 #endif
