@@ -311,15 +311,10 @@ static const struct ota_tuf_target *release_image(const struct ota_tuf_meta *md,
     return NULL;
 }
 
-struct file_sink {
-    int fd;
-};
-
-static int file_sink_write(void *ctx, const void *data, size_t len)
+/* The delta goes through the one atomic writer (include/otachain/fsutil.h). */
+static int writer_sink(void *ctx, const void *data, size_t len)
 {
-    const struct file_sink *s = ctx;
-
-    return ota_fs_write_all(s->fd, data, len);
+    return ota_fs_writer_write(ctx, data, len);
 }
 
 int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
@@ -337,12 +332,12 @@ int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
     const struct ota_tuf_target *to;
     const struct ota_tuf_meta *md;
     struct ota_delta_make_stats ms;
-    struct file_sink fs = {-1};
+    struct ota_fs_writer w = {.fd = -1};
     uint8_t *old_img = NULL, *new_img = NULL;
     size_t old_len = 0, new_len = 0;
     uint8_t from_sha[OTA_SHA256_LEN];
     char from_hex[OTA_SHA256_HEX_LEN + 1], to_hex[OTA_SHA256_HEX_LEN + 1];
-    char path[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX], pv[PATH_MAX];
+    char path[PATH_MAX], dir[PATH_MAX], pv[PATH_MAX];
     const char *rel, *from, *from_version;
     int rc = cli_parse(opts, sizeof(opts) / sizeof(opts[0]), &args, 1, 1, argc, argv, det);
 
@@ -358,7 +353,6 @@ int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
     rel = cli_val(&opts[0]);
     from = cli_val(&opts[1]);
     from_version = cli_val(&opts[2]);
-    tmp[0] = '\0';
     if ((from == NULL) == (from_version == NULL)) {
         ota_detail_set(det, "give exactly one of --from IMAGE and --from-version V");
         return CLI_ERR_USAGE;
@@ -425,35 +419,27 @@ int cmd_delta_make(const struct cli_ctx *ctx, int argc, char **argv, struct ota_
     if (rc == 0)
         rc = repo_path(path, &r, "public/deltas/%s/%s", from_hex, to_hex);
     if (rc == 0)
-        rc = repo_path(tmp, &r, "public/deltas/%s/.%s.tmp", from_hex, to_hex);
-    if (rc == 0)
-        rc = ota_fs_mkdirs(dir, 0755, NULL);
+        rc = ota_fs_mkdirs(dir, 0755, ctx->hook);
     if (rc != 0)
         goto out;
-    fs.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fs.fd < 0) {
-        ota_detail_set(det, "%s: %s", tmp, strerror(errno));
-        rc = OTA_ERR_IO;
+    rc = ota_fs_writer_open(&w, path, 0644, 0, ctx->hook);
+    if (rc != 0) {
+        ota_detail_set(det, "%s: %s", path, strerror(errno));
         goto out;
     }
-    rc = ota_delta_make(file_sink_write, &fs, &ms, old_img, old_len, new_img, new_len, &mo, det);
+    rc = ota_delta_make(writer_sink, &w, &ms, old_img, old_len, new_img, new_len, &mo, det);
     if (rc != 0)
         goto out;
-    if (fsync(fs.fd) != 0 || rename(tmp, path) != 0 || ota_fs_sync_dir(dir) != 0) {
+    rc = ota_fs_writer_commit(&w);
+    if (rc != 0) {
         ota_detail_set(det, "writing %s: %s", path, strerror(errno));
-        rc = OTA_ERR_IO;
         goto out;
     }
-    tmp[0] = '\0';
     printf("delta %s -> %s: %" PRIu64 " bytes (image %zu bytes)\n", from_hex, to->path,
            ms.delta_length, new_len);
     printf("wrote %s\n", path);
 out:
-    if (fs.fd >= 0)
-        close(fs.fd);
-    if (tmp[0] != '\0' && unlink(tmp) != 0) {
-        /* best effort: nothing was renamed */
-    }
+    ota_fs_writer_abort(&w);
     free(old_img);
     free(new_img);
     if (opened)
