@@ -356,3 +356,26 @@ def test_power_cut_catches_a_skipped_fsync(tmp_path):
                            path.endswith("/metadata/timestamp.json"), sample=False)
     assert "fsync" in kinds
     assert failures, "no cut noticed the missing fsync"
+
+
+def test_power_cut_publish_root_rotation_without_ledger(tmp_path):
+    """A repository without a ledger publishes a root rotation and a
+    release at once: a cut after the new root went public leaves its
+    pending file behind, which the next publish removes (R3)."""
+    repo = Repo.create(tmp_path / "repo", ledger=False)
+    otachain("root", "rotate", repo.dir, "--rotate-online-key", "timestamp", "--key",
+             repo.root_keys[0].path, "--key", repo.root_keys[1].path)
+    repo.add_release("cam", "1.0.0", b"one" * 200, publish=False)
+    base = tmp_path / "base"
+    restore(repo.dir, base)
+
+    def after(work, n, step):
+        p = otachain("repo", "publish", work, check=False, env={"OTACHAIN_TEST_NOW": NOW})
+        assert p.returncode == 0 or "nothing to publish" in p.stdout + p.stderr, (n, step,
+                                                                                 p.stderr)
+        check_repo(work, tmp_path / "client", want_targets=2)
+        assert json.loads((work / "public" / "metadata" / "root.json").read_text())[
+            "signed"]["version"] == 2
+        assert not (work / "pending" / "root.json").exists(), n
+
+    enumerate_cuts(tmp_path, base, lambda d: ["repo", "publish", d], after)
