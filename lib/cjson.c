@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "otachain/base64.h"
+
 #define DEFAULT_MAX_BYTES (64u * 1024 * 1024)
 /* Emitter recursion cap, for trees built in code (parsed trees are capped
  * by the parse limits and by jansson's own depth limit of 2048). */
@@ -368,4 +370,17 @@ int ota_json_canonical_alloc(uint8_t **out, size_t *out_len, const json_t *v)
     }
     *out = ota_buf_steal(&b, out_len);
     return *out != NULL ? 0 : OTA_ERR_NOMEM;
+}
+
+json_t *ota_json_base64(const uint8_t *data, size_t len)
+{
+    char *text = malloc(OTA_BASE64_LEN(len) + 1);
+    json_t *s;
+
+    if (text == NULL)
+        return NULL;
+    ota_base64_encode(text, data, len);
+    s = json_string(text);
+    free(text);
+    return s;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "otachain/base64.h"
+#include "otachain/cjson.h"
 
 static const char *const role_keys[3] = {"root", "targets", "snapshot"};
 
@@ -246,19 +247,6 @@ void ota_ledger_rules_free(struct ota_ledger_rules *st)
     memset(st, 0, sizeof(*st));
 }
 
-static json_t *b64_string(const uint8_t *data, size_t len)
-{
-    char *text = malloc(OTA_BASE64_LEN(len) + 1);
-    json_t *s;
-
-    if (text == NULL)
-        return NULL;
-    ota_base64_encode(text, data, len);
-    s = json_string(text);
-    free(text);
-    return s;
-}
-
 int ota_ledger_rules_to_json(json_t *obj, const struct ota_ledger_rules *st)
 {
     json_t *versions = json_object();
@@ -276,7 +264,7 @@ int ota_ledger_rules_to_json(json_t *obj, const struct ota_ledger_rules *st)
     }
     if (ok)
         ok = json_object_set_new(obj, "root",
-                                 st->root != NULL ? b64_string(st->root, st->root_len)
+                                 st->root != NULL ? ota_json_base64(st->root, st->root_len)
                                                   : json_null()) == 0;
     if (ok) {
         ok = json_object_set_new(obj, "versions", versions) == 0;

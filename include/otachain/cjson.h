@@ -44,4 +44,8 @@ OTA_WUR int ota_json_canonical(struct ota_buf *out, const json_t *v);
  * capped at OTA_JSON_MAX_CANONICAL. */
 OTA_WUR int ota_json_canonical_alloc(uint8_t **out, size_t *out_len, const json_t *v);
 
+/* A new JSON string holding the standard base64 (with padding) of len
+ * bytes; NULL when out of memory. */
+json_t *ota_json_base64(const uint8_t *data, size_t len);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "otachain/base64.h"
+#include "otachain/cjson.h"
 #include "otachain/buf.h"
 #include "otachain/tuf.h"
 
@@ -206,19 +207,6 @@ int wit_state_load(struct wit_state *st, const char *path, const char *origin, s
 
 /* ---- store ---- */
 
-static json_t *b64_string(const uint8_t *data, size_t len)
-{
-    char *text = malloc(OTA_BASE64_LEN(len) + 1);
-    json_t *s;
-
-    if (text == NULL)
-        return NULL;
-    ota_base64_encode(text, data, len);
-    s = json_string(text);
-    free(text);
-    return s;
-}
-
 static json_t *validation_json(const struct wit_vstate *v)
 {
     uint8_t enc[OTA_MERKLE_EDGE_ENC_MAX];
@@ -228,7 +216,7 @@ static json_t *validation_json(const struct wit_vstate *v)
 
     if (ok)
         ok = ota_merkle_edge_encode(enc, &enc_len, &v->edge) == 0 &&
-             json_object_set_new(val, "edge", b64_string(enc, enc_len)) == 0 &&
+             json_object_set_new(val, "edge", ota_json_base64(enc, enc_len)) == 0 &&
              ota_ledger_rules_to_json(val, &v->rules) == 0;
     if (!ok) {
         json_decref(val);

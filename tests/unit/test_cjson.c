@@ -470,6 +470,29 @@ static void test_bad_args(void **state)
     ota_buf_free(&b);
 }
 
+/* RFC 4648 section 10 test vectors, as JSON strings. */
+static void test_base64_string(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } v[] = {{"", ""},
+             {"f", "Zg=="},
+             {"fo", "Zm8="},
+             {"foo", "Zm9v"},
+             {"foob", "Zm9vYg=="},
+             {"fooba", "Zm9vYmE="},
+             {"foobar", "Zm9vYmFy"}};
+
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        json_t *s = ota_json_base64((const uint8_t *)v[i].in, strlen(v[i].in));
+        assert_non_null(s);
+        assert_true(json_is_string(s));
+        assert_string_equal(json_string_value(s), v[i].out);
+        json_decref(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_key_chars),
         cmocka_unit_test(test_syntax),
         cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_base64_string),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
