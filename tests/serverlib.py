@@ -322,7 +322,17 @@ class Server:
         finally:
             self._log.close()
         self.proc = None
+        self.assert_no_sanitizer_report()
         return rc
+
+    def assert_no_sanitizer_report(self):
+        """A server built with ASan/UBSan reports leaks and errors on its
+        stderr (the log) when it exits: a report fails the test that
+        stopped it, so a leak never passes unnoticed."""
+        text = "\n".join(self.log_lines())
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            at = text.find(mark)
+            assert at < 0, f"otachain-server: sanitizer report in {self.log_path}:\n" + text[at:][:3000]
 
     def kill(self):
         if self.proc is not None:
