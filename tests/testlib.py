@@ -10,6 +10,7 @@ Fixtures defined here are registered by importing them into a conftest.py:
 Plain helpers:
     REPO, VECTORS, INTEROP                paths
     bin_dir(), otachain_path(), otachain(*args, ...)
+    programs_of(bin_dir)                    the programs of bin_dir inside a with block
     free_port()
     self_signed_cert(dir)                   (cert, key) for 127.0.0.1, via the openssl CLI
     ed25519_pem_from_seed(seed_hex, path)  PKCS#8 PEM via the openssl CLI
@@ -25,6 +26,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,23 @@ def _run(cmd, *, check, env, timeout, input=None, cwd=None):
 def bin_dir():
     """Meson build directory holding the programs (OTACHAIN_BIN_DIR, else build-asan)."""
     return Path(os.environ.get("OTACHAIN_BIN_DIR") or REPO / "build-asan").resolve()
+
+
+@contextmanager
+def programs_of(dir):
+    """Runs the programs of dir (None: unchanged) inside the block: every
+    helper reads OTACHAIN_BIN_DIR at each call. Process-wide: the power-cut
+    suites switch between the cut build and the sanitizer build with it."""
+    old = os.environ.get("OTACHAIN_BIN_DIR")
+    if dir is not None:
+        os.environ["OTACHAIN_BIN_DIR"] = str(Path(dir).resolve())
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("OTACHAIN_BIN_DIR", None)
+        else:
+            os.environ["OTACHAIN_BIN_DIR"] = old
 
 
 def otachain_path():

@@ -9,10 +9,18 @@ the bootloader confirmed and the outcome recorded. U-Boot environment
 stores are cut three ways: before the store (old), after it (new), and
 after it with the new copy torn (the bootloader reads the old copy).
 
-The power-cut half (unsynced writes lost, through the file-system layer's
-power-cut mode of issue 8) comes when that mode lands.
+The power-cut half (unsynced writes lost or torn, through the
+file-system layer's power-cut mode) is tests/system/test_agent_power_cut.py.
+
+Where the kills run (as in the power-cut suites): with
+OTACHAIN_POWER_CUT_BIN_DIR set (make check sets it to build-cut/, an
+optimised build with test hooks), every kill runs with the agent of that
+build, then a sample (every OTACHAIN_POWER_CUT_SAMPLE-th, default 6, and
+the last) again with the agent of OTACHAIN_BIN_DIR (ASan in make check);
+without it every kill runs with OTACHAIN_BIN_DIR's.
 """
 
+import os
 import re
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from devsim import Device, fw
+from testlib import programs_of
 
 V1 = fw("1.0.0")
 V11 = fw("1.1.0", base=V1, edits=[(1000, 300), (300000, 500)])
+CUT_BIN = os.environ.get("OTACHAIN_POWER_CUT_BIN_DIR")
+SAMPLE = int(os.environ.get("OTACHAIN_POWER_CUT_SAMPLE", "6"))
 
 
 @pytest.fixture(name="repo", scope="module")
@@ -63,8 +74,9 @@ def test_kill9_at_every_step_of_an_update(tmp_path, repo, nginx_factory, backend
 
     # The uninterrupted update: its steps, per boot.
     ref = device("ref")
-    install = ref.power_on(env={"OTACHAIN_FS_TRACE": "1"})
-    commit = ref.power_on(env={"OTACHAIN_FS_TRACE": "1"})
+    with programs_of(CUT_BIN):
+        install = ref.power_on(env={"OTACHAIN_FS_TRACE": "1"})
+        commit = ref.power_on(env={"OTACHAIN_FS_TRACE": "1"})
     assert install.rebooting and not commit.rebooting
     check_end(ref, "reference")
     plan = []
@@ -80,10 +92,10 @@ def test_kill9_at_every_step_of_an_update(tmp_path, repo, nginx_factory, backend
     assert sum(1 for p in plan if "slot-b.img" in p[3]) >= 2
     assert len(plan) >= 50, len(plan)
 
-    def run(case):
+    def run(case, tag=""):
         k, n, torn, what = case
-        label = f"boot {k + 1} step {n} ({what}){' torn' if torn else ''}"
-        dev = device(f"c{k}-{n}{'-torn' if torn else ''}")
+        label = f"boot {k + 1} step {n} ({what}){' torn' if torn else ''} {tag}"
+        dev = device(f"{tag}c{k}-{n}{'-torn' if torn else ''}")
         if k == 1:
             assert dev.power_on().rebooting
         b = dev.power_on(env={"OTACHAIN_CRASH_AT": str(n)}, check_agent=False)
@@ -94,7 +106,15 @@ def test_kill9_at_every_step_of_an_update(tmp_path, repo, nginx_factory, backend
         check_end(dev, label)
         return label
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        done = list(pool.map(run, plan))
-    assert len(done) == len(plan)
-    assert len([d for d in done if re.search(r"torn", d)]) == (2 if backend == "uboot" else 0)
+    rounds = [(CUT_BIN, plan, "all-")]
+    if CUT_BIN:
+        rounds.append((None, [c for i, c in enumerate(plan)
+                              if i % SAMPLE == 0 or i == len(plan) - 1], "asan-"))
+    done = []
+    for bin_dir, cases, tag in rounds:
+        with programs_of(bin_dir), ThreadPoolExecutor(max_workers=2) as pool:
+            done += list(pool.map(lambda c, t=tag: run(c, t), cases))
+    assert len(done) >= len(plan)
+    every = [d for d in done if d.endswith(" all-")]
+    assert len(every) == len(plan)
+    assert len([d for d in every if re.search(r"torn", d)]) == (2 if backend == "uboot" else 0)

@@ -39,34 +39,17 @@ without it every cut runs with OTACHAIN_BIN_DIR's.
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from devsim import Device, fw
+from testlib import programs_of
 
 V1 = fw("1.0.0")
 V11 = fw("1.1.0", base=V1, edits=[(1000, 300), (300000, 500)])
 CUT_BIN = os.environ.get("OTACHAIN_POWER_CUT_BIN_DIR")
 SAMPLE = int(os.environ.get("OTACHAIN_POWER_CUT_SAMPLE", "6"))
 SECTOR = 512
-
-
-@contextmanager
-def programs_of(bin_dir):
-    """The agent (and CLI) of bin_dir inside the block (None: unchanged):
-    devsim and testlib read OTACHAIN_BIN_DIR at every call."""
-    old = os.environ.get("OTACHAIN_BIN_DIR")
-    if bin_dir is not None:
-        os.environ["OTACHAIN_BIN_DIR"] = str(Path(bin_dir).resolve())
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("OTACHAIN_BIN_DIR", None)
-        else:
-            os.environ["OTACHAIN_BIN_DIR"] = old
 
 
 @pytest.fixture(name="repo", scope="module")

@@ -43,13 +43,12 @@ import shutil
 import signal
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from otarepo import Key, Repo
-from testlib import free_port, otachain
+from testlib import free_port, otachain, programs_of
 from witnesslib import Witness
 
 # One clock reading for every command of the run (the TUF client of `repo
@@ -59,23 +58,6 @@ ORIGIN = "example.test/cut"
 EVERY = int(os.environ.get("OTACHAIN_POWER_CUT_EVERY", "1"))
 CUT_BIN = os.environ.get("OTACHAIN_POWER_CUT_BIN_DIR")
 SAMPLE = int(os.environ.get("OTACHAIN_POWER_CUT_SAMPLE", "6"))
-
-
-@contextmanager
-def programs_of(bin_dir):
-    """Runs otachain and otachain-witness from bin_dir (None: unchanged)
-    inside the block: testlib and witnesslib read OTACHAIN_BIN_DIR at
-    every call."""
-    old = os.environ.get("OTACHAIN_BIN_DIR")
-    if bin_dir is not None:
-        os.environ["OTACHAIN_BIN_DIR"] = str(Path(bin_dir).resolve())
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("OTACHAIN_BIN_DIR", None)
-        else:
-            os.environ["OTACHAIN_BIN_DIR"] = old
 
 
 @pytest.fixture
