@@ -24,6 +24,10 @@ environment either as stored (new) or with the copy just written torn
 (the bootloader reads the other copy: old). A cut before the `write` is
 the environment's third outcome (old, untouched).
 
+`test_agent_power_cut_reported_through_the_server` runs a sample of the
+cuts with the update-server source (a real otachain-server, mutual TLS)
+and checks that the server recorded each device's outcome.
+
 `test_agent_power_cut_catches_a_skipped_fsync` shows the suite can fail:
 with the fsync of the agent's journal skipped (OTACHAIN_SKIP_FSYNC), some
 cut leaves it torn and the device does not end as required.
@@ -189,16 +193,24 @@ def test_agent_power_cut_at_every_step_of_an_update(tmp_path, repo, nginx_factor
     # A cut between the slot's write and its fsync: the slot is torn.
     assert any(w.startswith("fsync ") and w.endswith("slot-b.img") for w in whats), whats
     if backend == "uboot":
-        assert sum(c[2] == "env-torn" for c in plan) >= 2, plan
+        # Each environment store is cut three ways: before its write (old),
+        # between write and fsync as stored (new) and torn (old copy read).
+        stores = [(c[0], c[1]) for c in plan if c[3].startswith("write ")
+                  and c[3].endswith("uboot.env")]
+        assert len(stores) >= 2, plan
+        for k, n in stores:
+            assert {v for (b, m, v, _) in plan if b == k and m == n + 1} == \
+                {"env-new", "env-torn"}, (k, n)
     else:
         assert any(w.endswith("otachain.state") for w in whats), whats
-    assert len({(c[0], c[1], c[2]) for c in plan}) >= 50, len(plan)
+    assert len({(c[0], c[1]) for c in plan}) >= 50, len(plan)
 
     done = cut_all(tmp_path, device, boots, plan)
     assert len(done) >= len(plan)
     # Every run ended on one of the two releases; say how many of each.
     ends = {e: sum(1 for _, x in done if x == e) for e in ("new", "old")}
-    print(f"{backend}: {len(plan)} cut points, {len(done)} runs, ends {ends}")
+    points = len({(c[0], c[1]) for c in plan})
+    print(f"{backend}: {points} cut points, {len(plan)} cases, {len(done)} runs, ends {ends}")
 
 
 def test_agent_power_cut_catches_a_skipped_fsync(tmp_path, repo, nginx_factory):
@@ -227,3 +239,59 @@ def test_agent_power_cut_catches_a_skipped_fsync(tmp_path, repo, nginx_factory):
     assert failures, "no cut noticed the skipped fsync of the journal"
     print(f"skipped journal fsync: {len(failures)} of {len(plan)} cuts failed, "
           f"first: {min(failures)}")
+
+
+@pytest.mark.parametrize("backend", ["uboot", "file"])
+def test_agent_power_cut_reported_through_the_server(tmp_path, tmp_path_factory, backend):
+    """The update-server source, a sample of the cuts (every
+    OTACHAIN_POWER_CUT_SAMPLE-th step of both boots, fast agent): each
+    device ends as above and the server has its outcome (the report
+    survives the cut: a lost one is repeated by the next check-in)."""
+    from otarepo import Repo
+    from serverlib import Fleet, Server
+
+    fleet = Fleet.create(tmp_path_factory.mktemp("fleet"))
+    repo = Repo.create(tmp_path / "repo")
+    repo.add_release("sim", "1.0.0", V1, hardware="board-a", sign=0, publish=False)
+    repo.add_release("sim", "1.1.0", V11, hardware="board-a", security_version=1)
+    srv = Server(tmp_path / "srv", repo.dir, fleet).start()
+    read = srv.token("ro", "read")
+    url = f"https://127.0.0.1:{srv.ports['device']}"
+    names = []
+
+    def device(d):
+        name = f"{backend}-{d.parent.name}-{d.name}"[:60]
+        cert, key, _ = fleet.device(name)
+        dev = Device.create(d, backend, None, repo.root1, V1, server=url,
+                            ca_file=fleet.server_ca, device_cert=cert, device_key=key)
+        dev.id = name
+        names.append(name)
+        return dev
+
+    try:
+        with programs_of(CUT_BIN):
+            boots = reference(tmp_path, device)
+        plan = build_plan(backend, boots)
+        picked = [c for i, c in enumerate(plan) if i % SAMPLE == 0 or i == len(plan) - 1]
+        assert len(picked) >= 10, len(picked)
+
+        def one(case):
+            k, n, variant, _ = case
+            label, end = run_case(tmp_path / "srv-cuts", device, boots, case)
+            dev_id = f"{backend}-srv-cuts-c{k}-{n}{'-' + variant if variant else ''}"[:60]
+            r = srv.admin(read).get(f"/admin/v1/devices/{dev_id}")
+            assert r.status == 200, (label, r.text)
+            want = "committed" if end == "new" else None
+            assert r.json["update"]["state"] in ((want,) if want else ("rolled_back",
+                                                                       "fell_back")), (label,
+                                                                                       r.json)
+            assert r.json["running"]["version"] == ("1.1.0" if end == "new" else "1.0.0"), (
+                label, r.json)
+            return end
+
+        with programs_of(CUT_BIN), ThreadPoolExecutor(max_workers=2) as pool:
+            ends = list(pool.map(one, picked))
+        print(f"{backend} through the server: {len(picked)} cuts, ends "
+              f"{ {e: ends.count(e) for e in ('new', 'old')} }")
+    finally:
+        srv.stop()
