@@ -219,6 +219,7 @@ class Boot:
     stderr: str = ""
     rebooting: bool = False
     log: list = field(default_factory=list)
+    image_sha256: str = None  # of the slot's first image_len bytes, as booted
 
 
 class Device:
@@ -237,6 +238,7 @@ class Device:
             if backend == "file" else None
         self.boots = []
         self.agent_env = {}
+        self.image_len = None  # set by create(): the factory image's length
 
     @classmethod
     def create(cls, dir, backend, mirrors, root, factory, product="sim", hardware="board-a",
@@ -245,6 +247,7 @@ class Device:
         """mirrors: the mirror list; or server: the update server's URL
         (device_cert, device_key and ca_file for its mutual TLS)."""
         dev = cls(dir, backend)
+        dev.image_len = len(factory)
         dev.dir.mkdir(parents=True, exist_ok=True)
         for s, path in dev.slots.items():
             with open(path, "wb") as f:
@@ -348,6 +351,8 @@ class Device:
         slot, default_used = self._bootloader()
         fields = self.slot_fields(slot)
         b = Boot(slot=slot, booted=fields.get("boot") == "ok")
+        if self.image_len:
+            b.image_sha256 = sha256_hex(self.slot_image(slot, self.image_len))
         if default_used:
             b.log.append("bootloader: bad CRC, using default environment")
         if not b.booted:
