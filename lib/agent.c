@@ -62,7 +62,6 @@
 #include "otachain/output.h"
 
 #define CMDLINE_MAX (8u * 1024)
-#define COPY_BUF    (1u << 20)
 
 static const char *const action_names[] = {"none",        "rebooting", "committed",
                                            "rolled_back", "fell_back", "wait_reboot"};
@@ -442,56 +441,17 @@ int ota_agent_start(enum ota_agent_action *action, struct ota_journal *j,
 
 /* ----------------------------------------------------------- the round */
 
-/* Copies the verified image file into the slot through the slot output
- * (which refuses the booted slot and a slot in use), then verifies it
- * there: synced, cached pages dropped, re-read from the medium, its
- * first length bytes hashed to the signed SHA-256. */
-static int write_slot(const char *image, const struct ota_journal_release *r, const char *device,
-                      const char *booted_device, const struct ota_agent_cfg *cfg,
-                      struct ota_detail *det)
+/* The inactive slot, opened through the slot output before the first
+ * byte is fetched: it refuses the booted slot (from the kernel command
+ * line, and the configured device of the booted slot) and a slot in use
+ * (mounted, held, backing a loop device), and checks its size. */
+static int open_slot(struct ota_output **o, const struct ota_journal_release *r, const char *device,
+                     const char *booted_device, const struct ota_agent_cfg *cfg,
+                     struct ota_detail *det)
 {
     struct ota_slot_opts sopts = {booted_device, NULL, cfg->cmdline_path};
-    struct ota_output *o = NULL;
-    uint8_t *buf = malloc(COPY_BUF);
-    uint64_t off = 0;
-    int in = -1, rc;
 
-    if (buf == NULL)
-        return OTA_ERR_NOMEM;
-    rc = ota_output_slot(&o, device, r->length, &sopts, det);
-    if (rc == 0) {
-        in = open(image, O_RDONLY | O_CLOEXEC);
-        if (in < 0) {
-            ota_detail_set(det, "%s: %s", image, strerror(errno));
-            rc = OTA_ERR_IO;
-        }
-    }
-    if (rc == 0)
-        rc = ota_fs_hook_step(cfg->hook, OTA_FS_STEP_WRITE, device);
-    while (rc == 0 && off < r->length) {
-        size_t n = r->length - off < COPY_BUF ? (size_t)(r->length - off) : COPY_BUF;
-
-        rc = ota_fs_pread_all(in, buf, n, off);
-        if (rc != 0)
-            ota_detail_set(det, "reading %s at %" PRIu64 ": %s", image, off, strerror(errno));
-        if (rc == 0)
-            rc = ota_output_write(o, buf, n, off, det);
-        off += n;
-    }
-    if (rc == 0)
-        rc = ota_fs_hook_step(cfg->hook, OTA_FS_STEP_FSYNC, device);
-    if (rc == 0) {
-        rc = ota_output_verify(o, r->sha256, buf, COPY_BUF, det);
-        if (rc == OTA_ERR_HASH_MISMATCH)
-            rc = OTA_ERR_SLOT_VERIFY;
-    }
-    if (rc == 0)
-        rc = ota_output_commit(o, det);
-    if (in >= 0)
-        close(in);
-    ota_output_free(o);
-    free(buf);
-    return rc;
+    return ota_output_slot(o, device, r->length, &sopts, det);
 }
 
 static int arm(enum ota_agent_action *action, struct ota_journal *j, const char *booted,
@@ -531,7 +491,8 @@ static int round_(enum ota_agent_action *action, struct ota_journal *j, unsigned
     struct ota_journal_release cur;
     struct ota_install_dst dst;
     struct ota_device_view view;
-    char work[PATH_MAX], image[PATH_MAX];
+    struct ota_output *out = NULL;
+    char work[PATH_MAX];
     unsigned target = 0;
     int installed_slot, rc;
     bool found = false;
@@ -597,25 +558,27 @@ static int round_(enum ota_agent_action *action, struct ota_journal *j, unsigned
     if (rc == 0)
         rc = path_in(work, cfg->state_dir, "download");
     if (rc == 0)
-        rc = path_in(image, work, "image");
-    if (rc == 0)
         rc = ota_fs_mkdirs(work, 0700, cfg->hook);
+    if (rc == 0)
+        rc = open_slot(&out, &j->pending, cfg->slots[target].device, cfg->slots[booted].device, cfg,
+                       det);
     if (rc != 0)
         return rc;
     memset(&dst, 0, sizeof(dst));
     dst.work_dir = work;
-    dst.out_path = image;
+    dst.out = out;
     dst.current_path = cfg->slots[booted].device;
     dst.current_length = j->installed.length;
     dst.current_sha = j->installed.length != 0 ? j->installed.sha256 : NULL;
-    rc = cfg->source->fetch(cfg->source->ctx, &offer, &dst, det);
+    /* The slot is written in place (no temporary): the power-cut mode
+     * models its writes as one step before the first and its durability
+     * as one step once the fetch has synced and re-read it. */
+    rc = ota_fs_hook_step(cfg->hook, OTA_FS_STEP_WRITE, cfg->slots[target].device);
     if (rc == 0)
-        rc = write_slot(image, &j->pending, cfg->slots[target].device, cfg->slots[booted].device,
-                        cfg, det);
-    if (rc == 0 && unlink(image) != 0 && errno != ENOENT) {
-        ota_detail_set(det, "removing %s: %s", image, strerror(errno));
-        rc = OTA_ERR_IO;
-    }
+        rc = cfg->source->fetch(cfg->source->ctx, &offer, &dst, det);
+    if (rc == 0)
+        rc = ota_fs_hook_step(cfg->hook, OTA_FS_STEP_FSYNC, cfg->slots[target].device);
+    ota_output_free(out);
     if (rc == 0)
         rc = run_hook(cfg, &cfg->post_install, "post-install", &j->pending, target, det);
     if (rc != 0)

@@ -10,10 +10,12 @@
  * its failing step stays trusted (the TUF client's rule); nothing a lying
  * mirror served is.
  * fetch: the chunk index through the TUF client (length and SHA-256
- * pinned by the signed targets), then the data-plane fetch (reference
- * delta or missing chunks, each checked against the index, the whole image
- * against its target); on a mirror failure the next mirror is verified
- * and asked for the same image (pinned by its SHA-256).
+ * pinned by the signed targets), then the data-plane fetch straight into
+ * the slot the agent opened (reference delta or missing chunks, each
+ * checked against the index, the whole image against its target after
+ * re-reading the slot); on a mirror failure the next mirror is verified
+ * and asked for the same image (pinned by its SHA-256), resuming from the
+ * chunks already verified in the slot.
  *
  * Mirror mode bypasses rollouts: a device takes a release as soon as a
  * mirror serves it (docs/agent.md).
@@ -308,58 +310,14 @@ int agent_repo_judge(struct agent_repo *m, struct ota_offer *out, const char *ta
     return 0;
 }
 
-/* The chunk index the image target names, through the TUF client, into
- * file. */
-static int load_index(char file[PATH_MAX], struct agent_repo *m, const struct ota_tuf_target *t,
-                      const char *dir, struct ota_detail *det)
-{
-    const char *ipath = json_string_value(json_object_get(t->custom, "index"));
-    const struct ota_tuf_target *it;
-    char hex[OTA_SHA256_HEX_LEN + 1];
-    int rc;
-
-    it = ota_tuf_find_target(ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS), ipath);
-    if (it == NULL) {
-        ota_detail_set(det, "chunk index %s is not a signed target", ipath);
-        return OTA_ERR_TARGET_UNKNOWN;
-    }
-    if (it->length > OTA_CHUNK_INDEX_MAX_LEN) {
-        ota_detail_set(det, "chunk index %s: %" PRIu64 " bytes", ipath, it->length);
-        return OTA_ERR_TOO_LARGE;
-    }
-    /* Kept after the install: otachain-agent audit re-hashes the slot
-     * against it (it is named by its own SHA-256, pinned by targets). */
-    ota_hex_encode(hex, it->sha256, OTA_SHA256_LEN);
-    if (snprintf(file, PATH_MAX, "%s/%s.cidx", dir, hex) >= PATH_MAX)
-        return OTA_ERR_INVALID_ARG;
-    rc = ota_tuf_client_download(m->client, m->fetcher, ipath, file, det);
-    if (rc != 0)
-        ota_detail_prefix(det, ipath);
-    return rc;
-}
-
-/* The data-plane fetcher asks for the index: the file downloaded above. */
-static int open_index(void *ctx, int *fd, struct ota_detail *det)
-{
-    const char *file = ctx;
-
-    *fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (*fd < 0) {
-        ota_detail_set(det, "%s: %s", file, strerror(errno));
-        return ota_fs_errno(errno);
-    }
-    return 0;
-}
-
 static int fetch_from(struct agent_repo *m, const struct ota_offer *offer,
                       const struct ota_install_dst *dst, struct ota_detail *det)
 {
     const struct ota_tuf_target *t =
         ota_tuf_find_target(ota_tuf_client_trusted(m->client, OTA_TUF_TARGETS), offer->target);
-    struct ota_output *out = NULL;
+    struct ota_dp_tuf_index ix;
     struct ota_dp_fetch_cfg cfg;
     struct ota_dp_fetch_stats st;
-    char index_file[PATH_MAX];
     char dp_dir[PATH_MAX];
     char *served = NULL;
     int cur = -1, rc;
@@ -371,18 +329,23 @@ static int fetch_from(struct agent_repo *m, const struct ota_offer *offer,
                        m->urls[m->active], offer->target);
         return OTA_ERR_TARGET_UNKNOWN;
     }
-    rc = load_index(index_file, m, t, dst->work_dir, det);
+    /* The index is kept in the work directory after the install:
+     * otachain-agent audit re-hashes the slot against it. It is fetched
+     * now, not only when the data plane needs it, so that an update by a
+     * reference delta leaves it too (docs/decisions.md, issue 12). */
+    memset(&ix, 0, sizeof(ix));
+    ix.client = m->client;
+    ix.fetcher = m->fetcher;
+    ix.image = t;
+    ix.dir = dst->work_dir;
+    rc = ota_dp_tuf_index_download(&ix, det);
     if (rc != 0)
         return rc;
     if (snprintf(dp_dir, sizeof(dp_dir), "%s/dp", dst->work_dir) >= (int)sizeof(dp_dir))
         return OTA_ERR_INVALID_ARG;
     rc = ota_tuf_target_file_path(&served, t);
-    if (rc == 0)
-        rc = ota_output_file(&out, dst->out_path, t->length, det);
-    if (rc != 0) {
-        free(served);
+    if (rc != 0)
         return rc;
-    }
     if (dst->current_path != NULL && dst->current_length != 0) {
         cur = open(dst->current_path, O_RDONLY | O_CLOEXEC);
         if (cur < 0)
@@ -390,8 +353,8 @@ static int fetch_from(struct agent_repo *m, const struct ota_offer *offer,
                  strerror(errno));
     }
     memset(&cfg, 0, sizeof(cfg));
-    cfg.get_index = open_index;
-    cfg.index_ctx = index_file;
+    cfg.get_index = ota_dp_tuf_index_open;
+    cfg.index_ctx = &ix;
     cfg.fetcher = m->fetcher;
     cfg.image_target = served;
     cfg.image_length = t->length;
@@ -399,7 +362,7 @@ static int fetch_from(struct agent_repo *m, const struct ota_offer *offer,
     cfg.current_fd = cur;
     cfg.current_length = cur >= 0 ? dst->current_length : 0;
     cfg.base_url = m->urls[m->active];
-    cfg.out = out;
+    cfg.out = dst->out;
     cfg.state_dir = dp_dir;
     cfg.http = &m->http;
     cfg.progress = m->progress;
@@ -417,7 +380,6 @@ static int fetch_from(struct agent_repo *m, const struct ota_offer *offer,
              st.chunks_fetched);
     if (cur >= 0)
         close(cur);
-    ota_output_free(out);
     free(served);
     return rc;
 }

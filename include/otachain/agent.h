@@ -15,6 +15,7 @@
 #include "otachain/err.h"
 #include "otachain/fsutil.h"
 #include "otachain/journal.h"
+#include "otachain/output.h"
 
 #define OTA_AGENT_MAX_SLOTS   4
 #define OTA_AGENT_MAX_MIRRORS 8
@@ -39,10 +40,14 @@ struct ota_device_view {
     const struct ota_journal *journal; /* installed release, floor, failed releases, phase */
 };
 
-/* Where an offered image goes. */
+/* Where an offered image goes: straight into the inactive slot, through
+ * the slot output the agent opened (output.h: it refuses the booted slot
+ * and a slot in use, and stays open until the fetch returns). Nothing of
+ * the image is staged on the data partition. */
 struct ota_install_dst {
-    const char *work_dir;       /* the source's scratch space on the data partition */
-    const char *out_path;       /* the verified image file to produce */
+    const char *work_dir;       /* the source's scratch space on the data partition: resume
+                                   state and chunk indexes, never the image */
+    struct ota_output *out;     /* the inactive slot */
     const char *current_path;   /* the active slot (chunk reuse, deltas), or NULL */
     uint64_t current_length;    /* bytes of the installed image in it; 0: unknown */
     const uint8_t *current_sha; /* its SHA-256, or NULL when unknown */
@@ -73,9 +78,10 @@ struct ota_source {
     int (*check)(void *ctx, struct ota_offer *out, bool *found,
                  struct ota_journal_release *installed_out, const struct ota_device_view *dev,
                  struct ota_detail *det);
-    /* Produces dst->out_path holding exactly the offered image (verified
-     * against its signed length and SHA-256), resuming earlier work in
-     * dst->work_dir. Only after a successful check in this process. */
+    /* Writes the offered image into dst->out and verifies it there (its
+     * signed length and SHA-256, re-read from the medium with the page
+     * cache dropped) before it returns 0, resuming earlier work recorded
+     * in dst->work_dir. Only after a successful check in this process. */
     int (*fetch)(void *ctx, const struct ota_offer *offer, const struct ota_install_dst *dst,
                  struct ota_detail *det);
     /* Reports the device's state and r (may be NULL); NULL for sources

@@ -55,6 +55,7 @@
 #ifndef OTACHAIN_DP_FETCH_H
 #define OTACHAIN_DP_FETCH_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -64,6 +65,8 @@
 #include "otachain/fetch.h"
 #include "otachain/http.h"
 #include "otachain/output.h"
+#include "otachain/tuf.h"
+#include "otachain/tuf_client.h"
 
 /* Cap on a delta's length: image length plus this (a bigger delta is
  * refused as useless and the chunk path is used). */
@@ -124,6 +127,32 @@ struct ota_dp_fetch_stats {
     uint64_t range_bytes; /* pack bytes requested (planned) */
     uint32_t ranges;      /* pack byte ranges requested (planned) */
 };
+
+/* The usual get_index: the chunk index a verified image target names
+ * (custom.index), itself a signed target whose length and SHA-256 the
+ * trusted targets pin, downloaded by the TUF client into
+ * <dir>/<index-sha256>.cidx (named by its pin, so a caller that keeps
+ * it finds the index of a release by its hash) the first time it is
+ * asked for, then opened.
+ * Fill client, fetcher, image and dir; file is set by the download. */
+struct ota_dp_tuf_index {
+    struct ota_tuf_client *client;      /* refreshed in this process */
+    const struct ota_fetcher *fetcher;  /* the one the client verified with */
+    const struct ota_tuf_target *image; /* the trusted image target */
+    const char *dir;                    /* where the index goes (exists) */
+    char file[PATH_MAX];                /* "" until downloaded */
+};
+
+/* Downloads the index now (a caller that keeps it for later, e.g. the
+ * agent's audit); a second call does nothing. OTA_ERR_FORMAT (the image
+ * target names no index), OTA_ERR_TARGET_UNKNOWN (the index is not a
+ * signed target), OTA_ERR_TOO_LARGE (above OTA_CHUNK_INDEX_MAX_LEN), the
+ * TUF client's download errors; det names the index target. */
+OTA_WUR int ota_dp_tuf_index_download(struct ota_dp_tuf_index *ix, struct ota_detail *det);
+
+/* An ota_dp_index_fn (ctx: a struct ota_dp_tuf_index): downloads the
+ * index if it was not yet, opens it and checks its length again. */
+OTA_WUR int ota_dp_tuf_index_open(void *ctx, int *fd, struct ota_detail *det);
 
 /* Runs steps 1-4. On success the output holds the verified image and is
  * committed, and the state is removed. Errors: OTA_ERR_LENGTH_MISMATCH /

@@ -290,9 +290,6 @@
     X(BLOCKED, -213, "blocked",                                                                    \
       "Release not retried: it failed on this device before (rolled back); publish a newer "       \
       "release, or clear it with otachain-agent unblock.")                                         \
-    X(SLOT_VERIFY, -214, "slot_verify",                                                            \
-      "The slot does not hold what was written: re-reading the medium gave another SHA-256 "       \
-      "than the signed image; the storage may be failing.")                                        \
     X(REBOOT, -215, "reboot",                                                                      \
       "The reboot command failed: the update is armed and will run at the next reboot; check "     \
       "the configured reboot command.")

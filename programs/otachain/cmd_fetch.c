@@ -31,63 +31,6 @@ static int copy_path(char out[PATH_MAX], const char *fmt, const char *a, const c
     return n < 0 || n >= PATH_MAX ? OTA_ERR_TOO_LARGE : 0;
 }
 
-/* What the data-plane fetcher needs to get the chunk index when it
- * needs it: the TUF client and its fetcher, the image target. */
-struct index_src {
-    struct ota_tuf_client *c;
-    const struct ota_fetcher *f;
-    const struct ota_tuf_target *t;
-    const char *dp_dir;
-};
-
-/* The index target the image target names in custom.index, downloaded by
- * the TUF client (length and SHA-256 pinned by targets) into the state,
- * opened. */
-static int get_index(void *ctx, int *fd, struct ota_detail *det)
-{
-    const struct index_src *s = ctx;
-    const char *ipath = json_string_value(json_object_get(s->t->custom, "index"));
-    const struct ota_tuf_target *it;
-    char file[PATH_MAX];
-    char hex[OTA_SHA256_HEX_LEN + 1];
-    int rc;
-
-    *fd = -1;
-    if (ipath == NULL) {
-        ota_detail_set(det, "target %s names no chunk index (custom.index)", s->t->path);
-        return OTA_ERR_FORMAT;
-    }
-    it = ota_tuf_find_target(ota_tuf_client_trusted(s->c, OTA_TUF_TARGETS), ipath);
-    if (it == NULL) {
-        ota_detail_set(det, "chunk index %s is not a signed target", ipath);
-        return OTA_ERR_TARGET_UNKNOWN;
-    }
-    if (it->length > OTA_CHUNK_INDEX_MAX_LEN) {
-        ota_detail_set(det, "chunk index %s: %" PRIu64 " bytes", ipath, it->length);
-        return OTA_ERR_TOO_LARGE;
-    }
-    ota_hex_encode(hex, it->sha256, OTA_SHA256_LEN);
-    rc = copy_path(file, "%s/%s.cidx", s->dp_dir, hex);
-    if (rc == 0)
-        rc = ota_tuf_client_download(s->c, s->f, ipath, file, det);
-    if (rc == 0) {
-        struct stat st;
-
-        *fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (*fd < 0 || fstat(*fd, &st) != 0 || (uint64_t)st.st_size != it->length) {
-            ota_detail_set(det, "%s changed after download", file);
-            rc = OTA_ERR_LENGTH_MISMATCH;
-        }
-    }
-    if (rc != 0) {
-        if (*fd >= 0)
-            close(*fd);
-        *fd = -1;
-        ota_detail_prefix(det, ipath);
-    }
-    return rc;
-}
-
 int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
 {
     struct cli_opt opts[] = {
@@ -113,7 +56,7 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     struct ota_slot_opts so;
     struct ota_dp_fetch_cfg cfg;
     struct ota_dp_fetch_stats st;
-    struct index_src isrc;
+    struct ota_dp_tuf_index isrc;
     const struct ota_tuf_target *t;
     uint8_t *root = NULL;
     size_t root_len = 0;
@@ -234,15 +177,16 @@ int cmd_fetch(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
     rc = ota_tuf_target_file_path(&tname, t);
     if (rc != 0)
         goto out;
-    isrc.c = c;
-    isrc.f = f;
-    isrc.t = t;
-    isrc.dp_dir = dp_dir;
+    memset(&isrc, 0, sizeof(isrc));
+    isrc.client = c;
+    isrc.fetcher = f;
+    isrc.image = t;
+    isrc.dir = dp_dir;
     memset(&cfg, 0, sizeof(cfg));
     cfg.image_length = t->length;
     cfg.image_sha256 = t->sha256;
     cfg.image_target = tname; /* as served: <dir>/<sha256>.<name> */
-    cfg.get_index = get_index;
+    cfg.get_index = ota_dp_tuf_index_open;
     cfg.index_ctx = &isrc;
     cfg.fetcher = f;
     cfg.current_fd = cur_fd;
