@@ -1,7 +1,7 @@
 /* The public repository layout and file downloads (server.h): GET and
  * HEAD, Range (single and multipart/byteranges), ETag / If-None-Match,
- * cache headers by path, sendfile on plain connections (libevent file
- * segments). Nothing here touches the database. */
+ * cache headers by path, sendfile on plain connections without a rate
+ * limit (libevent file segments). Nothing here touches the database. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
@@ -176,8 +176,9 @@ void srv_files_send(struct srv_req *r, const char *fs_path, bool immutable, cons
     }
     out = evbuffer_new();
     /* Plain sockets send file segments with sendfile; a TLS connection
-     * maps them. */
-    if (out != NULL && r->l->ssl == NULL)
+     * maps them. Not under a rate limit: libevent's sendfile path writes a
+     * whole segment at once, past the token bucket (public.rate_limit). */
+    if (out != NULL && r->l->ssl == NULL && r->l->rate == NULL)
         evbuffer_set_flags(out, EVBUFFER_FLAG_DRAINS_TO_FD);
     seg = out != NULL && st.st_size > 0
               ? evbuffer_file_segment_new(fd, 0, st.st_size, EVBUF_FS_CLOSE_ON_FREE)

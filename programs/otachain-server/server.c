@@ -789,7 +789,8 @@ static int start_listener(struct srv *s, enum srv_listener_kind kind, struct ota
     }
     if (kind == SRV_PUBLIC && cfg->rate_limit > 0) {
         size_t rate = (size_t)cfg->rate_limit;
-        l->rate = ev_token_bucket_cfg_new(rate, rate, EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX, NULL);
+        /* Both directions: what it is for is the downloads (written). */
+        l->rate = ev_token_bucket_cfg_new(rate, rate, rate, rate, NULL);
         if (l->rate == NULL)
             return OTA_ERR_NOMEM;
     }

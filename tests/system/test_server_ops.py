@@ -214,6 +214,7 @@ def test_sigterm_drains_and_sighup_reopens(ledgered):
             got["r"] = Conn(srv.ports["public"]).get("/chunks/drain-test.bin")
 
         t = threading.Thread(target=download)
+        started = time.monotonic()
         t.start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and "path=/chunks/drain-test.bin" not in logf.read_text():
@@ -229,6 +230,9 @@ def test_sigterm_drains_and_sighup_reopens(ledgered):
             socket.create_connection(("127.0.0.1", srv.ports["public"]), timeout=5).close()
         t.join(60)
         assert got["r"].status == 200 and got["r"].body == big.read_bytes()
+        # public.rate_limit holds the download (written) direction: 192 KiB
+        # at 64 KiB/s, one second's burst ahead, cannot take under 2 s.
+        assert time.monotonic() - started >= 1.9
         assert srv.proc.wait(timeout=60) == 0
     finally:
         srv.kill()
