@@ -137,20 +137,26 @@ class Repo:
 
     # -- authoring through the CLI
 
-    def cli(self, *args, check=True, env=None):
-        return run_otachain(*args, check=check, env=env)
+    def cli(self, *args, check=True, env=None, timeout=120):
+        return run_otachain(*args, check=check, env=env, timeout=timeout)
 
     def add_release(self, product, version, data, name="firmware.img", sign=2, publish=True,
-                    hardware="board-a", security_version=0):
-        img = self.dir.parent / f"{product}-{version}-{name}"
-        img.write_bytes(data)
+                    hardware="board-a", security_version=0, timeout=120):
+        """data: the image's bytes, or the Path of an image file (a
+        bench's gigabytes). timeout: seconds per command; None for no
+        limit (benches: adding a 4 GiB image takes minutes)."""
+        if isinstance(data, Path):
+            img = data
+        else:
+            img = self.dir.parent / f"{product}-{version}-{name}"
+            img.write_bytes(data)
         self.cli("release", "add", self.dir, img, "--product", product, "--hardware", hardware,
                  "--version", version, "--security-version", str(security_version),
-                 "--name", name)
+                 "--name", name, timeout=timeout)
         for k in self.targets_keys[:sign]:
-            self.cli("release", "sign", self.dir, "--key", k.path)
+            self.cli("release", "sign", self.dir, "--key", k.path, timeout=timeout)
         if publish:
-            self.cli("repo", "publish", self.dir)
+            self.cli("repo", "publish", self.dir, timeout=timeout)
         return f"{product}/{version}/{name}"
 
     def rotate_root(self, args, sign_keys):
