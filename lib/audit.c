@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "otachain/crypto.h"
@@ -106,4 +107,23 @@ int ota_audit_run(struct ota_audit_report *rep, int fd, const struct ota_chunk_i
     ota_wipe(buf, idx->chunker.max_size);
     free(buf);
     return rc;
+}
+
+int ota_audit_random_system(void *ctx, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    (void)ctx;
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return OTA_ERR_IO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
 }

@@ -16,6 +16,10 @@
 /* Fills buf with len random bytes (e.g. getrandom(2)); 0 or an ota_err. */
 typedef int (*ota_audit_random_fn)(void *ctx, void *buf, size_t len);
 
+/* The usual rnd: the kernel's random bytes (getrandom(2), retried on
+ * EINTR); ctx is unused. OTA_ERR_IO when the kernel refuses. */
+int ota_audit_random_system(void *ctx, void *buf, size_t len);
+
 struct ota_audit_report {
     uint32_t checked;    /* chunks hashed and found good */
     uint64_t bytes;      /* bytes read */

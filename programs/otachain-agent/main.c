@@ -515,25 +515,6 @@ static int cmd_status(struct agent *a, bool as_json)
 
 /* --------------------------------------------------------------- audit */
 
-static int audit_random(void *ctx, void *buf, size_t len)
-{
-    uint8_t *p = buf;
-
-    (void)ctx;
-    while (len > 0) {
-        ssize_t n = getrandom(p, len, 0);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return OTA_ERR_IO;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* The installed release's chunk index: named by the trusted targets
  * (custom.index of the installed image target), kept by the install in
  * <state>/download/<index-sha256>.cidx, checked against that hash. */
@@ -622,7 +603,7 @@ static int cmd_audit(struct agent *a, bool as_json, uint32_t n)
         }
     }
     if (rc == 0)
-        rc = ota_audit_run(&rep, fd, idx, n, audit_random, NULL, &det);
+        rc = ota_audit_run(&rep, fd, idx, n, ota_audit_random_system, NULL, &det);
     if (fd >= 0)
         close(fd);
     if (as_json) {

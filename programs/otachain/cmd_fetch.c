@@ -3,7 +3,6 @@
  * and otachain delta make: a reference delta into DIR/public/deltas. */
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/random.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -391,26 +390,6 @@ out:
     return rc;
 }
 
-/* Random bytes for the audit's draws (getrandom(2)). */
-static int audit_random(void *ctx, void *buf, size_t len)
-{
-    uint8_t *p = buf;
-
-    (void)ctx;
-    while (len > 0) {
-        ssize_t n = getrandom(p, len, 0);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return OTA_ERR_IO;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int cmd_audit(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
 {
     struct cli_opt opts[] = {
@@ -472,7 +451,7 @@ int cmd_audit(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detai
         rc = ota_fs_errno(errno);
         goto out;
     }
-    rc = ota_audit_run(&rep, fd, idx, (uint32_t)n, audit_random, NULL, det);
+    rc = ota_audit_run(&rep, fd, idx, (uint32_t)n, ota_audit_random_system, NULL, det);
     if (rc == OTA_ERR_HASH_MISMATCH) {
         const struct ota_chunk_entry *e = &idx->chunks[rep.bad_chunk];
 
