@@ -198,8 +198,10 @@ static void view_of(struct ota_device_view *v, const struct ota_journal *j, cons
 }
 
 /* Tells the source (the server) the device's state as j says it, with r
- * (a refusal or failure; may be NULL). Best effort: the state is sent
- * again with the next report or round. Returns whether it was stored. */
+ * (a refusal or failure; may be NULL). j is NULL when the journal cannot
+ * be loaded (the source then reports what does not come from it). Best
+ * effort: the state is sent again with the next report or round. Returns
+ * whether it was stored. */
 static bool report(const struct ota_journal *j, const char *booted, const struct ota_report *r,
                    const struct ota_agent_cfg *cfg)
 {
@@ -363,8 +365,17 @@ int ota_agent_start(enum ota_agent_action *action, struct ota_journal *j,
         return rc;
     b = cfg->slots[booted].name;
     rc = ota_journal_load(j, cfg->state_dir, det);
-    if (rc != 0)
+    if (rc != 0) {
+        /* Malformed or unreadable: nothing is written, not the journal
+         * (the floor and the failed releases are in it), not the
+         * bootloader (a trial in progress ends by its own boot limit).
+         * The server hears of it with what does not come from the
+         * journal. */
+        struct ota_report r = {rc, det != NULL ? det->msg : "", NULL};
+
+        (void)report(NULL, b, &r, cfg);
         return rc;
+    }
     if (j->installed.slot[0] == '\0') {
         /* First start: the factory image runs. */
         snprintf(j->installed.slot, sizeof(j->installed.slot), "%s", b);

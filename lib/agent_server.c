@@ -23,7 +23,9 @@
  * by the device.
  *
  * report: a check-in with the device's state and the refusal or failure
- * (its error name and detail) as last_error. A check-in that did not reach
+ * (its error name and detail) as last_error. Without a journal (it cannot
+ * be loaded) the state is the booted slot, what the device trusts and
+ * the error, with AGENT_VERSION_UNKNOWN as the running version. A check-in that did not reach
  * the server this round is not retried by reports until the next check.
  */
 #include <curl/curl.h>
@@ -36,8 +38,11 @@
 #include "agent_int.h"
 #include "otachain/cjson.h"
 
-#define CHECKIN_PATH   "/api/v1/checkin"
-#define ERROR_BODY_MAX (16u * 1024)
+#define CHECKIN_PATH "/api/v1/checkin"
+/* running.version when the install journal cannot be loaded (docs/agent.md,
+ * "Troubleshooting"): below every release, marked as unknown. */
+#define AGENT_VERSION_UNKNOWN "0.0.0-unknown"
+#define ERROR_BODY_MAX        (16u * 1024)
 
 struct server_src {
     struct agent_repo *repo;
@@ -140,23 +145,28 @@ static int build(struct ota_checkin *c, struct server_src *s, const struct ota_d
                  const struct ota_report *r, struct ota_detail *det)
 {
     const struct ota_journal *j = dev->journal;
-    const struct ota_journal_release *run = &j->installed;
+    const struct ota_journal_release *run = j != NULL ? &j->installed : NULL;
     const char *slot;
 
     memset(c, 0, sizeof(*c));
     /* During a trial the pending release runs. */
-    if (dev->booted_slot != NULL && j->phase != OTA_PHASE_IDLE && j->phase != OTA_PHASE_FETCHING &&
-        strcmp(dev->booted_slot, j->pending.slot) == 0)
+    if (j != NULL && dev->booted_slot != NULL && j->phase != OTA_PHASE_IDLE &&
+        j->phase != OTA_PHASE_FETCHING && strcmp(dev->booted_slot, j->pending.slot) == 0)
         run = &j->pending;
     copy_if(c->product, sizeof(c->product), dev->product, true);
     copy_if(c->hardware, sizeof(c->hardware), dev->hardware, true);
-    copy_if(c->version, sizeof(c->version), run->version, true);
-    copy_if(c->target, sizeof(c->target), run->target,
-            ota_checkin_target_valid(run->target, strlen(run->target)));
-    slot = dev->booted_slot != NULL ? dev->booted_slot : run->slot;
+    /* Without a journal the running version is not known: a SemVer that
+     * says so (the API requires one), no target, no update state. */
+    copy_if(c->version, sizeof(c->version), run != NULL ? run->version : AGENT_VERSION_UNKNOWN,
+            true);
+    if (run != NULL)
+        copy_if(c->target, sizeof(c->target), run->target,
+                ota_checkin_target_valid(run->target, strlen(run->target)));
+    slot = dev->booted_slot != NULL ? dev->booted_slot : run != NULL ? run->slot : "";
     copy_if(c->slot, sizeof(c->slot), slot,
             ota_checkin_name_valid(slot, strlen(slot), OTA_CHECKIN_SLOT_MAX));
-    update_of(c, j);
+    if (j != NULL)
+        update_of(c, j);
     if (r != NULL && r->refused != NULL && r->refused[0] != '\0' &&
         ota_checkin_target_valid(r->refused, strlen(r->refused))) {
         c->state = OTA_UPDATE_FAILED;

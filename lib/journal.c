@@ -230,8 +230,17 @@ int ota_journal_load(struct ota_journal *out, const char *state_dir, struct ota_
     rc = ota_fs_read_nofollow(&data, &len, path, OTA_JOURNAL_MAX_LEN);
     if (rc == OTA_ERR_NOT_FOUND)
         return 0;
-    if (rc == OTA_ERR_TOO_LARGE)
-        rc = OTA_ERR_JOURNAL;
+    if (rc == OTA_ERR_TOO_LARGE) {
+        ota_detail_set(det, "%s: larger than %u bytes", path, OTA_JOURNAL_MAX_LEN);
+        return OTA_ERR_JOURNAL;
+    }
+    if (rc != 0 && rc != OTA_ERR_NOMEM) {
+        /* Unreadable (an I/O error, a symlink, not a regular file, no
+         * permission): the same condition for the agent as a malformed
+         * one, named by the read's own error. */
+        ota_detail_set(det, "%s: cannot be read (%s: %s)", path, ota_errname(rc), ota_strerror(rc));
+        return OTA_ERR_JOURNAL;
+    }
     if (rc == 0)
         rc = ota_journal_parse(out, data, len, det);
     if (rc != 0)

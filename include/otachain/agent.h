@@ -37,7 +37,8 @@ struct ota_device_view {
     const char *product;
     const char *hardware;
     const char *booted_slot;           /* from the kernel command line; NULL: unknown */
-    const struct ota_journal *journal; /* installed release, floor, failed releases, phase */
+    const struct ota_journal *journal; /* installed release, floor, failed releases, phase;
+                                          NULL in a report when it cannot be loaded */
 };
 
 /* Where an offered image goes: straight into the inactive slot, through
@@ -190,7 +191,10 @@ OTA_WUR int ota_agent_booted_slot(unsigned *index, const struct ota_agent_cfg *c
 /* At start-up: loads (or creates) the journal and finishes whatever the
  * last boot left: a trial boot gets its health check and is committed or
  * rolled back; a fall-back by the bootloader is recorded; a rollback is
- * completed. j receives the journal as it is afterwards. */
+ * completed. j receives the journal as it is afterwards. A journal that
+ * is malformed or unreadable fails with OTA_ERR_JOURNAL (det names the
+ * file and what is wrong) after reporting it to the source, and nothing
+ * is written: not the journal, not the bootloader, not a slot. */
 OTA_WUR int ota_agent_start(enum ota_agent_action *action, struct ota_journal *j,
                             const struct ota_agent_cfg *cfg, struct ota_detail *det);
 

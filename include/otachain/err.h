@@ -279,8 +279,9 @@
       "The new slot never reached the agent: the bootloader's boot counter ran out and it "        \
       "booted the previous slot again; the release is not retried automatically.")                 \
     X(JOURNAL, -210, "journal",                                                                    \
-      "The install journal in the state directory is malformed; it was not written by this "       \
-      "agent or the data partition is damaged.")                                                   \
+      "The install journal in the state directory is malformed or unreadable (a damaged data "     \
+      "partition or a hand edit): the agent writes and updates nothing until it is restored; "     \
+      "see docs/agent.md, Troubleshooting.")                                                       \
     X(CONFIG, -211, "config",                                                                      \
       "Bad agent configuration: a key is unknown, missing, duplicated or malformed (see the "      \
       "detail for the file, section and key).")                                                    \

@@ -299,14 +299,28 @@ static void on_signal(int sig)
     g.stop = 1;
 }
 
-/* Sleeps seconds (interrupted by SIGTERM), feeding the watchdog. */
+/* Waits seconds (interrupted by SIGTERM), feeding the watchdog. The
+ * seconds are the program's clock's: the monotonic clock, or the clock a
+ * test injected (test_hooks.h), so that a test moves the daemon through
+ * its poll interval by advancing the clock instead of waiting. */
 static void pause_for(uint32_t seconds)
 {
     int64_t end = mono_ms() + (int64_t)seconds * 1000;
+    int64_t start = g.hooks.clock.now != NULL ? ota_clock_now(&g.hooks.clock) : OTA_TIME_NONE;
 
-    while (!g.stop && mono_ms() < end) {
+    while (!g.stop) {
         struct timespec ts = {1, 0};
 
+        if (start != OTA_TIME_NONE) {
+            int64_t now = ota_clock_now(&g.hooks.clock);
+
+            if (now != OTA_TIME_NONE && now - start >= (int64_t)seconds)
+                return;
+            ts.tv_sec = 0;
+            ts.tv_nsec = 50 * 1000000L;
+        } else if (mono_ms() >= end) {
+            return;
+        }
         nanosleep(&ts, NULL);
         watchdog_feed();
     }
@@ -327,12 +341,23 @@ static void print_action(enum ota_agent_action act)
         log_line(NULL, ota_agent_action_name(act));
 }
 
+/* Seconds until the next round: the server's (jitter included), else the
+ * configured interval plus a random jitter. */
+static uint32_t next_round_in(const struct agent *a)
+{
+    if (a->source->poll_interval != 0)
+        return a->source->poll_interval;
+    return a->cfg.poll_interval +
+           jitter(a->cfg.poll_jitter != 0 ? a->cfg.poll_jitter : a->cfg.poll_interval / 10);
+}
+
 static int cmd_run(struct agent *a, bool once, bool interactive)
 {
     struct ota_journal j;
     struct ota_detail det = {{0}};
     enum ota_agent_action act;
     const char *wd = getenv("WATCHDOG_USEC");
+    bool ready = false;
     int rc;
 
     if (wd != NULL) {
@@ -349,12 +374,40 @@ static int cmd_run(struct agent *a, bool once, bool interactive)
     if (rc != 0)
         fprintf(stderr, "otachain-agent: warning: updates cannot be armed: %s: %s: %s\n",
                 ota_errname(rc), ota_strerror(rc), det.msg);
-    det.msg[0] = '\0';
-    rc = ota_agent_start(&act, &j, &a->acfg, &det);
+    for (;;) {
+        uint32_t wait;
+
+        det.msg[0] = '\0';
+        rc = ota_agent_start(&act, &j, &a->acfg, &det);
+        if (rc != OTA_ERR_JOURNAL)
+            break;
+        /* The journal is malformed or unreadable: fail closed, without a
+         * restart loop. Nothing is written (the start wrote nothing and
+         * reported the error to the server); the journal is read again
+         * each poll interval, so an operator's repair is picked up
+         * without a restart (docs/agent.md, "Troubleshooting"). */
+        (void)report_error(rc, &det);
+        if (once || interactive)
+            return exit_code(rc);
+        if (!ready) {
+            sd_notify_msg("READY=1");
+            ready = true;
+        }
+        wait = next_round_in(a);
+        fprintf(stderr,
+                "otachain-agent: not updating, not touching the bootloader or the journal "
+                "until %s/%s is repaired (docs/agent.md, Troubleshooting); reading it again "
+                "in %" PRIu32 " s\n",
+                a->cfg.state_dir, OTA_JOURNAL_FILE, wait);
+        pause_for(wait);
+        if (g.stop)
+            return 0;
+    }
     print_action(act);
     if (rc != 0 && act != OTA_ACTION_WAIT_REBOOT)
         return report_error(rc, &det);
-    sd_notify_msg("READY=1");
+    if (!ready)
+        sd_notify_msg("READY=1");
     if (act == OTA_ACTION_REBOOTING) {
         if (once || interactive)
             return 0;
@@ -376,12 +429,7 @@ static int cmd_run(struct agent *a, bool once, bool interactive)
         }
         if (once || interactive || act == OTA_ACTION_REBOOTING)
             return 0;
-        if (a->source->poll_interval != 0) /* the server's, jitter included */
-            pause_for(a->source->poll_interval);
-        else
-            pause_for(a->cfg.poll_interval + jitter(a->cfg.poll_jitter != 0
-                                                        ? a->cfg.poll_jitter
-                                                        : a->cfg.poll_interval / 10));
+        pause_for(next_round_in(a));
         if (g.stop)
             return 0;
     }
@@ -421,18 +469,21 @@ static json_t *release_json(const struct ota_journal_release *r)
                      (json_int_t)r->length, "security_version", (json_int_t)r->security_version);
 }
 
+/* Everything that does not come from the journal is shown even when the
+ * journal cannot be loaded (then its fields are null or "unknown", its
+ * error is shown, and the exit status is 1): exactly then the operator
+ * needs the bootloader's state, the booted slot and the trusted versions. */
 static int cmd_status(struct agent *a, bool as_json)
 {
     struct ota_journal j;
     struct ota_boot_state e;
-    struct ota_detail det = {{0}}, bdet = {{0}}, sdet = {{0}};
+    struct ota_detail jdet = {{0}}, bdet = {{0}}, sdet = {{0}};
     unsigned booted = 0;
-    int brc, src, rc = ota_journal_load(&j, a->cfg.state_dir, &det);
+    int brc, src, jrc = ota_journal_load(&j, a->cfg.state_dir, &jdet);
     const char *roles[] = {"root.json", "timestamp.json", "snapshot.json", "targets.json"};
     uint64_t versions[4];
+    bool ok = jrc == 0;
 
-    if (rc != 0)
-        return report_error(rc, &det);
     brc = a->boot->get(a->boot->ctx, &e, &bdet);
     if (brc == 0)
         brc = a->boot->check(a->boot->ctx, &bdet);
@@ -456,18 +507,29 @@ static int cmd_status(struct agent *a, bool as_json)
         json_object_set_new(o, "hardware", json_string(a->cfg.hardware));
         json_object_set_new(o, "booted_slot",
                             src == 0 ? json_string(a->cfg.slot_name[booted]) : json_null());
-        json_object_set_new(o, "phase", json_string(ota_journal_phase_name(j.phase)));
-        if (j.installed.slot[0] != '\0')
+        json_object_set_new(o, "phase",
+                            ok ? json_string(ota_journal_phase_name(j.phase)) : json_null());
+        if (!ok)
+            json_object_set_new(o, "installed", json_null());
+        else if (j.installed.slot[0] != '\0')
             json_object_set_new(o, "installed", release_json(&j.installed));
-        if (j.phase != OTA_PHASE_IDLE)
+        if (!ok)
+            json_object_set_new(o, "pending", json_null());
+        else if (j.phase != OTA_PHASE_IDLE)
             json_object_set_new(o, "pending", release_json(&j.pending));
-        json_object_set_new(o, "security_floor", json_integer((json_int_t)j.security_floor));
-        json_object_set_new(o, "blocked", json_integer((json_int_t)j.nblocked));
+        json_object_set_new(o, "security_floor",
+                            ok ? json_integer((json_int_t)j.security_floor) : json_null());
+        json_object_set_new(o, "blocked", ok ? json_integer((json_int_t)j.nblocked) : json_null());
         json_object_set_new(o, "last",
-                            json_pack("{s:s, s:s, s:s, s:s, s:b}", "result",
-                                      ota_journal_outcome_name(j.outcome), "version",
-                                      j.outcome_version, "error", j.outcome_error, "detail",
-                                      j.outcome_detail, "reported", j.reported));
+                            ok ? json_pack("{s:s, s:s, s:s, s:s, s:b}", "result",
+                                           ota_journal_outcome_name(j.outcome), "version",
+                                           j.outcome_version, "error", j.outcome_error, "detail",
+                                           j.outcome_detail, "reported", j.reported)
+                               : json_null());
+        json_object_set_new(
+            o, "journal_error",
+            ok ? json_null()
+               : json_pack("{s:s, s:s}", "error", ota_errname(jrc), "detail", jdet.msg));
         json_object_set_new(o, "trusted", tv);
         json_object_set_new(o, "bootloader", bl);
         json_object_set_new(o, "mirrors", json_integer((json_int_t)a->cfg.nmirrors));
@@ -479,38 +541,46 @@ static int cmd_status(struct agent *a, bool as_json)
             return 1;
         printf("%s\n", text);
         free(text);
-        return 0;
+    } else {
+        printf("device:        %s / %s\n", a->cfg.product, a->cfg.hardware);
+        printf("running:       slot %s\n", src == 0 ? a->cfg.slot_name[booted] : "(unknown)");
+        if (a->cfg.server != NULL)
+            printf("source:        update server %s\n", a->cfg.server);
+        else
+            printf("source:        %u mirror(s), from %s\n", a->cfg.nmirrors, a->cfg.mirrors[0]);
+        if (!ok) {
+            printf("journal:       %s: %s\n", ota_errname(jrc), jdet.msg);
+            printf("installed:     unknown (the journal cannot be read)\n");
+            printf("pending:       unknown\n");
+            printf("security floor: unknown\n");
+        } else {
+            printf("installed:     %s on slot %s\n",
+                   j.installed.version[0] != '\0' ? j.installed.version : "(no journal yet)",
+                   j.installed.slot[0] != '\0' ? j.installed.slot : "-");
+            if (j.phase != OTA_PHASE_IDLE)
+                printf("pending:       %s into slot %s (%s)\n", j.pending.version, j.pending.slot,
+                       ota_journal_phase_name(j.phase));
+            else
+                printf("pending:       nothing\n");
+            if (j.outcome != OTA_OUTCOME_NONE)
+                printf("last update:   %s %s%s%s%s%s\n", ota_journal_outcome_name(j.outcome),
+                       j.outcome_version, j.outcome_error[0] != '\0' ? " (" : "", j.outcome_error,
+                       j.outcome_error[0] != '\0' ? ")" : "", j.reported ? ", reported" : "");
+            printf("security floor: %" PRIu64 "\n", j.security_floor);
+            printf("failed here:   %u release(s), not retried automatically\n", j.nblocked);
+        }
+        printf("trusted:       root v%" PRIu64 ", timestamp v%" PRIu64 ", snapshot v%" PRIu64
+               ", targets v%" PRIu64 "\n",
+               versions[0], versions[1], versions[2], versions[3]);
+        if (brc == 0)
+            printf("bootloader:    %s: boots slot %s%s (attempts %u of %u)\n", a->boot->name,
+                   e.slot, e.trial ? " on trial" : "", e.attempts, e.limit);
+        else
+            printf("bootloader:    %s: %s: %s (updates cannot be armed)\n", a->boot->name,
+                   ota_errname(brc), bdet.msg);
     }
-    printf("device:        %s / %s\n", a->cfg.product, a->cfg.hardware);
-    printf("running:       slot %s\n", src == 0 ? a->cfg.slot_name[booted] : "(unknown)");
-    if (a->cfg.server != NULL)
-        printf("source:        update server %s\n", a->cfg.server);
-    else
-        printf("source:        %u mirror(s), from %s\n", a->cfg.nmirrors, a->cfg.mirrors[0]);
-    printf("installed:     %s on slot %s\n",
-           j.installed.version[0] != '\0' ? j.installed.version : "(no journal yet)",
-           j.installed.slot[0] != '\0' ? j.installed.slot : "-");
-    if (j.phase != OTA_PHASE_IDLE)
-        printf("pending:       %s into slot %s (%s)\n", j.pending.version, j.pending.slot,
-               ota_journal_phase_name(j.phase));
-    else
-        printf("pending:       nothing\n");
-    if (j.outcome != OTA_OUTCOME_NONE)
-        printf("last update:   %s %s%s%s%s%s\n", ota_journal_outcome_name(j.outcome),
-               j.outcome_version, j.outcome_error[0] != '\0' ? " (" : "", j.outcome_error,
-               j.outcome_error[0] != '\0' ? ")" : "", j.reported ? ", reported" : "");
-    printf("security floor: %" PRIu64 "\n", j.security_floor);
-    printf("failed here:   %u release(s), not retried automatically\n", j.nblocked);
-    printf("trusted:       root v%" PRIu64 ", timestamp v%" PRIu64 ", snapshot v%" PRIu64
-           ", targets v%" PRIu64 "\n",
-           versions[0], versions[1], versions[2], versions[3]);
-    if (brc == 0)
-        printf("bootloader:    %s: boots slot %s%s (attempts %u of %u)\n", a->boot->name, e.slot,
-               e.trial ? " on trial" : "", e.attempts, e.limit);
-    else
-        printf("bootloader:    %s: %s: %s (updates cannot be armed)\n", a->boot->name,
-               ota_errname(brc), bdet.msg);
-    return 0;
+    fflush(stdout);
+    return ok ? 0 : report_error(jrc, &jdet);
 }
 
 /* --------------------------------------------------------------- audit */

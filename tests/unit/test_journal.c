@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "otachain/clock.h"
@@ -157,13 +158,89 @@ static void test_store_load(void **state)
     rm_rf(dir);
 }
 
+static void put(const char *dir, const char *name, const void *data, size_t len)
+{
+    char path[PATH_MAX + 64];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A journal that cannot be loaded is OTA_ERR_JOURNAL, whatever the cause
+ * (the agent treats them alike), with the file's path and the cause in
+ * the detail, and the output zeroed. */
+static void test_load_unusable(void **state)
+{
+    char dir[PATH_MAX - 64], path[PATH_MAX], *text = NULL, *big;
+    const char *wrong = "{\"format\": 1, \"phase\": \"sleeping\"}";
+    size_t len = 0;
+    struct ota_journal j, k;
+    struct ota_detail det;
+    const char *base = getenv("TMPDIR");
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/ota-journal-XXXXXX",
+             base != NULL && base[0] != '\0' ? base : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/%s", dir, OTA_JOURNAL_FILE);
+    fill(&j);
+    assert_int_equal(ota_journal_encode(&text, &len, &j), 0);
+    /* Truncated (a broken storage driver). */
+    put(dir, OTA_JOURNAL_FILE, text, len / 2);
+    memset(&det, 0, sizeof(det));
+    memset(&k, 0xff, sizeof(k));
+    assert_int_equal(ota_journal_load(&k, dir, &det), OTA_ERR_JOURNAL);
+    assert_non_null(strstr(det.msg, path));
+    assert_int_equal(k.phase, OTA_PHASE_IDLE);
+    assert_string_equal(k.installed.slot, "");
+    /* Valid JSON, a wrong field: the detail names it. */
+    put(dir, OTA_JOURNAL_FILE, wrong, strlen(wrong));
+    memset(&det, 0, sizeof(det));
+    assert_int_equal(ota_journal_load(&k, dir, &det), OTA_ERR_JOURNAL);
+    assert_non_null(strstr(det.msg, path));
+    assert_non_null(strstr(det.msg, "phase"));
+    /* Empty. */
+    put(dir, OTA_JOURNAL_FILE, "", 0);
+    assert_int_equal(ota_journal_load(&k, dir, NULL), OTA_ERR_JOURNAL);
+    /* Over the cap. */
+    big = malloc(OTA_JOURNAL_MAX_LEN + 1);
+    assert_non_null(big);
+    memset(big, ' ', OTA_JOURNAL_MAX_LEN + 1);
+    put(dir, OTA_JOURNAL_FILE, big, OTA_JOURNAL_MAX_LEN + 1);
+    free(big);
+    memset(&det, 0, sizeof(det));
+    assert_int_equal(ota_journal_load(&k, dir, &det), OTA_ERR_JOURNAL);
+    assert_non_null(strstr(det.msg, "larger than"));
+    /* Unreadable: a directory in its place, a symlink to a good one. */
+    assert_int_equal(unlink(path), 0);
+    put(dir, "good.json", text, len);
+    assert_int_equal(symlink("good.json", path), 0);
+    memset(&det, 0, sizeof(det));
+    assert_int_equal(ota_journal_load(&k, dir, &det), OTA_ERR_JOURNAL);
+    assert_non_null(strstr(det.msg, "cannot be read"));
+    assert_non_null(strstr(det.msg, path));
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkdir(path, 0700), 0);
+    memset(&det, 0, sizeof(det));
+    assert_int_equal(ota_journal_load(&k, dir, &det), OTA_ERR_JOURNAL);
+    assert_non_null(strstr(det.msg, "cannot be read"));
+    /* Missing is not an error: a first start. */
+    assert_int_equal(rmdir(path), 0);
+    assert_int_equal(ota_journal_load(&k, dir, NULL), 0);
+    free(text);
+    rm_rf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_blocked_list),
-        cmocka_unit_test(test_store_load),
+        cmocka_unit_test(test_roundtrip),     cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_blocked_list),  cmocka_unit_test(test_store_load),
+        cmocka_unit_test(test_load_unusable),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
