@@ -29,6 +29,7 @@ import pytest
 from devsim import Device, agent_path, fw
 from otarepo import Repo
 from serverlib import Fleet, Server
+from testlib import free_port
 
 BACKENDS = ["uboot", "file"]
 V1 = fw("1.0.0")
@@ -61,6 +62,7 @@ def committed_device(tmp_path, fleet, hosted, backend):
     """A device that installed 1.1.0 into slot b and committed it: its
     journal holds the floor (1) and the installed release."""
     repo, srv = hosted
+    srv.read = getattr(srv, "read", None) or srv.token("ro", "read")
     dev_id = f"{tmp_path.name[:40]}-dev"
     cert, key, _ = fleet.device(dev_id)
     dev = Device.create(tmp_path / "dev", backend, None, repo.root1, V1,
@@ -197,6 +199,31 @@ class Notify:
         self.sock.close()
 
 
+def start_daemon(dev, tmp_path, now):
+    """otachain-agent run on the injected clock (returned: the clock file,
+    the notification socket, the log file, the process)."""
+    clock = tmp_path / "now"
+    clock.write_text(str(now))
+    notify = Notify()
+    log = tmp_path / "agent.log"
+    env = dict(os.environ, OTACHAIN_TEST_NOW=f"@{clock}", NOTIFY_SOCKET="@" + notify.name,
+               WATCHDOG_USEC="200000")
+    with open(log, "w") as err:
+        proc = subprocess.Popen([str(agent_path()), "--config", str(dev.config), "run"],
+                                stdout=subprocess.DEVNULL, stderr=err, env=env)
+    return clock, notify, log, proc
+
+
+def stop_daemon(proc, notify, log):
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=60)
+    notify.close()
+    text = log.read_text()
+    assert rc == 0, text
+    assert "ERROR: AddressSanitizer" not in text and "runtime error" not in text, text
+    return text
+
+
 def wait_lines(path, text, n, proc, timeout=120):
     """Until the daemon's log holds n lines containing text (an event, not
     a time)."""
@@ -217,17 +244,9 @@ def test_daemon_fails_closed_without_looping(tmp_path, fleet, hosted, backend):
     good = journal(dev).read_bytes()
     replace(journal(dev), truncated(good))
     before = snapshot(dev)
-    clock = tmp_path / "now"
     now = int(time.time())
-    clock.write_text(str(now))
-    notify = Notify()
-    log = tmp_path / "agent.log"
-    env = dict(os.environ, OTACHAIN_TEST_NOW=f"@{clock}", NOTIFY_SOCKET="@" + notify.name,
-               WATCHDOG_USEC="200000")
+    clock, notify, log, proc = start_daemon(dev, tmp_path, now)
     waiting = "until " + str(journal(dev)) + " is repaired"
-    with open(log, "w") as err:
-        proc = subprocess.Popen([str(agent_path()), "--config", str(dev.config), "run"],
-                                stdout=subprocess.DEVNULL, stderr=err, env=env)
     try:
         notify.wait_for("READY=1")
         lines = wait_lines(log, waiting, 1, proc)
@@ -254,10 +273,38 @@ def test_daemon_fails_closed_without_looping(tmp_path, fleet, hosted, backend):
         assert journal(dev).read_bytes() == good
         assert snapshot(dev)["boot"] == before["boot"]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=60)
-        notify.close()
-    text = log.read_text()
-    assert rc == 0, text
-    assert "ERROR: AddressSanitizer" not in text and "runtime error" not in text, text
+        text = stop_daemon(proc, notify, log)
     assert len([ln for ln in text.splitlines() if waiting in ln]) == 3, text
+
+
+def test_daemon_reports_once_the_server_is_back(tmp_path, fleet, hosted):
+    """The server is down when the journal breaks: the report of that
+    round is lost, and the next round's report still goes out (no check
+    runs without a journal, so nothing else would clear "unreachable")."""
+    repo, _ = hosted
+    port = free_port()
+    srv = Server(tmp_path / "srv", repo.dir, fleet,
+                 settings={"device.listen": f"127.0.0.1:{port}"}).start()
+    try:
+        dev = committed_device(tmp_path, fleet, (repo, srv), "uboot")
+        srv.stop()
+        replace(journal(dev), truncated(journal(dev).read_bytes()))
+        now = int(time.time())
+        clock, notify, log, proc = start_daemon(dev, tmp_path, now)
+        try:
+            notify.wait_for("READY=1")
+            lines = wait_lines(log, "is repaired", 1, proc)
+            assert "report to the server not sent" in log.read_text(), log.read_text()
+            wait = int(lines[0].rsplit(" in ", 1)[1].split()[0])  # the configured interval
+            assert wait >= 3600, lines
+            srv.start()
+            assert srv.ports["device"] == port
+            replace(clock, str(now + wait).encode())
+            wait_lines(log, "is repaired", 2, proc)
+            d = admin_device(srv, dev)
+            assert d["last_error"]["name"] == "journal", d
+            assert d["running"]["version"] == UNKNOWN, d
+        finally:
+            stop_daemon(proc, notify, log)
+    finally:
+        srv.stop()
