@@ -25,8 +25,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1018,39 +1020,70 @@ static char *floor_path(const struct ota_tuf_client *c)
     return (char *)ota_buf_steal(&b, &len);
 }
 
-/* Loads time-floor: absent is "no floor stored yet"; anything but decimal
- * seconds (no sign, no leading zeros) and one newline is an error, never
- * silently replaced (a lower floor would reopen replays). */
-static int load_floor(struct ota_tuf_client *c, struct ota_detail *det)
+/* Reads the time-floor file at path: absent is "no floor stored yet"
+ * (0); anything but decimal seconds (no sign, no leading zeros) and one
+ * newline is an error, never silently replaced (a lower floor would
+ * reopen replays). */
+static int read_floor(int64_t *out, const char *path, struct ota_detail *det)
 {
-    char *path = floor_path(c);
-    if (path == NULL)
-        return OTA_ERR_NOMEM;
     uint8_t *data = NULL;
     size_t len = 0;
+    uint64_t v = 0;
     int rc = ota_fs_read_nofollow(&data, &len, path, FLOOR_FILE_MAX);
-    if (rc == OTA_ERR_NOT_FOUND) {
-        rc = 0;
-        goto out;
-    }
+
+    *out = 0;
+    if (rc == OTA_ERR_NOT_FOUND)
+        return 0;
     if (rc != 0) {
         ota_detail_set(det, "%s: cannot read the time floor", path);
-        goto out;
+        return rc;
     }
-    uint64_t v = 0;
     if (len < 2 || data[len - 1] != '\n' ||
         ota_checkpoint_parse_u64(&v, (const char *)data, len - 1, INT64_MAX) != 0) {
         ota_detail_set(det, "%s: corrupt time floor (want decimal seconds and a newline)", path);
         rc = OTA_ERR_FORMAT;
-        goto out;
+    } else {
+        *out = (int64_t)v;
     }
-    c->floor_stored = (int64_t)v;
-    if (c->floor_stored > c->floor)
-        c->floor = c->floor_stored;
-out:
     free(data);
+    return rc;
+}
+
+static int load_floor(struct ota_tuf_client *c, struct ota_detail *det)
+{
+    char *path = floor_path(c);
+    int rc;
+
+    if (path == NULL)
+        return OTA_ERR_NOMEM;
+    rc = read_floor(&c->floor_stored, path, det);
+    if (rc == 0 && c->floor_stored > c->floor)
+        c->floor = c->floor_stored;
     free(path);
     return rc;
+}
+
+int ota_tuf_state_time_floor(int64_t *floor, const char *state_dir, int64_t build_time,
+                             struct ota_detail *det)
+{
+    char path[PATH_MAX];
+    int64_t stored = 0;
+    int rc;
+
+    *floor = 0;
+    if (build_time < 0)
+        return OTA_ERR_INVALID_ARG;
+    if (snprintf(path, sizeof(path), "%s/%s", state_dir, FLOOR_STATE_NAME) >= (int)sizeof(path)) {
+        ota_detail_set(det, "%s: path too long", state_dir);
+        return OTA_ERR_INVALID_ARG;
+    }
+    rc = read_floor(&stored, path, det);
+    if (rc != 0)
+        return rc;
+    if (build_time == 0)
+        build_time = ota_build_time();
+    *floor = stored > build_time ? stored : build_time;
+    return 0;
 }
 
 /* Stores the floor, raised to what this refresh's quorum vouched for,

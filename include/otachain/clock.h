@@ -36,4 +36,9 @@ int64_t ota_clock_now(const struct ota_clock *c);
  * earlier than the software it runs. */
 int64_t ota_build_time(void);
 
+/* t as RFC 3339 in UTC ("2026-12-07T01:24:11Z"), "-" for OTA_TIME_NONE,
+ * decimal seconds when gmtime cannot represent it. */
+#define OTA_TIME_TEXT_LEN 24
+void ota_time_text(char out[OTA_TIME_TEXT_LEN], int64_t t);
+
 #endif

@@ -180,6 +180,14 @@ OTA_WUR int ota_tuf_client_refresh_bundle(struct ota_tuf_client *c, const struct
  * a quorum last vouched for, whichever is later. */
 int64_t ota_tuf_client_time_floor(const struct ota_tuf_client *c);
 
+/* The same without opening a client (status tools): the floor stored in
+ * state_dir, or build_time (0: ota_build_time()) when that is later or
+ * nothing is stored. The stored file's errors (OTA_ERR_FORMAT for a
+ * corrupt one, det naming it); OTA_ERR_INVALID_ARG for a negative
+ * build_time. */
+OTA_WUR int ota_tuf_state_time_floor(int64_t *floor, const char *state_dir, int64_t build_time,
+                                     struct ota_detail *det);
+
 /* The trusted metadata of a role after open/refresh, or NULL. Owned by the
  * client; valid until the next refresh or free. */
 const struct ota_tuf_meta *ota_tuf_client_trusted(const struct ota_tuf_client *c,

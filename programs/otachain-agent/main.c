@@ -27,6 +27,7 @@
 #include "otachain/journal.h"
 #include "otachain/test_hooks.h"
 #include "otachain/tuf.h"
+#include "otachain/tuf_client.h"
 
 #ifndef OTACHAIN_VERSION
 #define OTACHAIN_VERSION "0.0.0"
@@ -483,6 +484,10 @@ static int cmd_status(struct agent *a, bool as_json)
     const char *roles[] = {"root.json", "timestamp.json", "snapshot.json", "targets.json"};
     uint64_t versions[4];
     bool ok = jrc == 0;
+    struct ota_detail fdet = {{0}};
+    char floor_text[OTA_TIME_TEXT_LEN];
+    int64_t floor = 0;
+    int frc;
 
     brc = a->boot->get(a->boot->ctx, &e, &bdet);
     if (brc == 0)
@@ -490,6 +495,10 @@ static int cmd_status(struct agent *a, bool as_json)
     src = ota_agent_booted_slot(&booted, &a->acfg, &sdet);
     for (int i = 0; i < 4; i++)
         versions[i] = trusted_version(a, roles[i]);
+    /* The time floor: the build time, or the time a quorum of witnesses
+     * last vouched for (what a replay must not go below). */
+    frc = ota_tuf_state_time_floor(&floor, a->tuf_dir, 0, &fdet);
+    ota_time_text(floor_text, floor);
     if (as_json) {
         json_t *o = json_object();
         json_t *tv = json_pack("{s:I, s:I, s:I, s:I}", "root", (json_int_t)versions[0], "timestamp",
@@ -531,6 +540,10 @@ static int cmd_status(struct agent *a, bool as_json)
             ok ? json_null()
                : json_pack("{s:s, s:s}", "error", ota_errname(jrc), "detail", jdet.msg));
         json_object_set_new(o, "trusted", tv);
+        json_object_set_new(
+            o, "time_floor",
+            frc == 0 ? json_pack("{s:I, s:s}", "seconds", (json_int_t)floor, "utc", floor_text)
+                     : json_pack("{s:s, s:s}", "error", ota_errname(frc), "detail", fdet.msg));
         json_object_set_new(o, "bootloader", bl);
         json_object_set_new(o, "mirrors", json_integer((json_int_t)a->cfg.nmirrors));
         json_object_set_new(o, "server",
@@ -572,6 +585,12 @@ static int cmd_status(struct agent *a, bool as_json)
         printf("trusted:       root v%" PRIu64 ", timestamp v%" PRIu64 ", snapshot v%" PRIu64
                ", targets v%" PRIu64 "\n",
                versions[0], versions[1], versions[2], versions[3]);
+        if (frc == 0)
+            printf("time floor:    %s (nothing vouched for before it, less the freshness "
+                   "window, is accepted)\n",
+                   floor_text);
+        else
+            printf("time floor:    %s: %s\n", ota_errname(frc), fdet.msg);
         if (brc == 0)
             printf("bootloader:    %s: boots slot %s%s (attempts %u of %u)\n", a->boot->name,
                    e.slot, e.trial ? " on trial" : "", e.attempts, e.limit);

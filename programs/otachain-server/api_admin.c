@@ -96,7 +96,7 @@ static json_t *time_json(int64_t t)
 
     if (t == 0)
         return json_null();
-    srv_time_text(text, t);
+    ota_time_text(text, t);
     return json_string(text);
 }
 
@@ -594,7 +594,7 @@ static void status_json(struct adm_job *j)
     char ts[24];
     json_t *repo;
 
-    srv_time_text(ts, st->timestamp_expires);
+    ota_time_text(ts, st->timestamp_expires);
     repo = st->published ? json_pack("{s:I,s:I,s:I,s:I,s:s}", "root", (json_int_t)st->root_version,
                                      "targets", (json_int_t)st->targets_version, "snapshot",
                                      (json_int_t)st->snapshot_version, "timestamp",

@@ -151,7 +151,7 @@ static int renew(struct dev_job *j, struct ota_fleet_store *s, int64_t now, stru
     }
     if (j->r->not_after - now > (int64_t)srv->cfg->renew_window) {
         char t[24];
-        srv_time_text(t, j->r->not_after - (int64_t)srv->cfg->renew_window);
+        ota_time_text(t, j->r->not_after - (int64_t)srv->cfg->renew_window);
         ota_detail_set(det, "the certificate is not yet due for renewal (from %s)", t);
         return OTA_ERR_EXISTS;
     }
@@ -190,7 +190,7 @@ static int dev_run(struct srv_job *job, struct ota_fleet_store *s, struct ota_de
         return rc;
     if (revoked) {
         char t[24];
-        srv_time_text(t, rev.at);
+        ota_time_text(t, rev.at);
         ota_detail_set(det, "%s %s revoked at %s%s%s",
                        rev.kind == OTA_FLEET_REVOKE_DEVICE ? "device" : "certificate", rev.id, t,
                        rev.reason[0] ? ": " : "", rev.reason);

@@ -12,16 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void srv_time_text(char out[24], int64_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (t == OTA_TIME_NONE || gmtime_r(&tt, &tm) == NULL ||
-        strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, 24, "-");
-}
-
 static FILE *open_append(const char *path)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
@@ -91,7 +81,7 @@ void srv_log(struct srv_log *lg, const char *level, const char *event, const cha
     char ts[24];
     va_list ap;
 
-    srv_time_text(ts, ota_clock_now(lg->clock));
+    ota_time_text(ts, ota_clock_now(lg->clock));
     pthread_mutex_lock(&lg->mu);
     fprintf(lg->f, "ts=%s level=%s event=%s", ts, level, event);
     if (fmt != NULL && fmt[0] != '\0') {

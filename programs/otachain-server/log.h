@@ -39,7 +39,4 @@ void srv_log(struct srv_log *lg, const char *level, const char *event, const cha
  * truncated to fit; "-" for NULL or empty). Returns out. */
 const char *srv_log_q(char *out, size_t cap, const char *s);
 
-/* RFC 3339 UTC ("2025-03-01T12:00:00Z") into out[24]. */
-void srv_time_text(char out[24], int64_t t);
-
 #endif

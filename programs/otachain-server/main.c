@@ -174,8 +174,8 @@ static int print_token(void *ctx, const struct ota_fleet_token *t)
 
     (void)ctx;
     ota_fleet_scopes_format(scopes, sizeof(scopes), t->scopes);
-    srv_time_text(created, t->created);
-    srv_time_text(revoked, t->revoked);
+    ota_time_text(created, t->created);
+    ota_time_text(revoked, t->revoked);
     printf("%s  %-16s  %-28s  created %s by %s%s%s\n", t->id, t->name, scopes, created,
            t->created_by, t->revoked ? "  revoked " : "", t->revoked ? revoked : "");
     return 0;

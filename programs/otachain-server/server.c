@@ -441,7 +441,7 @@ static int identify_device(struct srv_req *r, struct ota_detail *det)
             return rc == OTA_ERR_CERT_ROLE ? rc : OTA_ERR_AUTH;
         if (now == OTA_TIME_NONE || now < nb || now >= r->not_after) {
             char t[24];
-            srv_time_text(t, r->not_after);
+            ota_time_text(t, r->not_after);
             ota_detail_set(det, "the certificate of %s (serial %s) is valid until %s", r->device,
                            r->serial, t);
             return OTA_ERR_CERT_EXPIRED;

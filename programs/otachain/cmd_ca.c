@@ -43,15 +43,6 @@ static int validity(int64_t *out, const char *s, int64_t dflt, struct ota_detail
     return 0;
 }
 
-static void fmt_time(char out[24], int64_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL || strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, 24, "%" PRId64, t);
-}
-
 int cmd_ca_init(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
 {
     struct cli_opt opts[] = {
@@ -290,9 +281,9 @@ static int print_record(void *arg, const struct ota_ca_record *rec)
     char until[24];
     char at[24];
 
-    fmt_time(until, rec->not_after);
+    ota_time_text(until, rec->not_after);
     if (rec->revoked) {
-        fmt_time(at, rec->revoked_at);
+        ota_time_text(at, rec->revoked_at);
         cli_printf(stdout, "%s  %-6s  %-24s  %s  revoked %s%s%s\n", rec->serial,
                    ota_cert_role_name(rec->role), rec->cn, until, at, rec->reason[0] ? " " : "",
                    rec->reason);

@@ -160,15 +160,6 @@ static int get_checkpoint(struct ota_note **note, struct ota_checkpoint *cp, str
     return rc;
 }
 
-static void fmt_time(char out[32], uint64_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, 32, "%" PRIu64, t);
-}
-
 /* ---------------------------------------------------------------- show */
 
 int cmd_ledger_show(const struct cli_ctx *ctx, int argc, char **argv, struct ota_detail *det)
@@ -197,7 +188,7 @@ int cmd_ledger_show(const struct cli_ctx *ctx, int argc, char **argv, struct ota
             char t[32];
 
             if (sg->sig_len == OTA_COSIG_LEN) {
-                fmt_time(t, ota_cosig_get_time(sg->sig));
+                ota_time_text(t, (int64_t)ota_cosig_get_time(sg->sig));
                 cli_printf(stdout, "cosigned by %s at %s\n", sg->name, t);
             } else {
                 cli_printf(stdout, "signed by %s\n", sg->name);

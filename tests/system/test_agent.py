@@ -7,6 +7,7 @@ resume; status and audit; the verify-only link.
 Acceptance points of issue 12 shown here: 1 (mirror source, both
 backends), 2 (refusals, failover), 5 (resume), 6 (nm)."""
 
+import datetime
 import json
 import os
 import pty
@@ -90,6 +91,14 @@ def test_update_commits(tmp_path, base, nginx_factory, backend):
     assert st["security_floor"] == 1
     assert st["last"]["result"] == "committed"
     assert st["installed"]["sha256"] == sha256_hex(V11)
+    # Both floors: the time floor as the trusted state stores it (the
+    # unit tests of the TUF client check its rules), in seconds and UTC.
+    floor = st["time_floor"]
+    stored = (dev.state / "tuf" / "time-floor").read_text()
+    assert floor["seconds"] >= int(stored)
+    assert floor["utc"] == datetime.datetime.fromtimestamp(
+        floor["seconds"], datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert "time floor:    " + floor["utc"] in dev.agent("status").stdout
     assert dev.slot_image("b", len(V11)) == V11
     assert dev.slot_image("a", len(V1)) == V1
     # A later round finds nothing newer and changes nothing.

@@ -55,12 +55,30 @@ static void test_build_time(void **state)
     assert_true(end != want && *end == '\0');
 }
 
+/* Known answers of the one time formatter. */
+static void test_time_text(void **state)
+{
+    char out[OTA_TIME_TEXT_LEN];
+
+    (void)state;
+    ota_time_text(out, 0);
+    assert_string_equal(out, "1970-01-01T00:00:00Z");
+    ota_time_text(out, INT64_C(1796605451));
+    assert_string_equal(out, "2026-12-07T01:04:11Z");
+    ota_time_text(out, OTA_TIME_NONE);
+    assert_string_equal(out, "-");
+    /* Beyond what gmtime can represent: the seconds themselves. */
+    ota_time_text(out, INT64_MAX);
+    assert_string_equal(out, "9223372036854775807");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_system_clock),
         cmocka_unit_test(test_injected),
         cmocka_unit_test(test_build_time),
+        cmocka_unit_test(test_time_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1681,10 +1681,17 @@ static void test_time_floor_clock_at_zero(void **state)
     assert_versions(fx, 1, 2, 2, 2);
     assert_int_equal(ota_tuf_client_time_floor(fx->c), T + 60);
     assert_int_equal(stored_floor(fx), T + 60);
-    /* Persisted: a reopened client (even of an older build) keeps it. */
+    /* Persisted: a reopened client (even of an older build) keeps it;
+     * status tools read it without a client. */
     fx->opts.build_time = BUILD;
     assert_err(open_client(fx, &det), 0, &det);
     assert_int_equal(ota_tuf_client_time_floor(fx->c), T + 60);
+    int64_t seen = 0;
+    assert_err(ota_tuf_state_time_floor(&seen, fx->state, BUILD, &det), 0, &det);
+    assert_int_equal(seen, T + 60);
+    /* A build later than the stored floor is the floor. */
+    assert_err(ota_tuf_state_time_floor(&seen, fx->state, T + 61, &det), 0, &det);
+    assert_int_equal(seen, T + 61);
 
     /* One witness's far-future cosignature alone does not move it. */
     publish_tuf(fx, PUB_LOGGED, NULL, NULL);
@@ -1780,14 +1787,29 @@ static void test_time_floor_rules(void **state)
     char p[256];
     sub_path(p, sizeof(p), fx->state, "time-floor");
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t seen = 1;
+
         write_path(p, bad[i], strlen(bad[i]));
         assert_err(open_client(fx, &det), OTA_ERR_FORMAT, &det);
         assert_non_null(strstr(det.msg, "time floor"));
+        /* The reader without a client says the same, naming the file. */
+        det.msg[0] = '\0';
+        assert_err(ota_tuf_state_time_floor(&seen, fx->state, G, &det), OTA_ERR_FORMAT, &det);
+        assert_non_null(strstr(det.msg, p));
+        assert_int_equal(seen, 0);
     }
     /* A negative build time is no time. */
     unlink(p);
     fx->opts.build_time = -1;
     assert_err(open_client(fx, &det), OTA_ERR_INVALID_ARG, &det);
+    {
+        int64_t seen = 1;
+
+        assert_err(ota_tuf_state_time_floor(&seen, fx->state, -1, &det), OTA_ERR_INVALID_ARG, &det);
+        /* Nothing stored: the build time. */
+        assert_err(ota_tuf_state_time_floor(&seen, fx->state, G, &det), 0, &det);
+        assert_int_equal(seen, G);
+    }
 }
 
 /* ---- refusals: consistency (split views) ------------------------------------------------- */
