@@ -2,7 +2,10 @@
  * library (fixed-seed keys, ota_tuf_sign, canonical JSON) and served by the
  * directory fetcher. Each rule of tuf_client.h is broken once and must be
  * refused with its own error; the fast-forward recovery, a failure at
- * every state write and a failure at every allocation are played through. */
+ * every state write and a failure at every allocation are played through.
+ * So is each rule of the chunk-index loader built on the client
+ * (dp_fetch.h: struct ota_dp_tuf_index), through a fetcher that counts
+ * its requests. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "chunk_fixture.h"
 #include "failalloc.h"
 #include "testfs.h"
 
@@ -24,8 +28,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "otachain/buf.h"
 #include "otachain/cjson.h"
 #include "otachain/crypto.h"
+#include "otachain/dp_fetch.h"
 #include "otachain/err.h"
 #include "otachain/fetch.h"
 #include "otachain/fsutil.h"
@@ -62,6 +68,8 @@ struct pub {
     bool no_pin;     /* referrers pin versions only, not length/hash */
     bool extra_meta; /* snapshot also lists "role1.json" */
     uint8_t fill;    /* payload variant */
+    json_t *custom;  /* TARGET's custom (borrowed); NULL: {"version": "1.0.0"} */
+    json_t *extra;   /* more entries of targets.json (borrowed), or NULL */
 };
 
 struct fx {
@@ -274,16 +282,19 @@ static void target_repo_path(const struct fx *fx, const uint8_t *data, size_t le
     assert_true(n > 0 && (size_t)n < size);
 }
 
-static json_t *targets_doc(uint64_t version, int64_t expires, const uint8_t *data, size_t len)
+static json_t *targets_doc(const struct pub *p, const uint8_t *data, size_t len)
 {
     uint8_t d[OTA_SHA256_LEN];
     char hex[OTA_SHA256_HEX_LEN + 1];
     assert_int_equal(ota_sha256(d, data, len), 0);
     ota_hex_encode(hex, d, sizeof(d));
-    json_t *sgn = skeleton("targets", version, expires);
-    json_t *t = json_pack("{s:{s:I, s:{s:s}, s:{s:s}}}", TARGET, "length", (json_int_t)len,
-                          "hashes", "sha256", hex, "custom", "version", "1.0.0");
+    json_t *sgn = skeleton("targets", p->tg_v, p->tg_exp);
+    json_t *custom = p->custom ? json_deep_copy(p->custom) : json_pack("{s:s}", "version", "1.0.0");
+    json_t *t = json_pack("{s:{s:I, s:{s:s}, s:o}}", TARGET, "length", (json_int_t)len, "hashes",
+                          "sha256", hex, "custom", custom);
     assert_non_null(t);
+    if (p->extra)
+        assert_int_equal(json_object_update(t, p->extra), 0);
     json_object_set_new(sgn, "targets", t);
     return envelope(sgn);
 }
@@ -318,7 +329,7 @@ static void publish(const struct fx *fx, const struct pub *p)
     char name[64];
     uint8_t *tg_bytes, *snap_bytes;
     size_t tg_len, snap_len;
-    json_t *tg = targets_doc(p->tg_v, p->tg_exp, data, plen);
+    json_t *tg = targets_doc(p, data, plen);
     sign_with(tg, fx, p->tg_key);
     snprintf(name, sizeof(name), "%llu.targets.json", (unsigned long long)p->tg_v);
     put_meta(fx, name, tg, &tg_bytes, &tg_len);
@@ -1367,6 +1378,356 @@ static void test_alloc_faults(void **state)
     assert_true(fa_failed_runs() > 50);
 }
 
+/* ---- the chunk-index loader (dp_fetch.h: struct ota_dp_tuf_index) ---------------- */
+
+#define INDEX_TARGET "fw/app.bin.cidx"
+
+/* A fetcher that hands every request to fx->f and counts them. */
+struct counting_fetcher {
+    const struct ota_fetcher *inner;
+    unsigned requests;
+};
+
+static int counting_fetch(void *ctx, enum ota_fetch_kind kind, const char *name, uint64_t max,
+                          ota_sink_fn sink, void *sink_ctx, struct ota_detail *det)
+{
+    struct counting_fetcher *cf = ctx;
+
+    cf->requests++;
+    return cf->inner->fetch(cf->inner->ctx, kind, name, max, sink, sink_ctx, det);
+}
+
+/* An index test: the payload's real chunk index, published as the signed
+ * target INDEX_TARGET, and a loader for it over a counting fetcher. */
+struct ixfx {
+    struct counting_fetcher count;
+    struct ota_fetcher f;
+    struct ota_dp_tuf_index ix;
+    char dir[192];        /* the loader's directory */
+    struct ota_buf index; /* the pinned bytes */
+    char pinned[512];     /* dir/<sha256 of the bytes>.cidx */
+    char mirror[512];     /* where the mirror has them */
+};
+
+/* Publishes TARGET with the given custom (taken; NULL: no index named)
+ * and INDEX_TARGET signed with length signed_len (0: the real one), then
+ * refreshes (a new publication if one was made before) and points the
+ * loader at TARGET. */
+static void index_publish(struct fx *fx, struct ixfx *x, json_t *custom, uint64_t signed_len)
+{
+    struct ota_buf pack;
+    uint8_t d[OTA_SHA256_LEN];
+    char hex[OTA_SHA256_HEX_LEN + 1];
+    size_t plen;
+    uint8_t *data = payload(fx->pub.fill, &plen);
+    struct ota_detail det = {{0}};
+
+    if (x->index.data == NULL) {
+        assert_int_equal(fx_build(&x->index, &pack, data, plen, NULL, 0), 0);
+        ota_buf_free(&pack);
+    }
+    assert_int_equal(ota_sha256(d, x->index.data, x->index.len), 0);
+    ota_hex_encode(hex, d, sizeof(d));
+    snprintf(x->dir, sizeof(x->dir), "%s/ix", fx->base);
+    if (!exists(x->dir))
+        assert_int_equal(mkdir(x->dir, 0700), 0);
+    snprintf(x->pinned, sizeof(x->pinned), "%s/%s.cidx", x->dir, hex);
+    snprintf(x->mirror, sizeof(x->mirror), "%s/targets/fw/%s.app.bin.cidx", fx->repo, hex);
+    write_path(x->mirror, x->index.data, x->index.len);
+
+    json_t *extra = json_pack("{s:{s:I, s:{s:s}}}", INDEX_TARGET, "length",
+                              (json_int_t)(signed_len != 0 ? signed_len : x->index.len), "hashes",
+                              "sha256", hex);
+    assert_non_null(extra);
+    fx->pub.custom = custom;
+    fx->pub.extra = extra;
+    if (fx->c != NULL) {
+        fx->pub.ts_v++;
+        fx->pub.snap_v++;
+        fx->pub.tg_v++;
+    }
+    publish(fx, &fx->pub);
+    fx->pub.custom = NULL;
+    fx->pub.extra = NULL;
+    json_decref(custom);
+    json_decref(extra);
+    if (fx->c == NULL)
+        open_and_refresh(fx);
+    else
+        assert_err(refresh(fx, &det), 0, &det);
+
+    x->count = (struct counting_fetcher){.inner = fx->f};
+    x->f = (struct ota_fetcher){.fetch = counting_fetch, .ctx = &x->count};
+    x->ix = (struct ota_dp_tuf_index){.client = fx->c, .fetcher = &x->f, .dir = x->dir};
+    x->ix.image = ota_tuf_find_target(ota_tuf_client_trusted(fx->c, OTA_TUF_TARGETS), TARGET);
+    assert_non_null(x->ix.image);
+    free(data);
+}
+
+/* TARGET's custom naming value as its index. */
+static json_t *custom_index(json_t *value)
+{
+    json_t *c = json_pack("{s:s, s:o}", "version", "1.0.0", "index", value);
+    assert_non_null(c);
+    return c;
+}
+
+static size_t dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void assert_det_names(const struct ota_detail *det, const char *what)
+{
+    if (strstr(det->msg, what) == NULL)
+        fail_msg("detail \"%s\" does not name %s", det->msg, what);
+}
+
+/* fd reads exactly the pinned index bytes. */
+static void assert_fd_is_index(int fd, const struct ixfx *x)
+{
+    uint8_t *got = malloc(x->index.len + 1);
+    size_t n = 0;
+    ssize_t r;
+
+    assert_non_null(got);
+    while ((r = read(fd, got + n, x->index.len + 1 - n)) > 0)
+        n += (size_t)r;
+    assert_true(r >= 0);
+    assert_int_equal(n, x->index.len);
+    assert_memory_equal(got, x->index.data, n);
+    free(got);
+}
+
+/* Nothing was fetched, nothing written, the loader still has no file. */
+static void assert_nothing_fetched(const struct ixfx *x)
+{
+    assert_int_equal(x->count.requests, 0);
+    assert_int_equal(dir_entries(x->dir), 0);
+    assert_string_equal(x->ix.file, "");
+}
+
+static void test_index_download_and_open(void **state)
+{
+    struct fx *fx = *state;
+    struct ixfx x = {0};
+    struct ota_detail det = {{0}};
+    size_t len;
+    uint8_t *got;
+    int fd = -1;
+
+    index_publish(fx, &x, custom_index(json_string(INDEX_TARGET)), 0);
+    /* Named by the SHA-256 of the pinned bytes, holding exactly them. */
+    assert_err(ota_dp_tuf_index_download(&x.ix, &det), 0, &det);
+    assert_int_equal(x.count.requests, 1);
+    assert_string_equal(x.ix.file, x.pinned);
+    got = read_path(x.pinned, &len);
+    assert_non_null(got);
+    assert_int_equal(len, x.index.len);
+    assert_memory_equal(got, x.index.data, len);
+    free(got);
+    assert_int_equal(dir_entries(x.dir), 1); /* no .part left */
+
+    /* A second call fetches nothing, and neither does open. */
+    assert_err(ota_dp_tuf_index_download(&x.ix, &det), 0, &det);
+    assert_int_equal(x.count.requests, 1);
+    assert_err(ota_dp_tuf_index_open(&x.ix, &fd, &det), 0, &det);
+    assert_true(fd >= 0);
+    assert_int_equal(x.count.requests, 1);
+    assert_fd_is_index(fd, &x);
+    close(fd);
+
+    /* open on a loader that has not downloaded yet downloads first. */
+    x.ix.file[0] = '\0';
+    fd = -1;
+    assert_err(ota_dp_tuf_index_open(&x.ix, &fd, &det), 0, &det);
+    assert_true(fd >= 0);
+    assert_int_equal(x.count.requests, 2);
+    assert_string_equal(x.ix.file, x.pinned);
+    assert_fd_is_index(fd, &x);
+    close(fd);
+    ota_buf_free(&x.index);
+}
+
+static void test_index_not_named(void **state)
+{
+    struct fx *fx = *state;
+    struct ixfx x = {0};
+    struct ota_detail det = {{0}};
+    int fd = 7;
+
+    /* The image target's custom has no "index". */
+    index_publish(fx, &x, NULL, 0);
+    assert_err(ota_dp_tuf_index_download(&x.ix, &det), OTA_ERR_FORMAT, &det);
+    assert_det_names(&det, TARGET);
+    assert_nothing_fetched(&x);
+    memset(&det, 0, sizeof(det));
+    assert_err(ota_dp_tuf_index_open(&x.ix, &fd, &det), OTA_ERR_FORMAT, &det);
+    assert_int_equal(fd, -1);
+    assert_det_names(&det, TARGET);
+    assert_nothing_fetched(&x);
+
+    /* "index" that is not a string. */
+    index_publish(fx, &x, custom_index(json_integer(1)), 0);
+    memset(&det, 0, sizeof(det));
+    assert_err(ota_dp_tuf_index_download(&x.ix, &det), OTA_ERR_FORMAT, &det);
+    assert_det_names(&det, TARGET);
+    assert_nothing_fetched(&x);
+    ota_buf_free(&x.index);
+}
+
+static void test_index_not_a_signed_target(void **state)
+{
+    struct fx *fx = *state;
+    struct ixfx x = {0};
+    struct ota_detail det = {{0}};
+    int fd = 7;
+
+    /* The mirror has a file there, but no signed target lists it. */
+    index_publish(fx, &x, custom_index(json_string("fw/other.cidx")), 0);
+    char other[512];
+    repo_file(fx, "targets", "fw/other.cidx", other, sizeof(other));
+    write_path(other, x.index.data, x.index.len);
+    assert_err(ota_dp_tuf_index_download(&x.ix, &det), OTA_ERR_TARGET_UNKNOWN, &det);
+    assert_det_names(&det, "fw/other.cidx");
+    assert_nothing_fetched(&x);
+    assert_err(ota_dp_tuf_index_open(&x.ix, &fd, &det), OTA_ERR_TARGET_UNKNOWN, &det);
+    assert_int_equal(fd, -1);
+    assert_nothing_fetched(&x);
+    ota_buf_free(&x.index);
+}
+
+static void test_index_too_large(void **state)
+{
+    struct fx *fx = *state;
+    struct ixfx x = {0};
+    struct ota_detail det = {{0}};
+    int fd = 7;
+
+    index_publish(fx, &x, custom_index(json_string(INDEX_TARGET)), OTA_CHUNK_INDEX_MAX_LEN + 1);
+    assert_err(ota_dp_tuf_index_download(&x.ix, &det), OTA_ERR_TOO_LARGE, &det);
+    assert_det_names(&det, INDEX_TARGET);
+    assert_nothing_fetched(&x);
+    assert_err(ota_dp_tuf_index_open(&x.ix, &fd, &det), OTA_ERR_TOO_LARGE, &det);
+    assert_int_equal(fd, -1);
+    assert_nothing_fetched(&x);
+    ota_buf_free(&x.index);
+}
+
+static void test_index_path_too_long(void **state)
+{
+    struct fx *fx = *state;
+    struct ixfx x = {0};
+    struct ota_detail det = {{0}};
+    char *dir = malloc(PATH_MAX);
+
+    assert_non_null(dir);
+    index_publish(fx, &x, custom_index(json_string(INDEX_TARGET)), 0);
+    /* <dir>/<64 hex>.cidx does not fit in PATH_MAX. */
+    memset(dir, 'd', PATH_MAX - 40);
+    dir[0] = '/';
+    dir[PATH_MAX - 40] = '\0';
+    x.ix.dir = dir;
+    assert_err(ota_dp_tuf_index_download(&x.ix, &det), OTA_ERR_INVALID_ARG, &det);
+    /* det names the directory (cut at OTA_DETAIL_LEN). */
+    assert_int_equal(strncmp(det.msg, dir, sizeof(det.msg) - 1), 0);
+    assert_int_equal(x.count.requests, 0);
+    assert_string_equal(x.ix.file, "");
+    free(dir);
+    ota_buf_free(&x.index);
+}
+
+static void test_index_mirror_lies(void **state)
+{
+    struct fx *fx = *state;
+    struct ixfx x = {0};
+    struct ota_detail det = {{0}};
+
+    index_publish(fx, &x, custom_index(json_string(INDEX_TARGET)), 0);
+    /* Same length, one byte flipped. */
+    x.index.data[x.index.len / 2] ^= 0x01;
+    write_path(x.mirror, x.index.data, x.index.len);
+    x.index.data[x.index.len / 2] ^= 0x01;
+    assert_err(ota_dp_tuf_index_download(&x.ix, &det), OTA_ERR_HASH_MISMATCH, &det);
+    assert_det_names(&det, INDEX_TARGET);
+    assert_int_equal(x.count.requests, 1);
+    assert_int_equal(dir_entries(x.dir), 0); /* neither <sha>.cidx nor its .part */
+    assert_false(exists(x.pinned));
+    assert_string_equal(x.ix.file, "");
+
+    /* The mirror mended: the next call downloads it. */
+    write_path(x.mirror, x.index.data, x.index.len);
+    assert_err(ota_dp_tuf_index_download(&x.ix, &det), 0, &det);
+    assert_int_equal(x.count.requests, 2);
+    assert_string_equal(x.ix.file, x.pinned);
+    ota_buf_free(&x.index);
+}
+
+/* Replaces path atomically with n bytes of the index. */
+static void replace_with(const char *path, const struct ixfx *x, size_t n)
+{
+    char tmp[600];
+    uint8_t *data = calloc(1, n + 1);
+
+    assert_non_null(data);
+    memcpy(data, x->index.data, n < x->index.len ? n : x->index.len);
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    write_path(tmp, data, n);
+    assert_int_equal(rename(tmp, path), 0);
+    free(data);
+}
+
+static void test_index_changed_after_download(void **state)
+{
+    struct fx *fx = *state;
+    struct ixfx x = {0};
+    struct ota_detail det = {{0}};
+    int fd = 7;
+
+    index_publish(fx, &x, custom_index(json_string(INDEX_TARGET)), 0);
+    assert_err(ota_dp_tuf_index_download(&x.ix, &det), 0, &det);
+    assert_int_equal(x.count.requests, 1);
+
+    /* Longer, then shorter than pinned: refused, never re-fetched. */
+    replace_with(x.pinned, &x, x.index.len + 1);
+    assert_err(ota_dp_tuf_index_open(&x.ix, &fd, &det), OTA_ERR_LENGTH_MISMATCH, &det);
+    assert_int_equal(fd, -1);
+    assert_det_names(&det, x.pinned);
+    replace_with(x.pinned, &x, x.index.len - 1);
+    fd = 7;
+    memset(&det, 0, sizeof(det));
+    assert_err(ota_dp_tuf_index_open(&x.ix, &fd, &det), OTA_ERR_LENGTH_MISMATCH, &det);
+    assert_int_equal(fd, -1);
+    assert_det_names(&det, x.pinned);
+
+    /* Gone: the file system's error, naming the file. */
+    assert_int_equal(unlink(x.pinned), 0);
+    fd = 7;
+    memset(&det, 0, sizeof(det));
+    assert_err(ota_dp_tuf_index_open(&x.ix, &fd, &det), OTA_ERR_NOT_FOUND, &det);
+    assert_int_equal(fd, -1);
+    assert_det_names(&det, x.pinned);
+
+    /* A symbolic link in its place is not followed. */
+    assert_int_equal(symlink(x.mirror, x.pinned), 0);
+    fd = 7;
+    memset(&det, 0, sizeof(det));
+    assert_err(ota_dp_tuf_index_open(&x.ix, &fd, &det), OTA_ERR_PERMISSION, &det);
+    assert_int_equal(fd, -1);
+    assert_det_names(&det, x.pinned);
+    assert_int_equal(x.count.requests, 1);
+    ota_buf_free(&x.index);
+}
+
 int main(void)
 {
     assert_int_equal(fa_init(), 0);
@@ -1374,6 +1735,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alloc_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_against_time_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_happy_path_and_download, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_download_and_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_not_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_not_a_signed_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_too_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_path_too_long, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_mirror_lies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_changed_after_download, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_without_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bootstrap_not_self_signed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_files_that_no_longer_verify_are_ignored, setup,
