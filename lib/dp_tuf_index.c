@@ -36,14 +36,13 @@ int ota_dp_tuf_index_download(struct ota_dp_tuf_index *ix, struct ota_detail *de
     }
     ota_hex_encode(hex, it->sha256, OTA_SHA256_LEN);
     if (snprintf(file, sizeof(file), "%s/%s.cidx", ix->dir, hex) >= (int)sizeof(file)) {
-        ota_detail_set(det, "%s: path too long", ix->dir);
+        ota_detail_set(det, "path too long for the chunk index %.200s in %s", ipath, ix->dir);
         return OTA_ERR_INVALID_ARG;
     }
+    /* Its errors name the index target already. */
     rc = ota_tuf_client_download(ix->client, ix->fetcher, ipath, file, det);
-    if (rc != 0) {
-        ota_detail_prefix(det, ipath);
+    if (rc != 0)
         return rc;
-    }
     memcpy(ix->file, file, sizeof(file));
     return 0;
 }
@@ -60,6 +59,10 @@ int ota_dp_tuf_index_open(void *ctx, int *fd, struct ota_detail *det)
     if (rc != 0)
         return rc;
     it = ota_tuf_find_target(ota_tuf_client_trusted(ix->client, OTA_TUF_TARGETS), ipath);
+    if (it == NULL) { /* a refresh since the download dropped it */
+        ota_detail_set(det, "chunk index %s is no longer a signed target", ipath);
+        return OTA_ERR_TARGET_UNKNOWN;
+    }
     *fd = open(ix->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (*fd < 0) {
         rc = ota_fs_errno(errno);
@@ -68,7 +71,7 @@ int ota_dp_tuf_index_open(void *ctx, int *fd, struct ota_detail *det)
     }
     /* The fetcher checks the bytes against the image; this catches a file
      * replaced since the download. */
-    if (it == NULL || fstat(*fd, &st) != 0 || (uint64_t)st.st_size != it->length) {
+    if (fstat(*fd, &st) != 0 || (uint64_t)st.st_size != it->length) {
         ota_detail_set(det, "%s changed after download", ix->file);
         close(*fd);
         *fd = -1;
