@@ -407,3 +407,36 @@ class Mirror:
 
     def stop(self):
         self.srv.stop()
+
+
+# ---------------------------------------------------------------- device records
+# What the server recorded about a simulated device (tests/devsim.py; dev.id
+# is its certificate's device id), read through the admin API with the
+# read token the fixture keeps in srv.read.
+
+
+def admin_device(srv, dev):
+    """The device's record (GET /admin/v1/devices/ID)."""
+    r = srv.admin(srv.read).get(f"/admin/v1/devices/{dev.id}")
+    assert r.status == 200, r.text
+    return r.json
+
+
+def states_reported(srv, dev):
+    """The update states the server recorded, oldest first."""
+    r = srv.admin(srv.read).get(f"/admin/v1/devices/{dev.id}/events?limit=1000")
+    assert r.status == 200, r.text
+    out = []
+    for e in reversed(r.json["events"]):
+        ch = e["changes"]
+        if "update.state" in ch:
+            out.append(ch["update.state"][1])
+    return out
+
+
+def errors_reported(srv, dev):
+    """The error names the server recorded, oldest first."""
+    r = srv.admin(srv.read).get(f"/admin/v1/devices/{dev.id}/events?limit=1000")
+    assert r.status == 200, r.text
+    return [e["changes"]["last_error.name"][1] for e in reversed(r.json["events"])
+            if "last_error.name" in e["changes"]]

@@ -28,7 +28,7 @@ import pytest
 
 from devsim import Device, agent_path, fw
 from otarepo import Repo
-from serverlib import Fleet, Server
+from serverlib import Fleet, Server, admin_device, errors_reported
 from testlib import free_port
 
 BACKENDS = ["uboot", "file"]
@@ -106,19 +106,6 @@ def snapshot(dev):
     boot = {p.name: p.read_bytes() for p in (dev.dir / "boot").iterdir() if p.is_file()}
     return {"a": dev.slot_image("a"), "b": dev.slot_image("b"), "boot": boot,
             "journal": journal(dev).read_bytes()}
-
-
-def admin_device(srv, dev):
-    r = srv.admin(srv.read).get(f"/admin/v1/devices/{dev.id}")
-    assert r.status == 200, r.text
-    return r.json
-
-
-def errors_reported(srv, dev):
-    r = srv.admin(srv.read).get(f"/admin/v1/devices/{dev.id}/events?limit=1000")
-    assert r.status == 200, r.text
-    return [e["changes"]["last_error.name"][1] for e in reversed(r.json["events"])
-            if "last_error.name" in e["changes"]]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -33,7 +33,7 @@ import pytest
 
 from devsim import Device, fw, sha256_hex
 from otarepo import Key, Repo
-from serverlib import Fleet, Server
+from serverlib import Fleet, Server, admin_device, errors_reported, states_reported
 from testlib import free_port, otachain
 from witnesslib import Witness
 
@@ -96,30 +96,6 @@ def server_device(tmp_path, fleet, url, root, backend="uboot", name="dev", **kw)
                         ca_file=fleet.server_ca, device_cert=cert, device_key=key, **kw)
     dev.id = f"{tmp_path.name[:40]}-{name}"
     return dev
-
-
-def admin_device(srv, dev):
-    r = srv.admin(srv.read).get(f"/admin/v1/devices/{dev.id}")
-    assert r.status == 200, r.text
-    return r.json
-
-
-def states_reported(srv, dev):
-    """The update states the server recorded, oldest first."""
-    r = srv.admin(srv.read).get(f"/admin/v1/devices/{dev.id}/events?limit=1000")
-    assert r.status == 200, r.text
-    out = []
-    for e in reversed(r.json["events"]):
-        ch = e["changes"]
-        if "update.state" in ch:
-            out.append(ch["update.state"][1])
-    return out
-
-
-def errors_reported(srv, dev):
-    r = srv.admin(srv.read).get(f"/admin/v1/devices/{dev.id}/events?limit=1000")
-    return [e["changes"]["last_error.name"][1] for e in reversed(r.json["events"])
-            if "last_error.name" in e["changes"]]
 
 
 def assert_idle_on(dev, slot, version):
