@@ -380,13 +380,16 @@ static int cmd_run(struct agent *a, bool once, bool interactive)
 
         det.msg[0] = '\0';
         rc = ota_agent_start(&act, &j, &a->acfg, &det);
-        if (rc != OTA_ERR_JOURNAL)
+        if (rc == 0 || act == OTA_ACTION_WAIT_REBOOT)
             break;
-        /* The journal is malformed or unreadable: fail closed, without a
-         * restart loop. Nothing is written (the start wrote nothing and
-         * reported the error to the server); the journal is read again
-         * each poll interval, so an operator's repair is picked up
-         * without a restart (docs/agent.md, "Troubleshooting"). */
+        /* The start failed (a journal that cannot be loaded, a booted
+         * slot the kernel command line does not name, a state directory
+         * that cannot be written, a bootloader environment that cannot be
+         * read or written during a trial): fail closed without a restart
+         * loop. The running slot keeps running, a trial in progress is
+         * ended by the bootloader's own boot limit, and the start is tried
+         * again each poll interval, so a repair is picked up without a
+         * restart (docs/agent.md, "Troubleshooting"). */
         (void)report_error(rc, &det);
         if (once || interactive)
             return exit_code(rc);
@@ -395,18 +398,24 @@ static int cmd_run(struct agent *a, bool once, bool interactive)
             ready = true;
         }
         wait = next_round_in(a);
-        fprintf(stderr,
-                "otachain-agent: not updating, not touching the bootloader or the journal "
-                "until %s/%s is repaired (docs/agent.md, Troubleshooting); reading it again "
-                "in %" PRIu32 " s\n",
-                a->cfg.state_dir, OTA_JOURNAL_FILE, wait);
+        if (rc == OTA_ERR_JOURNAL)
+            /* Nothing is written: the start wrote nothing and reported the
+             * error to the server. */
+            fprintf(stderr,
+                    "otachain-agent: not updating, not touching the bootloader or the journal "
+                    "until %s/%s is repaired (docs/agent.md, Troubleshooting); reading it again "
+                    "in %" PRIu32 " s\n",
+                    a->cfg.state_dir, OTA_JOURNAL_FILE, wait);
+        else
+            fprintf(stderr,
+                    "otachain-agent: start-up failed (%s): not updating; the running slot keeps "
+                    "running; trying again in %" PRIu32 " s\n",
+                    ota_errname(rc), wait);
         pause_for(wait);
         if (g.stop)
             return 0;
     }
     print_action(act);
-    if (rc != 0 && act != OTA_ACTION_WAIT_REBOOT)
-        return report_error(rc, &det);
     if (!ready)
         sd_notify_msg("READY=1");
     if (act == OTA_ACTION_REBOOTING) {

@@ -18,6 +18,7 @@ The daemon's poll interval runs on the injected clock (OTACHAIN_TEST_NOW
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -262,6 +263,39 @@ def test_daemon_fails_closed_without_looping(tmp_path, fleet, hosted, backend):
     finally:
         text = stop_daemon(proc, notify, log)
     assert len([ln for ln in text.splitlines() if waiting in ln]) == 3, text
+
+
+def test_daemon_retries_a_failed_start(tmp_path, fleet, hosted):
+    """Any start-up failure is handled like the journal's: a kernel
+    command line that names no slot (a bootloader script edited by hand)
+    leaves the daemon up, READY, writing nothing and trying again each
+    poll interval; once the command line is right the next round runs."""
+    dev = committed_device(tmp_path, fleet, hosted, "uboot")
+    good = dev.cmdline.read_text()
+    dev.cmdline.write_text("console=ttyS0 root=/dev/nowhere\n")
+    before = snapshot(dev)
+    now = int(time.time())
+    clock, notify, log, proc = start_daemon(dev, tmp_path, now)
+    failed = "otachain-agent: start-up failed (slot_unknown): not updating"
+    try:
+        notify.wait_for("READY=1")
+        for rounds in (1, 2):
+            line = wait_lines(log, failed, rounds, proc)[-1]
+            # The configured interval with its jitter (no server reply yet).
+            now += int(re.search(r"trying again in (\d+) s$", line).group(1))
+            replace(clock, str(now).encode())
+        wait_lines(log, failed, 3, proc)
+        assert snapshot(dev) == before
+        dev.cmdline.write_text(good)
+        line = wait_lines(log, failed, 3, proc)[-1]
+        now += int(re.search(r"trying again in (\d+) s$", line).group(1))
+        replace(clock, str(now).encode())
+        wait_lines(log, "no assignment", 1, proc)
+        assert proc.poll() is None
+        assert snapshot(dev) == before
+    finally:
+        text = stop_daemon(proc, notify, log)
+    assert len([ln for ln in text.splitlines() if failed in ln]) == 3, text
 
 
 def test_daemon_reports_once_the_server_is_back(tmp_path, fleet, hosted):
