@@ -397,37 +397,6 @@ static int intent_get(struct intent *in, bool *found, struct ota_log_store *log,
 
 /* --------------------------------------------------------- public files */
 
-/* Writes a tile (immutable: an existing file is kept). */
-static int put_tile(void *ctx, const char *path, const void *data, size_t len,
-                    struct ota_detail *det)
-{
-    struct ota_repo_store *s = ctx;
-    char full[OTA_REPO_PATH_MAX + 1];
-    bool exists = false;
-    uint64_t have = 0;
-    int rc;
-
-    snprintf(full, sizeof(full), LEDGER_PUB "/%s", path);
-    rc = s->ops->stat(s, full, &exists, &have, det);
-    if (rc != 0 || exists)
-        return rc;
-    return s->ops->put(s, full, data, len, det);
-}
-
-struct rm_ctx {
-    struct ota_repo_store *s;
-    struct ota_detail *det;
-};
-
-static int rm_tile(void *ctx, const char *path)
-{
-    struct rm_ctx *x = ctx;
-    char full[OTA_REPO_PATH_MAX + 1];
-
-    snprintf(full, sizeof(full), LEDGER_PUB "/%s", path);
-    return x->s->ops->remove(x->s, full, x->det);
-}
-
 /* Writes path unless it exists (immutable files). */
 static int put_once(struct ota_repo_store *s, const char *path, const void *data, size_t len,
                     struct ota_detail *det)
@@ -439,6 +408,24 @@ static int put_once(struct ota_repo_store *s, const char *path, const void *data
     if (rc != 0 || exists)
         return rc;
     return s->ops->put(s, path, data, len, det);
+}
+
+int ota_ledger_put_tile(void *ctx, const char *path, const void *data, size_t len,
+                        struct ota_detail *det)
+{
+    char full[OTA_REPO_PATH_MAX + 1];
+
+    snprintf(full, sizeof(full), LEDGER_PUB "/%s", path);
+    return put_once(ctx, full, data, len, det);
+}
+
+int ota_ledger_remove_tile(void *ctx, const char *path)
+{
+    struct ota_ledger_unpublish *x = ctx;
+    char full[OTA_REPO_PATH_MAX + 1];
+
+    snprintf(full, sizeof(full), LEDGER_PUB "/%s", path);
+    return x->store->ops->remove(x->store, full, x->det);
 }
 
 /* Index files of entries [from, size): public/ledger/index/<role>/<v>. */
@@ -607,7 +594,7 @@ static int unstage(struct ota_repo_store *s, struct ota_log_store *log, uint64_t
                    uint64_t size, struct ota_detail *det)
 {
     struct unpub *u = calloc(MAX_UNPUB, sizeof(*u));
-    struct rm_ctx x = {s, det};
+    struct ota_ledger_unpublish x = {s, det};
     size_t n = 0;
     int rc = u == NULL ? OTA_ERR_NOMEM : unpub_get(u, &n, log, det);
 
@@ -618,7 +605,7 @@ static int unstage(struct ota_repo_store *s, struct ota_log_store *log, uint64_t
         rc = s->ops->remove(s, staged, det);
     }
     if (rc == 0 && size > cosigned)
-        rc = ota_seq_export_paths(cosigned, size, rm_tile, &x);
+        rc = ota_seq_export_paths(cosigned, size, ota_ledger_remove_tile, &x);
     free(u);
     return rc;
 }
@@ -631,7 +618,7 @@ static int go_live(struct ota_repo *r, struct ota_log_store *log, const struct i
 {
     struct ota_repo_store *s = r->store;
     struct unpub *u = calloc(MAX_UNPUB, sizeof(*u));
-    struct ota_seq_sink sink = {put_tile, s};
+    struct ota_seq_sink sink = {ota_ledger_put_tile, s};
     struct ota_tuf_meta *root = NULL;    /* the newest root placed */
     struct ota_tuf_meta *targets = NULL; /* the newest targets placed */
     struct ota_buf b, cp;
@@ -1047,7 +1034,7 @@ static int stage(struct ota_publish *p, struct ota_detail *det)
 {
     struct ota_repo_store *s = p->r->store;
     struct unpub *u = calloc(MAX_UNPUB, sizeof(*u));
-    struct ota_seq_sink sink = {put_tile, s};
+    struct ota_seq_sink sink = {ota_ledger_put_tile, s};
     struct ota_buf b;
     size_t n = 0;
     int rc = u == NULL ? OTA_ERR_NOMEM : unpub_get(u, &n, p->log, det);

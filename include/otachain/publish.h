@@ -90,6 +90,19 @@ OTA_WUR int ota_refresh(struct ota_repo *r, bool force_snapshot,
                         const struct ota_witness_transport *t, struct ota_publish_result *res,
                         struct ota_detail *det);
 
+/* The public ledger of a repository store (public/ledger/<path>) for the
+ * sequencer (sequencer.h): ota_ledger_put_tile is a tile sink's put (ctx:
+ * the struct ota_repo_store; tiles and entry bundles are immutable, an
+ * existing file is kept); ota_ledger_remove_tile removes one for
+ * ota_seq_export_paths (ctx: a struct ota_ledger_unpublish). */
+struct ota_ledger_unpublish {
+    struct ota_repo_store *store;
+    struct ota_detail *det; /* may be NULL */
+};
+OTA_WUR int ota_ledger_put_tile(void *ctx, const char *path, const void *data, size_t len,
+                                struct ota_detail *det);
+OTA_WUR int ota_ledger_remove_tile(void *ctx, const char *path);
+
 /* The ledger policy of a root: *out NULL (and *max_age 0) when the root
  * carries no "x-otachain-ledger"; *max_age its freshness window. */
 #define OTA_LEDGER_DEFAULT_MAX_AGE 86400

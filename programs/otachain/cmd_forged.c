@@ -32,34 +32,6 @@ static int log_sign(void *ctx, struct ota_buf *note, const char *text, size_t le
     return s->ops->log_sign(s, note, text, len, det);
 }
 
-/* Writes a tile unless it exists. */
-static int put_tile(void *ctx, const char *path, const void *data, size_t len,
-                    struct ota_detail *det)
-{
-    struct ota_repo_store *s = ctx;
-    char full[OTA_REPO_PATH_MAX + 1];
-    bool exists = false;
-    uint64_t have = 0;
-    int rc;
-
-    snprintf(full, sizeof(full), "public/ledger/%s", path);
-    rc = s->ops->stat(s, full, &exists, &have, det);
-    return rc != 0 || exists ? rc : s->ops->put(s, full, data, len, det);
-}
-
-struct rm {
-    struct ota_repo_store *s;
-};
-
-static int rm_tile(void *ctx, const char *path)
-{
-    struct rm *x = ctx;
-    char full[OTA_REPO_PATH_MAX + 1];
-
-    snprintf(full, sizeof(full), "public/ledger/%s", path);
-    return x->s->ops->remove(x->s, full, NULL);
-}
-
 /* The stored cosigned checkpoint's size (0 before the first). */
 static int cosigned_size(uint64_t *size, struct ota_log_store *log, struct ota_detail *det)
 {
@@ -93,7 +65,7 @@ static int forge(struct ota_repo_store *store, struct ota_repo_signer *signer,
     struct ota_witness_round *round = calloc(1, sizeof(*round));
     struct ota_tiles_slot *slots = calloc(CACHE_TILES, sizeof(*slots));
     struct ota_tiles_source *ts = calloc(1, sizeof(*ts));
-    struct ota_seq_sink sink = {put_tile, store};
+    struct ota_seq_sink sink = {ota_ledger_put_tile, store};
     struct ota_log_store *log = NULL;
     struct ota_tiles_reader reader;
     struct ota_seq_record sr;
@@ -101,7 +73,7 @@ static int forge(struct ota_repo_store *store, struct ota_repo_signer *signer,
     struct ota_note_verifier v;
     struct ota_witness_verdict verdict;
     struct ota_buf note;
-    struct rm x = {store};
+    struct ota_ledger_unpublish x = {store, NULL};
     char path[96];
     uint64_t from = 0;
     int rc = round == NULL || slots == NULL || ts == NULL ? OTA_ERR_NOMEM : 0;
@@ -184,7 +156,7 @@ static int forge(struct ota_repo_store *store, struct ota_repo_signer *signer,
         /* Nothing public changes without the quorum. */
         rc = store->ops->remove(store, path, det);
         if (rc == 0)
-            rc = ota_seq_export_paths(from, edge.size, rm_tile, &x);
+            rc = ota_seq_export_paths(from, edge.size, ota_ledger_remove_tile, &x);
         ota_detail_set(det, "checkpoint of size %" PRIu64 " not cosigned by: %s", edge.size, msg);
         rc = rc == 0 ? OTA_ERR_QUORUM : rc;
     }
